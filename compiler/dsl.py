@@ -1,0 +1,197 @@
+"""What a lab file calls. It only records: it never renders and never touches the host.
+
+Every object remembers the lab-file line that made it, so that validation and the generated scripts can point
+back at it. Misuse that cannot be recorded as a value (a wrong type, a port joined twice) is noted as a problem
+and reported with the other diagnostics, rather than raised, so one run shows every mistake.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import model
+from .model import HOST, Diagnostic, Loc
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Labs made since the loader last looked; the loader reads and clears this.
+made: list["Lab"] = []
+
+
+def _caller() -> Loc:
+    """The innermost frame outside netgen: the user's line, even inside their own helper functions."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame = frame.f_back
+    if frame is None:
+        return Loc("<unknown>", 0)
+    return Loc(frame.f_code.co_filename, frame.f_lineno)
+
+
+class Lab:
+    """A lab: named namespaces, the host, and what connects them.
+
+    lab = Lab("docker0")
+    """
+
+    def __init__(self, name: str):
+        self._loc = _caller()
+        self._problems: list[Diagnostic] = []
+        self.name = self._text(name, "lab name", self._loc)
+        self.host = Netns(self, HOST, self._loc, host=True)
+        self._namespaces: list[Netns] = []
+        self._ports: list[Port] = []
+        self._bridges: list[Bridge] = []
+        self._veths: list[model.Veth] = []
+        self._routes: list[model.Route] = []
+        self._expectations: list[model.Expectation] = []
+        made.append(self)
+
+    def netns(self, name: str) -> "Netns":
+        """A network namespace the lab creates (and down deletes)."""
+        loc = _caller()
+        ns = Netns(self, self._text(name, "namespace name", loc), loc)
+        self._namespaces.append(ns)
+        return ns
+
+    def veth(self, a: "Port", b: "Port") -> tuple["Port", "Port"]:
+        """Join two ports, made with `ns.port()` or `bridge.port()`, as the two ends of one veth pair."""
+        loc = _caller()
+        for end in (a, b):
+            if not isinstance(end, Port):
+                self._problem(f"veth() takes two ports made with ns.port() or bridge.port(), got {end!r}", loc)
+                return a, b
+            if end._joined is not None:
+                self._problem(f"port {end.ref} is already one end of the veth pair made at line "
+                              f"{end._joined.line}; make a new port for each pair", loc)
+                return a, b
+        a._joined = b._joined = loc
+        self._veths.append(model.Veth((a.ns.name, a.name), (b.ns.name, b.name), loc))
+        return a, b
+
+    def expect(self, ns: "Netns | str") -> "Expect":
+        """What should (or must not) be reachable from namespace `ns`: `lab.expect("ns1").reaches("10.0.0.2")`."""
+        name = ns.name if isinstance(ns, Netns) else self._text(ns, "namespace name", _caller())
+        return Expect(self, name)
+
+    # -- recording helpers -------------------------------------------------------------------------------------
+
+    def _problem(self, message: str, loc: Loc) -> None:
+        self._problems.append(Diagnostic("error", message, loc))
+
+    def _text(self, value: object, what: str, loc: Loc) -> str:
+        if not isinstance(value, str):
+            self._problem(f"{what} must be a string, got {value!r}", loc)
+            return str(value)
+        return value
+
+    def _addresses(self, values: tuple, loc: Loc) -> list[model.Address]:
+        return [model.Address(self._text(v, "address", loc), loc) for v in values]
+
+    def to_model(self, source: str, sha256: str) -> model.Lab:
+        problems = list(self._problems)
+        for port in self._ports:
+            if port._joined is None:
+                problems.append(Diagnostic(
+                    "error", f"port {port.ref} is never joined: pass it to lab.veth(...)", port._loc))
+        interfaces = [b._model() for b in self._bridges]
+        interfaces += [p._model() for p in self._ports if p._joined is not None]
+        return model.Lab(
+            name=self.name, source=source, sha256=sha256, loc=self._loc,
+            namespaces=tuple(model.Namespace(ns.name, ns._loc) for ns in self._namespaces),
+            interfaces=tuple(interfaces), veths=tuple(self._veths), routes=tuple(self._routes),
+            expectations=tuple(self._expectations), problems=tuple(problems))
+
+
+class Netns:
+    """A network namespace; `lab.host` is the root namespace, which the lab uses but never creates or deletes."""
+
+    def __init__(self, lab: Lab, name: str, loc: Loc, host: bool = False):
+        self.lab, self.name, self._loc, self.host = lab, name, loc, host
+
+    def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None) -> "Port":
+        """An interface in this namespace that becomes one end of a veth pair: `ns.port("eth0", "10.0.0.2/24")`."""
+        loc = _caller()
+        return Port(self, self.lab._text(name, "interface name", loc), addresses, mtu, mac, None, loc)
+
+    def bridge(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None) -> "Bridge":
+        """A bridge (virtual switch) in this namespace, optionally with addresses of its own."""
+        loc = _caller()
+        bridge = Bridge(self, self.lab._text(name, "bridge name", loc), addresses, mtu, mac, loc)
+        self.lab._bridges.append(bridge)
+        return bridge
+
+    def route(self, dest: str, via: str | None = None, dev: "str | Port | Bridge | None" = None,
+              family: int | None = None) -> None:
+        """A route in this namespace: `ns.route("default", via="172.17.0.1")` or `ns.route("10.1.0.0/16", dev=p)`.
+
+        `family=6` makes a gateway-less `default` an IPv6 route; with a gateway the family follows it.
+        """
+        loc = _caller()
+        lab = self.lab
+        if isinstance(dev, (Port, Bridge)):
+            dev = dev.name
+        self.lab._routes.append(model.Route(
+            self.name, lab._text(dest, "route destination", loc),
+            None if via is None else lab._text(via, "gateway", loc),
+            None if dev is None else lab._text(dev, "device", loc), loc, family))
+
+
+class _Link:
+    def __init__(self, ns: Netns, name: str, addresses: tuple, mtu, mac, loc: Loc):
+        self.ns, self.name, self.mtu, self.mac, self._loc = ns, name, mtu, mac, loc
+        self._addresses = ns.lab._addresses(addresses, loc)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.ns.name}/{self.name}"
+
+    def addr(self, *addresses: str):
+        """Add more addresses (CIDR, IPv4 or IPv6) to this interface."""
+        self._addresses += self.ns.lab._addresses(addresses, _caller())
+        return self
+
+
+class Port(_Link):
+    """One end of a veth pair, possibly a port of a bridge in the same namespace."""
+
+    def __init__(self, ns: Netns, name: str, addresses: tuple, mtu, mac, master: str | None, loc: Loc):
+        super().__init__(ns, name, addresses, mtu, mac, loc)
+        self.master = master
+        self._joined: Loc | None = None
+        ns.lab._ports.append(self)
+
+    def _model(self) -> model.Interface:
+        return model.Interface(self.ns.name, self.name, "veth", self._loc, tuple(self._addresses),
+                               self.mtu, self.mac, self.master)
+
+
+class Bridge(_Link):
+    def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None) -> Port:
+        """A veth end in the bridge's namespace, enslaved to this bridge."""
+        loc = _caller()
+        return Port(self.ns, self.ns.lab._text(name, "interface name", loc), addresses, mtu, mac, self.name, loc)
+
+    def _model(self) -> model.Interface:
+        return model.Interface(self.ns.name, self.name, "bridge", self._loc, tuple(self._addresses),
+                               self.mtu, self.mac)
+
+
+class Expect:
+    def __init__(self, lab: Lab, ns: str):
+        self.lab, self.ns = lab, ns
+
+    def reaches(self, address: str, tcp: int | None = None) -> "Expect":
+        """The namespace gets an answer from `address`: an ICMP echo reply, or a TCP connection to port `tcp`."""
+        return self._add(address, True, tcp)
+
+    def cannot_reach(self, address: str, tcp: int | None = None) -> "Expect":
+        """The namespace must get no answer from `address` (isolation)."""
+        return self._add(address, False, tcp)
+
+    def _add(self, address: str, reach: bool, tcp) -> "Expect":
+        loc = _caller()
+        self.lab._expectations.append(
+            model.Expectation(self.ns, self.lab._text(address, "address", loc), reach, tcp, loc))
+        return self

@@ -1,0 +1,74 @@
+"""Run a lab file and turn the Lab it makes into the model.
+
+The file is compiled under the name the user gave, so every message can say `lab.py:14: ...`. Errors in the
+user's code become diagnostics that point at the user's own line, never a netgen traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import traceback
+
+from . import dsl, model
+from .model import Diagnostic, Loc
+
+
+class LoadError(Exception):
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("\n".join(map(str, diagnostics)))
+        self.diagnostics = diagnostics
+
+
+def _user_frame(tb, path: str) -> Loc | None:
+    """The innermost traceback frame in the lab file itself, or failing that outside netgen."""
+    frames = traceback.extract_tb(tb)
+    for frame in reversed(frames):
+        if frame.filename == path:
+            return Loc(path, frame.lineno or 0)
+    netgen_dir = os.path.dirname(os.path.abspath(__file__))
+    for frame in reversed(frames):
+        if os.path.dirname(os.path.abspath(frame.filename)) != netgen_dir:
+            return Loc(frame.filename, frame.lineno or 0)
+    return None
+
+
+def load(path: str) -> model.Lab:
+    """Execute the lab file at `path` and return its model, or raise LoadError with what went wrong."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise LoadError([Diagnostic("error", f"cannot read lab file {path}: {e.strerror}")]) from None
+    try:
+        code = compile(data, path, "exec")
+    except SyntaxError as e:
+        raise LoadError([Diagnostic("error", f"syntax error: {e.msg}", Loc(path, e.lineno or 0))]) from None
+    except ValueError as e:  # e.g. NUL bytes
+        raise LoadError([Diagnostic("error", f"not a Python lab file: {e}", Loc(path, 1))]) from None
+
+    dsl.made.clear()
+    namespace = {"__name__": "__netgen_lab__", "__file__": path}
+    lab_dir = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, lab_dir)  # like `python lab.py`: helper modules next to the lab can be imported
+    try:
+        exec(code, namespace)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # the user's code failed: point at their line, not ours
+        where = _user_frame(e.__traceback__, path)
+        text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise LoadError([Diagnostic("error", f"the lab file raised {text}", where)]) from None
+    finally:
+        sys.path.remove(lab_dir)
+    labs = list(dsl.made)
+    dsl.made.clear()
+
+    if not labs:
+        raise LoadError([Diagnostic("error", 'defines no lab: add `lab = Lab("name")` (from netgen import Lab)',
+                                    Loc(path, 1))])
+    if len(labs) > 1:
+        raise LoadError([Diagnostic("error", f"a lab file defines one lab, this one makes {len(labs)}; "
+                                    f"the first is at line {labs[0]._loc.line}", labs[1]._loc)])
+    return labs[0].to_model(path, hashlib.sha256(data).hexdigest())

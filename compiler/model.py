@@ -1,0 +1,107 @@
+"""The lab as plain data: what every back end reads. Imports nothing else from netgen.
+
+Values are kept as the user wrote them; validate decides whether they are acceptable and plan normalises them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HOST = "host"  # how the root namespace is named in scripts and messages
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where in the user's lab file an object was made."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    level: str  # "error" or "warning"
+    message: str
+    loc: Loc | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.loc}: " if self.loc else ""
+        prefix = "warning: " if self.level == "warning" else ""
+        return f"{where}{prefix}{self.message}"
+
+
+@dataclass(frozen=True)
+class Address:
+    cidr: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    loc: Loc
+    host: bool = False
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A link the lab creates: one end of a veth pair, or a bridge."""
+
+    ns: str
+    name: str
+    kind: str  # "veth" or "bridge"
+    loc: Loc
+    addresses: tuple[Address, ...] = ()
+    mtu: object = None
+    mac: object = None
+    master: str | None = None  # a bridge in the same namespace
+
+    @property
+    def ref(self) -> str:
+        return f"{self.ns}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair: `a` and `b` are (namespace, name) of its two ends."""
+
+    a: tuple[str, str]
+    b: tuple[str, str]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Route:
+    ns: str
+    dest: str  # a prefix or "default"
+    via: str | None
+    dev: str | None
+    loc: Loc
+    family: int | None = None  # 4 or 6 for "default"; None means "from via", else IPv4
+
+
+@dataclass(frozen=True)
+class Expectation:
+    ns: str
+    target: str
+    reach: bool  # False: "must not reach"
+    tcp: object  # a port number, or None for ICMP
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    source: str  # the lab file as the user named it
+    sha256: str
+    loc: Loc
+    namespaces: tuple[Namespace, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
+    veths: tuple[Veth, ...] = ()
+    routes: tuple[Route, ...] = ()
+    expectations: tuple[Expectation, ...] = ()
+    problems: tuple[Diagnostic, ...] = field(default=())  # misuse the DSL noticed while recording
+

@@ -1,0 +1,57 @@
+"""Lab file in, scripts out: the pipeline the CLI and the tests share."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+
+from . import __version__, loader, plan, render, validate
+from .model import Diagnostic
+
+
+class CompileError(Exception):
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("\n".join(map(str, diagnostics)))
+        self.diagnostics = diagnostics
+
+
+@dataclass(frozen=True)
+class Compiled:
+    plan: plan.Plan
+    warnings: list[Diagnostic]
+
+    def script(self, variant: str) -> str:
+        return render.render(self.plan, variant)
+
+
+def compile_lab(path: str) -> Compiled:
+    """Load, validate and plan the lab at `path`; raise CompileError with every problem found."""
+    try:
+        lab = loader.load(path)
+    except loader.LoadError as e:
+        raise CompileError(e.diagnostics) from None
+    found = validate.validate(lab)
+    if validate.has_errors(found):
+        raise CompileError(found)
+    return Compiled(plan.build(lab, __version__), found)
+
+
+def write_scripts(compiled: Compiled, directory: str) -> list[str]:
+    """Write up.sh, down.sh and verify.sh into `directory`, each whole or not at all (temp file, then rename)."""
+    texts = {v: compiled.script(v) for v in render.VARIANTS}  # render all before writing any
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for variant, text in texts.items():
+        target = os.path.join(directory, f"{variant}.sh")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{variant}.sh.")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        written.append(target)
+    return written

@@ -1,0 +1,207 @@
+"""The only place that decides order. Reads a validated model; produces sections of steps.
+
+A section is the work one `ip -batch` process does in one namespace. A step knows what it checks (an attribute
+of an object and the value the lab wants), the `ip -batch` words that make it so, and the words that undo them.
+up.sh runs the steps, down.sh runs the teardowns in reverse and verify.sh runs the checks, so the three scripts
+agree by construction.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from .model import HOST, Interface, Lab, Loc, Route
+
+
+class V(str):
+    """A user value among the words of a command: the scripts show it shell-quoted; keywords stay bare."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    what: str  # a comment for the reader of the script
+    loc: Loc
+    check: tuple[str, ...]  # ATTR NS OBJECT WANT, as read by the scripts' `step` and `check` (V: user values)
+    do: tuple[str, ...] = ()  # empty: another step makes it (the far end of a veth pair)
+    undo: tuple[str, ...] = ()
+    teardown: tuple[str, ...] = ()  # what down runs to remove the object, if down removes it
+
+
+@dataclass(frozen=True)
+class Section:
+    ns: str  # where the batch runs
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A declared expectation, checked by verify from namespace `ns`."""
+
+    what: str
+    loc: Loc
+    ns: str
+    target: str
+    port: str  # "" for ICMP
+    reach: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    lab: Lab
+    version: str
+    namespaces: tuple[str, ...]  # the lab's own, in order; the host is not among them
+    sections: tuple[Section, ...]
+    checks: tuple[Step, ...]  # what verify checks beyond the steps: carrier and veth peers
+    probes: tuple[Probe, ...]
+    summary: tuple[str, ...]
+
+
+def _route_dest(dest: str) -> tuple[str, str, int]:
+    """(as `ip route show` prints it, as `ip route add` takes it, family)."""
+    if dest == "default":
+        return "default", "default", 4
+    net = ipaddress.ip_network(dest)
+    shown = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+    return shown, str(net), net.version
+
+
+def _gateway_dev(lab_ifaces: list[Interface], gateway) -> str:
+    for iface in lab_ifaces:
+        for addr in iface.addresses:
+            if gateway in ipaddress.ip_interface(addr.cidr).network:
+                return iface.name
+    raise AssertionError(f"validate lets no gateway off-link: {gateway}")
+
+
+def _link_steps(iface: Interface) -> list[Step]:
+    """Settings of one interface, after it exists: mtu, mac, bridge master, up, addresses."""
+    ns, name, loc = V(iface.ns), V(iface.name), iface.loc
+    out = []
+    if iface.mtu is not None:
+        mtu = V(iface.mtu)
+        out.append(Step(f"{iface.ref}: mtu {mtu}", loc, ("mtu", ns, name, mtu), ("link", "set", name, "mtu", mtu)))
+    if iface.mac is not None:
+        mac = V(iface.mac.lower())
+        out.append(Step(f"{iface.ref}: mac {mac}", loc, ("mac", ns, name, mac),
+                        ("link", "set", name, "address", mac)))
+    if iface.master is not None:
+        master = V(iface.master)
+        out.append(Step(f"{iface.ref}: port of bridge {master}", loc, ("master", ns, name, master),
+                        ("link", "set", name, "master", master), ("link", "set", name, "nomaster")))
+    out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", name, "up")))
+    for addr in iface.addresses:
+        cidr = V(ipaddress.ip_interface(addr.cidr))
+        out.append(Step(f"{iface.ref}: address {cidr}", addr.loc, ("addr", ns, cidr, name),
+                        ("addr", "add", cidr, "dev", name), ("addr", "del", cidr, "dev", name)))
+    return out
+
+
+def _veth_step(iface: Interface, near: dict, far: dict) -> tuple[Step, Step]:
+    """The step that makes (or, for the far end, expects) one veth end, and verify's check of its peer."""
+    ns, name = V(iface.ns), V(iface.name)
+    key = (iface.ns, iface.name)
+    if key in far:
+        pns, pname = far[key]
+        step = Step(f"{iface.ref}: made with its peer {pns}/{pname}", iface.loc, ("link", ns, name, "veth"))
+    else:
+        pns, pname = near[key]
+        words = ("link", "add", name, "type", "veth", "peer", "name", V(pname))
+        if pns != iface.ns:
+            words += ("netns", V(pns))
+        step = Step(f"veth pair {iface.ref} <-> {pns}/{pname}", iface.loc, ("link", ns, name, "veth"), words,
+                    ("link", "del", name), ("link", "del", name))
+    peer = Step(f"{iface.ref}: peer is {pns}/{pname}", iface.loc, ("peer", ns, name, V(f"{pns}/{pname}")))
+    return step, peer
+
+
+def _route_step(r: Route, ifaces: list[Interface]) -> Step:
+    shown, dest, family = _route_dest(r.dest)
+    gateway = ipaddress.ip_address(r.via) if r.via is not None else None
+    if r.dest == "default" and (r.family == 6 or gateway is not None and gateway.version == 6):
+        dest, family = "::/0", 6
+    dev = r.dev or _gateway_dev(ifaces, gateway)
+    route = (("via", V(gateway)) if gateway is not None else ()) + ("dev", V(dev))
+    text = " ".join(route)
+    return Step(f"{r.ns}: route {shown} {text}", r.loc, (f"route{family}", V(r.ns), V(shown), V(text)),
+                ("route", "add", V(dest), *route), ("route", "del", V(dest), *route))
+
+
+def build(lab: Lab, version: str) -> Plan:
+    """Order the lab into per-namespace sections. The lab must have passed validation."""
+    order = [HOST] + [ns.name for ns in lab.namespaces]
+    rank = {ns: i for i, ns in enumerate(order)}
+    by_ns: dict[str, list[Interface]] = {ns: [] for ns in order}
+    for iface in lab.interfaces:
+        by_ns[iface.ns].append(iface)
+    routes_by_ns: dict[str, list[Route]] = {ns: [] for ns in order}
+    for r in lab.routes:
+        routes_by_ns[r.ns].append(r)
+    # Each veth pair is made by the section that runs first (the host's, if it has an end there), which creates
+    # the far end straight in its own namespace.
+    near: dict[tuple[str, str], tuple[str, str]] = {}
+    far: dict[tuple[str, str], tuple[str, str]] = {}
+    for v in lab.veths:
+        a, b = (v.a, v.b) if rank[v.a[0]] <= rank[v.b[0]] else (v.b, v.a)
+        near[a], far[b] = b, a
+    with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
+
+    sections = []
+    checks = []
+    for ns in order:
+        if ns == HOST:
+            steps = [Step(f"namespace {n.name}", n.loc, ("netns", V(n.name), V(""), "present"),
+                          ("netns", "add", V(n.name)), ("netns", "del", V(n.name)), ("netns", "del", V(n.name)))
+                     for n in lab.namespaces]
+        else:
+            steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", V(ns), "lo", "up"),
+                          ("link", "set", "lo", "up"))]
+        ifaces = sorted(by_ns[ns], key=lambda i: i.kind != "bridge")  # bridges first: ports need them
+        for iface in ifaces:
+            if iface.kind == "bridge":
+                name = V(iface.name)
+                steps.append(Step(f"bridge {iface.ref}", iface.loc, ("link", V(ns), name, "bridge"),
+                                  ("link", "add", name, "type", "bridge"), ("link", "del", name),
+                                  ("link", "del", name)))
+            else:
+                step, peer = _veth_step(iface, near, far)
+                steps.append(step)
+                checks.append(peer)
+        for iface in ifaces:
+            steps += _link_steps(iface)
+            if iface.kind == "veth" or (ns, iface.name) in with_ports:
+                checks.append(Step(f"{iface.ref}: carrier", iface.loc, ("oper", V(ns), V(iface.name), "up")))
+        steps += [_route_step(r, by_ns[ns]) for r in routes_by_ns[ns]]
+        if steps:
+            sections.append(Section(ns, tuple(steps)))
+
+    probes = tuple(
+        Probe(f"{e.ns} {'reaches' if e.reach else 'must not reach'} {e.target}"
+              + (f" on tcp/{e.tcp}" if e.tcp is not None else ""),
+              e.loc, e.ns, str(ipaddress.ip_address(e.target)), "" if e.tcp is None else str(e.tcp), e.reach)
+        for e in lab.expectations)
+    return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), tuple(sections), tuple(checks), probes,
+                summary(lab))
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
+
+
+def _some(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def summary(lab: Lab) -> tuple[str, ...]:
+    bridges = [i.ref for i in lab.interfaces if i.kind == "bridge"]
+    n_addr = sum(len(i.addresses) for i in lab.interfaces)
+    lines = [f"{_count(len(lab.namespaces), 'namespace')}: {_some([n.name for n in lab.namespaces]) or '-'}",
+             f"{_count(len(bridges), 'bridge')}: {_some(bridges) or '-'}",
+             f"{_count(len(lab.veths), 'veth pair')}: "
+             + (_some([f"{v.a[0]}/{v.a[1]}--{v.b[0]}/{v.b[1]}" for v in lab.veths]) or "-"),
+             f"{_count(n_addr, 'address')}, {_count(len(lab.routes), 'route')}, "
+             f"{_count(len(lab.expectations), 'expectation')}"]
+    return tuple(lines)

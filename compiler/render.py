@@ -1,0 +1,52 @@
+"""Turn a plan into the text of up.sh, down.sh or verify.sh. Reads the plan only."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+import jinja2
+
+from .plan import Plan, V
+
+VARIANTS = ("up", "down", "verify")
+
+
+def comment(value: object) -> str:
+    """Text for a comment line: anything that could end the comment (a newline) or hide text is escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
+def shell_quote(value: object) -> str:
+    """The one filter every user value passes through: always single quotes, so a reviewer sees every value
+    quoted and no value can become shell code."""
+    return "'" + str(value).replace("'", "'\\''") + "'"
+
+
+def words(command: tuple[str, ...]) -> str:
+    """A command's words for the script: user values (plan.V) quoted, netgen's own keywords bare."""
+    return " ".join(shell_quote(w) if isinstance(w, V) else w for w in command)
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(files("netgen.templates"))),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+        # bash writes ${#array[@]}, so Jinja's comments use other markers than {# #}
+        comment_start_string="<#--",
+        comment_end_string="--#>",
+    )
+    env.filters["q"] = shell_quote
+    env.filters["c"] = comment
+    env.filters["words"] = words
+    return env
+
+
+def render(plan: Plan, variant: str) -> str:
+    """The script `variant` (up, down or verify) for `plan`."""
+    return environment().get_template(f"{variant}.sh.j2").render(plan=plan, variant=variant)

@@ -1,0 +1,285 @@
+"""Compile-time checks: pure functions over the model that return every problem found, not only the first."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import defaultdict
+
+from .model import HOST, Diagnostic, Lab, Loc
+
+IFNAMSIZ = 15  # bytes the kernel allows in an interface name
+NAME_MAX = 255  # bytes in a file name (namespaces are files in /run/netns)
+# Names are also words in `ip -batch` lines and in shell scripts; this set needs no escaping in either.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+_ALLOWED = "letters, digits, '-', '_' and '.'"
+
+
+def _error(message: str, loc: Loc | None) -> Diagnostic:
+    return Diagnostic("error", message, loc)
+
+
+def _bad_char(name: str) -> str | None:
+    return next((c for c in name if not _SAFE_NAME.fullmatch(c)), None)
+
+
+def interface_name_problem(name: str) -> str | None:
+    """Why the kernel or netgen would refuse `name` as an interface name, or None."""
+    what = f"interface name {name!r}"
+    if name == "":
+        return "interface name is empty"
+    if name in (".", ".."):
+        return f"{what} is not allowed by Linux"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > IFNAMSIZ:
+        return f"{what} is {size} bytes long; Linux allows at most {IFNAMSIZ}"
+    for c in name:
+        if c in "/:":
+            return f"{what} contains {c!r}, which Linux does not allow in interface names"
+        if c.isspace():
+            return f"{what} contains whitespace, which Linux does not allow in interface names"
+        if not c.isprintable():
+            return f"{what} contains the non-printable character {c!r}"
+    if (c := _bad_char(name)) is not None:
+        return f"{what} contains {c!r}; netgen accepts {_ALLOWED}"
+    if name.startswith("-"):
+        return f"{what} starts with '-', which ip would read as an option"
+    return None
+
+
+def file_name_problem(name: str, what: str) -> str | None:
+    """Why `name` is not safe as a file name (namespaces live in /run/netns/NAME), or None."""
+    if name == "":
+        return f"{what} is empty"
+    if name in (".", ".."):
+        return f"{what} {name!r} is not a file name"
+    if len(name.encode("utf-8", "surrogatepass")) > NAME_MAX:
+        return f"{what} is longer than {NAME_MAX} bytes"
+    if (c := _bad_char(name)) is not None:
+        return f"{what} {name!r} contains {c!r}; a safe file name has only {_ALLOWED}"
+    if name[0] in "-.":
+        return f"{what} {name!r} starts with {name[0]!r}; start it with a letter or digit"
+    return None
+
+
+def _names(lab: Lab) -> list[Diagnostic]:
+    out = []
+    if (p := file_name_problem(lab.name, "lab name")) is not None:
+        out.append(_error(p, lab.loc))
+    seen_ns: dict[str, Loc] = {}
+    for ns in lab.namespaces:
+        if (p := file_name_problem(ns.name, "namespace name")) is not None:
+            out.append(_error(p, ns.loc))
+        elif ns.name == HOST:
+            out.append(_error(f"namespace name {HOST!r} is reserved for the root namespace: use lab.host", ns.loc))
+        elif ns.name in seen_ns:
+            out.append(_error(f"namespace {ns.name!r} is already defined at line {seen_ns[ns.name].line}", ns.loc))
+        else:
+            seen_ns[ns.name] = ns.loc
+    seen_if: dict[tuple[str, str], Loc] = {}
+    for iface in lab.interfaces:
+        if (p := interface_name_problem(iface.name)) is not None:
+            out.append(_error(p, iface.loc))
+        elif iface.name == "lo":
+            out.append(_error(f"{iface.ref}: 'lo' is the loopback every namespace already has; pick another name",
+                              iface.loc))
+        elif (iface.ns, iface.name) in seen_if:
+            first = seen_if[(iface.ns, iface.name)]
+            out.append(_error(f"{iface.ref} is already defined at line {first.line}; names must be unique "
+                              f"within a namespace", iface.loc))
+        else:
+            seen_if[(iface.ns, iface.name)] = iface.loc
+    return out
+
+
+def _veths(lab: Lab) -> list[Diagnostic]:
+    return [_error(f"a veth pair needs two different ends; both ends are {v.a[0]}/{v.a[1]}", v.loc)
+            for v in lab.veths if v.a == v.b]
+
+
+def _link_settings(lab: Lab) -> list[Diagnostic]:
+    out = []
+    for iface in lab.interfaces:
+        mtu, mac = iface.mtu, iface.mac
+        if mtu is not None and (not isinstance(mtu, int) or isinstance(mtu, bool) or not 68 <= mtu <= 65535):
+            out.append(_error(f"{iface.ref}: mtu must be a whole number from 68 to 65535, got {mtu!r}", iface.loc))
+        if mac is not None:
+            if not isinstance(mac, str) or not _MAC.fullmatch(mac):
+                out.append(_error(f"{iface.ref}: mac must look like 02:42:ac:11:00:02, got {mac!r}", iface.loc))
+            elif int(mac[:2], 16) & 1:
+                out.append(_error(f"{iface.ref}: mac {mac} is a multicast address; the first octet must be even",
+                                  iface.loc))
+            elif int(mac.replace(":", ""), 16) == 0:
+                out.append(_error(f"{iface.ref}: mac 00:00:00:00:00:00 cannot be assigned", iface.loc))
+        if iface.master is not None and iface.addresses:
+            out.append(Diagnostic(
+                "warning", f"{iface.ref} is a port of bridge {iface.master} and also has an address; a bridge "
+                f"port does not answer on its own address: put the address on {iface.master}", iface.loc))
+    return out
+
+
+def address_problem(cidr: str) -> str | None:
+    """Why `cidr` cannot be put on an interface, or None."""
+    if "/" not in cidr:
+        return f"address {cidr!r} has no prefix length; write it in CIDR form, e.g. {cidr}/24"
+    try:
+        iface = ipaddress.ip_interface(cidr)
+    except ValueError:
+        return f"address {cidr!r} is not a valid IPv4 or IPv6 address in CIDR form (like 10.0.0.1/24)"
+    ip, net = iface.ip, iface.network
+    if ip.is_unspecified or ip.is_multicast:
+        return f"address {cidr} cannot be assigned to an interface ({'unspecified' if ip.is_unspecified else 'multicast'})"
+    if ip.version == 4 and net.prefixlen <= 30:
+        if ip == net.network_address:
+            return f"address {cidr} is the network address of {net}; use a host address such as {net[1]}/{net.prefixlen}"
+        if ip == net.broadcast_address:
+            return f"address {cidr} is the broadcast address of {net}; use a host address such as {net[1]}/{net.prefixlen}"
+    if ip.version == 6 and net.prefixlen <= 126 and ip == net.network_address:
+        return f"address {cidr} is the network (subnet-router anycast) address of {net}; use {net[1]}/{net.prefixlen}"
+    return None
+
+
+def _segments(lab: Lab) -> dict[tuple[str, str], tuple[str, str]]:
+    """Union-find over interfaces: veth ends and bridge ports share their L2 segment."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(x, y):
+        parent[find(x)] = find(y)
+
+    for v in lab.veths:
+        union(v.a, v.b)
+    for iface in lab.interfaces:
+        find((iface.ns, iface.name))
+        if iface.master is not None:
+            union((iface.ns, iface.name), (iface.ns, iface.master))
+    return {x: find(x) for x in parent}
+
+
+def _addresses(lab: Lab) -> list[Diagnostic]:
+    out = []
+    segment = _segments(lab)
+    used: dict[tuple, tuple[str, Loc]] = {}
+    for iface in lab.interfaces:
+        for addr in iface.addresses:
+            if (p := address_problem(addr.cidr)) is not None:
+                out.append(_error(f"{iface.ref}: {p}", addr.loc))
+                continue
+            ip = ipaddress.ip_interface(addr.cidr).ip
+            key = (segment[(iface.ns, iface.name)], ip)
+            if key in used:
+                other, loc = used[key]
+                out.append(_error(f"{iface.ref}: address {ip} is already used on the same L2 segment by {other} "
+                                  f"(line {loc.line})", addr.loc))
+            else:
+                used[key] = (iface.ref, addr.loc)
+    return out
+
+
+def _routes(lab: Lab) -> list[Diagnostic]:
+    out = []
+    connected: dict[str, list[tuple[str, ipaddress._BaseNetwork]]] = defaultdict(list)
+    devices: dict[str, set[str]] = defaultdict(set)
+    for iface in lab.interfaces:
+        devices[iface.ns].add(iface.name)
+        for addr in iface.addresses:
+            if address_problem(addr.cidr) is None:
+                connected[iface.ns].append((iface.name, ipaddress.ip_interface(addr.cidr).network))
+    seen: dict[tuple[str, int, str], Loc] = {}
+    for r in lab.routes:
+        where = f"route {r.dest!r} in {r.ns}"
+        if r.via is None and r.dev is None:
+            out.append(_error(f"{where} needs a gateway (via=) or a device (dev=)", r.loc))
+            continue
+        if r.family not in (None, 4, 6):
+            out.append(_error(f"{where}: family must be 4 or 6, got {r.family!r}", r.loc))
+            continue
+        if r.dev is not None and r.dev not in devices[r.ns]:
+            known = ", ".join(sorted(devices[r.ns])) or "none"
+            out.append(_error(f"{where} goes out of device {r.dev!r}, which the lab does not define in {r.ns} "
+                              f"(its interfaces: {known})", r.loc))
+            continue
+        gateway = None
+        if r.via is not None:
+            try:
+                gateway = ipaddress.ip_address(r.via)
+            except ValueError:
+                out.append(_error(f"{where}: gateway {r.via!r} is not an IP address", r.loc))
+                continue
+        if r.dest == "default":
+            family = gateway.version if gateway is not None else (r.family or 4)
+        else:
+            try:
+                family = ipaddress.ip_network(r.dest, strict=True).version
+            except ValueError:
+                try:
+                    loose = ipaddress.ip_network(r.dest, strict=False)
+                    out.append(_error(f"{where}: {r.dest} has host bits set; did you mean {loose}?", r.loc))
+                except ValueError:
+                    out.append(_error(f"{where}: destination must be 'default' or a prefix like 10.1.0.0/16",
+                                      r.loc))
+                continue
+        if gateway is not None:
+            if gateway.version != family:
+                out.append(_error(f"{where}: gateway {gateway} is IPv{gateway.version} but the destination is "
+                                  f"IPv{family}", r.loc))
+                continue
+            if gateway.is_link_local and gateway.version == 6:
+                if r.dev is None:
+                    out.append(_error(f"{where}: link-local gateway {gateway} needs dev= to say which link", r.loc))
+                    continue
+            elif not any(gateway in net and (r.dev is None or r.dev == dev) for dev, net in connected[r.ns]):
+                nets = ", ".join(f"{net} on {dev}" for dev, net in connected[r.ns]) or "none"
+                on = f" on {r.dev}" if r.dev else ""
+                out.append(_error(f"{where}: gateway {gateway} is not on any connected subnet{on} of {r.ns} "
+                                  f"(connected: {nets})", r.loc))
+                continue
+        dest = r.dest if r.dest == "default" else str(ipaddress.ip_network(r.dest))
+        key = (r.ns, family, dest)
+        if key in seen:
+            what = f"a second IPv{family} default route" if dest == "default" else f"a second route to {dest}"
+            out.append(_error(f"{r.ns} has {what}; the first is at line {seen[key].line}", r.loc))
+        else:
+            seen[key] = r.loc
+    return out
+
+
+def _expectations(lab: Lab) -> list[Diagnostic]:
+    out = []
+    known = {ns.name for ns in lab.namespaces} | {HOST}
+    for e in lab.expectations:
+        if e.ns not in known:
+            names = ", ".join(sorted(known))
+            out.append(_error(f"expectation from namespace {e.ns!r}, which the lab does not define "
+                              f"(known: {names})", e.loc))
+        try:
+            ipaddress.ip_address(e.target)
+        except ValueError:
+            out.append(_error(f"expectation target {e.target!r} must be an IP address without a prefix length",
+                              e.loc))
+        if e.tcp is not None and (not isinstance(e.tcp, int) or isinstance(e.tcp, bool)
+                                  or not 1 <= e.tcp <= 65535):
+            out.append(_error(f"tcp port must be a whole number from 1 to 65535, got {e.tcp!r}", e.loc))
+    return out
+
+
+RULES = (_names, _veths, _link_settings, _addresses, _routes, _expectations)
+
+
+def validate(lab: Lab) -> list[Diagnostic]:
+    """Every problem in `lab`, errors and warnings, in the order of the lab file."""
+    found = list(lab.problems)
+    for rule in RULES:
+        found += rule(lab)
+    return sorted(found, key=lambda d: (d.loc.file, d.loc.line) if d.loc else ("", 0))
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.level == "error" for d in diagnostics)
