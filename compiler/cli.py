@@ -17,7 +17,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     help="Compile a Python lab file into bash scripts that build (up.sh), remove (down.sh) and check (verify.sh) "
-    "network namespaces, veth pairs and bridges.",
+    "network namespaces, veth pairs and bridges.\n\nExample: netgen compile examples/docker0.py -o out/docker0",
 )
 
 
@@ -58,10 +58,10 @@ def main_options(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
 ) -> None:
-    """netgen: network labs as auditable bash scripts."""
+    """Options for every command."""
 
 
-LabArg = Annotated[Path, typer.Argument(metavar="LAB.py", help="The lab file.", dir_okay=False)]
+LabArg = Annotated[Path, typer.Argument(metavar="LAB.py", help="The lab file.", exists=True, dir_okay=False)]
 
 
 @app.command("compile")

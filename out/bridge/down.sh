@@ -126,7 +126,7 @@ remove() {
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $have == absent ]]; then return 0; fi
   if [[ $have != "$kind" && $attr == link ]]; then
-    LEFT+=("$ns/$obj is a $have, not the lab's $kind: left alone")
+    LEFT+=("$ns/$obj is a $have where the lab wants a $kind: left alone")
     return 0
   fi
   if [[ $attr == netns ]]; then end_processes "$ns"; fi

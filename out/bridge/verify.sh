@@ -206,36 +206,63 @@ probe() {
 
 checks() {
   # ====== in host ========================================
-  check netns 'ns1' '' present # namespace ns1 (examples/bridge.py:7)
-  check netns 'ns2' '' present # namespace ns2 (examples/bridge.py:7)
-  check link 'host' 'br0' bridge # bridge host/br0 (examples/bridge.py:5)
-  check link 'host' 'brvethotherend0' veth # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
-  check link 'host' 'brvethotherend1' veth # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
-  check state 'host' 'br0' up # host/br0: up (examples/bridge.py:5)
-  check master 'host' 'brvethotherend0' 'br0' # host/brvethotherend0: port of bridge br0 (examples/bridge.py:10)
-  check state 'host' 'brvethotherend0' up # host/brvethotherend0: up (examples/bridge.py:10)
-  check master 'host' 'brvethotherend1' 'br0' # host/brvethotherend1: port of bridge br0 (examples/bridge.py:10)
-  check state 'host' 'brvethotherend1' up # host/brvethotherend1: up (examples/bridge.py:10)
+  # namespace ns1 (examples/bridge.py:7)
+  check netns 'ns1' '' present
+  # namespace ns2 (examples/bridge.py:7)
+  check netns 'ns2' '' present
+  # bridge host/br0 (examples/bridge.py:5)
+  check link 'host' 'br0' bridge
+  # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
+  check link 'host' 'brvethotherend0' veth
+  # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
+  check link 'host' 'brvethotherend1' veth
+  # host/br0: up (examples/bridge.py:5)
+  check state 'host' 'br0' up
+  # host/brvethotherend0: port of bridge br0 (examples/bridge.py:10)
+  check master 'host' 'brvethotherend0' 'br0'
+  # host/brvethotherend0: up (examples/bridge.py:10)
+  check state 'host' 'brvethotherend0' up
+  # host/brvethotherend1: port of bridge br0 (examples/bridge.py:10)
+  check master 'host' 'brvethotherend1' 'br0'
+  # host/brvethotherend1: up (examples/bridge.py:10)
+  check state 'host' 'brvethotherend1' up
   # ====== in ns1 ========================================
-  check state 'ns1' lo up # ns1/lo: up (examples/bridge.py:7)
-  check link 'ns1' 'br-veth0' veth # ns1/br-veth0: made with its peer host/brvethotherend0 (examples/bridge.py:10)
-  check state 'ns1' 'br-veth0' up # ns1/br-veth0: up (examples/bridge.py:10)
-  check addr 'ns1' '192.168.11.200/24' 'br-veth0' # ns1/br-veth0: address 192.168.11.200/24 (examples/bridge.py:10)
+  # ns1/lo: up (examples/bridge.py:7)
+  check state 'ns1' lo up
+  # ns1/br-veth0: made with its peer host/brvethotherend0 (examples/bridge.py:10)
+  check link 'ns1' 'br-veth0' veth
+  # ns1/br-veth0: up (examples/bridge.py:10)
+  check state 'ns1' 'br-veth0' up
+  # ns1/br-veth0: address 192.168.11.200/24 (examples/bridge.py:10)
+  check addr 'ns1' '192.168.11.200/24' 'br-veth0'
   # ====== in ns2 ========================================
-  check state 'ns2' lo up # ns2/lo: up (examples/bridge.py:7)
-  check link 'ns2' 'br-veth1' veth # ns2/br-veth1: made with its peer host/brvethotherend1 (examples/bridge.py:10)
-  check state 'ns2' 'br-veth1' up # ns2/br-veth1: up (examples/bridge.py:10)
-  check addr 'ns2' '192.168.11.201/24' 'br-veth1' # ns2/br-veth1: address 192.168.11.201/24 (examples/bridge.py:10)
+  # ns2/lo: up (examples/bridge.py:7)
+  check state 'ns2' lo up
+  # ns2/br-veth1: made with its peer host/brvethotherend1 (examples/bridge.py:10)
+  check link 'ns2' 'br-veth1' veth
+  # ns2/br-veth1: up (examples/bridge.py:10)
+  check state 'ns2' 'br-veth1' up
+  # ns2/br-veth1: address 192.168.11.201/24 (examples/bridge.py:10)
+  check addr 'ns2' '192.168.11.201/24' 'br-veth1'
   # ====== carrier and veth peers ========================================
-  check peer 'host' 'brvethotherend0' 'ns1/br-veth0' # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend1' 'ns2/br-veth1' # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
-  check oper 'host' 'br0' up # host/br0: carrier (examples/bridge.py:5)
-  check oper 'host' 'brvethotherend0' up # host/brvethotherend0: carrier (examples/bridge.py:10)
-  check oper 'host' 'brvethotherend1' up # host/brvethotherend1: carrier (examples/bridge.py:10)
-  check peer 'ns1' 'br-veth0' 'host/brvethotherend0' # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
-  check oper 'ns1' 'br-veth0' up # ns1/br-veth0: carrier (examples/bridge.py:10)
-  check peer 'ns2' 'br-veth1' 'host/brvethotherend1' # ns2/br-veth1: peer is host/brvethotherend1 (examples/bridge.py:10)
-  check oper 'ns2' 'br-veth1' up # ns2/br-veth1: carrier (examples/bridge.py:10)
+  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
+  check peer 'host' 'brvethotherend0' 'ns1/br-veth0'
+  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
+  check peer 'host' 'brvethotherend1' 'ns2/br-veth1'
+  # host/br0: carrier (examples/bridge.py:5)
+  check oper 'host' 'br0' up
+  # host/brvethotherend0: carrier (examples/bridge.py:10)
+  check oper 'host' 'brvethotherend0' up
+  # host/brvethotherend1: carrier (examples/bridge.py:10)
+  check oper 'host' 'brvethotherend1' up
+  # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
+  check peer 'ns1' 'br-veth0' 'host/brvethotherend0'
+  # ns1/br-veth0: carrier (examples/bridge.py:10)
+  check oper 'ns1' 'br-veth0' up
+  # ns2/br-veth1: peer is host/brvethotherend1 (examples/bridge.py:10)
+  check peer 'ns2' 'br-veth1' 'host/brvethotherend1'
+  # ns2/br-veth1: carrier (examples/bridge.py:10)
+  check oper 'ns2' 'br-veth1' up
   # ====== expectations ========================================
   # ns1 reaches 192.168.11.201 (examples/bridge.py:12)
   probe 'ns1' '192.168.11.201' '' reach

@@ -206,39 +206,69 @@ probe() {
 
 checks() {
   # ====== in host ========================================
-  check netns 'nginx-1' '' present # namespace nginx-1 (examples/docker0.py:11)
-  check netns 'nginx-2' '' present # namespace nginx-2 (examples/docker0.py:11)
-  check link 'host' 'docker0' bridge # bridge host/docker0 (examples/docker0.py:9)
-  check link 'host' 'veth-nginx-1' veth # veth pair host/veth-nginx-1 <-> nginx-1/eth0 (examples/docker0.py:12)
-  check link 'host' 'veth-nginx-2' veth # veth pair host/veth-nginx-2 <-> nginx-2/eth0 (examples/docker0.py:12)
-  check state 'host' 'docker0' up # host/docker0: up (examples/docker0.py:9)
-  check addr 'host' '172.17.0.1/16' 'docker0' # host/docker0: address 172.17.0.1/16 (examples/docker0.py:9)
-  check master 'host' 'veth-nginx-1' 'docker0' # host/veth-nginx-1: port of bridge docker0 (examples/docker0.py:12)
-  check state 'host' 'veth-nginx-1' up # host/veth-nginx-1: up (examples/docker0.py:12)
-  check master 'host' 'veth-nginx-2' 'docker0' # host/veth-nginx-2: port of bridge docker0 (examples/docker0.py:12)
-  check state 'host' 'veth-nginx-2' up # host/veth-nginx-2: up (examples/docker0.py:12)
+  # namespace nginx-1 (examples/docker0.py:11)
+  check netns 'nginx-1' '' present
+  # namespace nginx-2 (examples/docker0.py:11)
+  check netns 'nginx-2' '' present
+  # bridge host/docker0 (examples/docker0.py:9)
+  check link 'host' 'docker0' bridge
+  # veth pair host/veth-nginx-1 <-> nginx-1/eth0 (examples/docker0.py:12)
+  check link 'host' 'veth-nginx-1' veth
+  # veth pair host/veth-nginx-2 <-> nginx-2/eth0 (examples/docker0.py:12)
+  check link 'host' 'veth-nginx-2' veth
+  # host/docker0: up (examples/docker0.py:9)
+  check state 'host' 'docker0' up
+  # host/docker0: address 172.17.0.1/16 (examples/docker0.py:9)
+  check addr 'host' '172.17.0.1/16' 'docker0'
+  # host/veth-nginx-1: port of bridge docker0 (examples/docker0.py:12)
+  check master 'host' 'veth-nginx-1' 'docker0'
+  # host/veth-nginx-1: up (examples/docker0.py:12)
+  check state 'host' 'veth-nginx-1' up
+  # host/veth-nginx-2: port of bridge docker0 (examples/docker0.py:12)
+  check master 'host' 'veth-nginx-2' 'docker0'
+  # host/veth-nginx-2: up (examples/docker0.py:12)
+  check state 'host' 'veth-nginx-2' up
   # ====== in nginx-1 ========================================
-  check state 'nginx-1' lo up # nginx-1/lo: up (examples/docker0.py:11)
-  check link 'nginx-1' 'eth0' veth # nginx-1/eth0: made with its peer host/veth-nginx-1 (examples/docker0.py:12)
-  check state 'nginx-1' 'eth0' up # nginx-1/eth0: up (examples/docker0.py:12)
-  check addr 'nginx-1' '172.17.0.2/16' 'eth0' # nginx-1/eth0: address 172.17.0.2/16 (examples/docker0.py:12)
-  check route4 'nginx-1' 'default' 'via 172.17.0.1 dev eth0' # nginx-1: route default via 172.17.0.1 dev eth0 (examples/docker0.py:13)
+  # nginx-1/lo: up (examples/docker0.py:11)
+  check state 'nginx-1' lo up
+  # nginx-1/eth0: made with its peer host/veth-nginx-1 (examples/docker0.py:12)
+  check link 'nginx-1' 'eth0' veth
+  # nginx-1/eth0: up (examples/docker0.py:12)
+  check state 'nginx-1' 'eth0' up
+  # nginx-1/eth0: address 172.17.0.2/16 (examples/docker0.py:12)
+  check addr 'nginx-1' '172.17.0.2/16' 'eth0'
+  # nginx-1: route default via 172.17.0.1 dev eth0 (examples/docker0.py:13)
+  check route4 'nginx-1' 'default' 'via 172.17.0.1 dev eth0'
   # ====== in nginx-2 ========================================
-  check state 'nginx-2' lo up # nginx-2/lo: up (examples/docker0.py:11)
-  check link 'nginx-2' 'eth0' veth # nginx-2/eth0: made with its peer host/veth-nginx-2 (examples/docker0.py:12)
-  check state 'nginx-2' 'eth0' up # nginx-2/eth0: up (examples/docker0.py:12)
-  check addr 'nginx-2' '172.17.0.3/16' 'eth0' # nginx-2/eth0: address 172.17.0.3/16 (examples/docker0.py:12)
-  check route4 'nginx-2' 'default' 'via 172.17.0.1 dev eth0' # nginx-2: route default via 172.17.0.1 dev eth0 (examples/docker0.py:13)
+  # nginx-2/lo: up (examples/docker0.py:11)
+  check state 'nginx-2' lo up
+  # nginx-2/eth0: made with its peer host/veth-nginx-2 (examples/docker0.py:12)
+  check link 'nginx-2' 'eth0' veth
+  # nginx-2/eth0: up (examples/docker0.py:12)
+  check state 'nginx-2' 'eth0' up
+  # nginx-2/eth0: address 172.17.0.3/16 (examples/docker0.py:12)
+  check addr 'nginx-2' '172.17.0.3/16' 'eth0'
+  # nginx-2: route default via 172.17.0.1 dev eth0 (examples/docker0.py:13)
+  check route4 'nginx-2' 'default' 'via 172.17.0.1 dev eth0'
   # ====== carrier and veth peers ========================================
-  check peer 'host' 'veth-nginx-1' 'nginx-1/eth0' # host/veth-nginx-1: peer is nginx-1/eth0 (examples/docker0.py:12)
-  check peer 'host' 'veth-nginx-2' 'nginx-2/eth0' # host/veth-nginx-2: peer is nginx-2/eth0 (examples/docker0.py:12)
-  check oper 'host' 'docker0' up # host/docker0: carrier (examples/docker0.py:9)
-  check oper 'host' 'veth-nginx-1' up # host/veth-nginx-1: carrier (examples/docker0.py:12)
-  check oper 'host' 'veth-nginx-2' up # host/veth-nginx-2: carrier (examples/docker0.py:12)
-  check peer 'nginx-1' 'eth0' 'host/veth-nginx-1' # nginx-1/eth0: peer is host/veth-nginx-1 (examples/docker0.py:12)
-  check oper 'nginx-1' 'eth0' up # nginx-1/eth0: carrier (examples/docker0.py:12)
-  check peer 'nginx-2' 'eth0' 'host/veth-nginx-2' # nginx-2/eth0: peer is host/veth-nginx-2 (examples/docker0.py:12)
-  check oper 'nginx-2' 'eth0' up # nginx-2/eth0: carrier (examples/docker0.py:12)
+  # host/veth-nginx-1: peer is nginx-1/eth0 (examples/docker0.py:12)
+  check peer 'host' 'veth-nginx-1' 'nginx-1/eth0'
+  # host/veth-nginx-2: peer is nginx-2/eth0 (examples/docker0.py:12)
+  check peer 'host' 'veth-nginx-2' 'nginx-2/eth0'
+  # host/docker0: carrier (examples/docker0.py:9)
+  check oper 'host' 'docker0' up
+  # host/veth-nginx-1: carrier (examples/docker0.py:12)
+  check oper 'host' 'veth-nginx-1' up
+  # host/veth-nginx-2: carrier (examples/docker0.py:12)
+  check oper 'host' 'veth-nginx-2' up
+  # nginx-1/eth0: peer is host/veth-nginx-1 (examples/docker0.py:12)
+  check peer 'nginx-1' 'eth0' 'host/veth-nginx-1'
+  # nginx-1/eth0: carrier (examples/docker0.py:12)
+  check oper 'nginx-1' 'eth0' up
+  # nginx-2/eth0: peer is host/veth-nginx-2 (examples/docker0.py:12)
+  check peer 'nginx-2' 'eth0' 'host/veth-nginx-2'
+  # nginx-2/eth0: carrier (examples/docker0.py:12)
+  check oper 'nginx-2' 'eth0' up
   # ====== expectations ========================================
   # nginx-2 reaches 172.17.0.2 on tcp/80 (examples/docker0.py:15)
   probe 'nginx-2' '172.17.0.2' '80' reach

@@ -206,23 +206,37 @@ probe() {
 
 checks() {
   # ====== in host ========================================
-  check netns 'ns1' '' present # namespace ns1 (examples/veth_pair.py:5)
-  check netns 'ns2' '' present # namespace ns2 (examples/veth_pair.py:6)
+  # namespace ns1 (examples/veth_pair.py:5)
+  check netns 'ns1' '' present
+  # namespace ns2 (examples/veth_pair.py:6)
+  check netns 'ns2' '' present
   # ====== in ns1 ========================================
-  check state 'ns1' lo up # ns1/lo: up (examples/veth_pair.py:5)
-  check link 'ns1' 'veth0' veth # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
-  check state 'ns1' 'veth0' up # ns1/veth0: up (examples/veth_pair.py:7)
-  check addr 'ns1' '192.168.10.200/24' 'veth0' # ns1/veth0: address 192.168.10.200/24 (examples/veth_pair.py:7)
+  # ns1/lo: up (examples/veth_pair.py:5)
+  check state 'ns1' lo up
+  # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
+  check link 'ns1' 'veth0' veth
+  # ns1/veth0: up (examples/veth_pair.py:7)
+  check state 'ns1' 'veth0' up
+  # ns1/veth0: address 192.168.10.200/24 (examples/veth_pair.py:7)
+  check addr 'ns1' '192.168.10.200/24' 'veth0'
   # ====== in ns2 ========================================
-  check state 'ns2' lo up # ns2/lo: up (examples/veth_pair.py:6)
-  check link 'ns2' 'veth1' veth # ns2/veth1: made with its peer ns1/veth0 (examples/veth_pair.py:7)
-  check state 'ns2' 'veth1' up # ns2/veth1: up (examples/veth_pair.py:7)
-  check addr 'ns2' '192.168.10.201/24' 'veth1' # ns2/veth1: address 192.168.10.201/24 (examples/veth_pair.py:7)
+  # ns2/lo: up (examples/veth_pair.py:6)
+  check state 'ns2' lo up
+  # ns2/veth1: made with its peer ns1/veth0 (examples/veth_pair.py:7)
+  check link 'ns2' 'veth1' veth
+  # ns2/veth1: up (examples/veth_pair.py:7)
+  check state 'ns2' 'veth1' up
+  # ns2/veth1: address 192.168.10.201/24 (examples/veth_pair.py:7)
+  check addr 'ns2' '192.168.10.201/24' 'veth1'
   # ====== carrier and veth peers ========================================
-  check peer 'ns1' 'veth0' 'ns2/veth1' # ns1/veth0: peer is ns2/veth1 (examples/veth_pair.py:7)
-  check oper 'ns1' 'veth0' up # ns1/veth0: carrier (examples/veth_pair.py:7)
-  check peer 'ns2' 'veth1' 'ns1/veth0' # ns2/veth1: peer is ns1/veth0 (examples/veth_pair.py:7)
-  check oper 'ns2' 'veth1' up # ns2/veth1: carrier (examples/veth_pair.py:7)
+  # ns1/veth0: peer is ns2/veth1 (examples/veth_pair.py:7)
+  check peer 'ns1' 'veth0' 'ns2/veth1'
+  # ns1/veth0: carrier (examples/veth_pair.py:7)
+  check oper 'ns1' 'veth0' up
+  # ns2/veth1: peer is ns1/veth0 (examples/veth_pair.py:7)
+  check peer 'ns2' 'veth1' 'ns1/veth0'
+  # ns2/veth1: carrier (examples/veth_pair.py:7)
+  check oper 'ns2' 'veth1' up
   # ====== expectations ========================================
   # ns1 reaches 192.168.10.201 (examples/veth_pair.py:9)
   probe 'ns1' '192.168.10.201' '' reach

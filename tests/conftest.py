@@ -1,0 +1,49 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from sandbox import Sandbox  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.py"))
+
+
+def _machine_state() -> tuple[str, str]:
+    def names(cmd):
+        return subprocess.run(cmd, capture_output=True, text=True).stdout
+
+    links = "\n".join(line.split(":")[1].strip() for line in names(["ip", "-o", "link", "show"]).splitlines())
+    return names(["ip", "netns", "list"]), links
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_left_as_found():
+    """After the whole suite, the machine's own namespaces and links are exactly as before."""
+    before = _machine_state()
+    yield
+    assert _machine_state() == before, "the test suite changed the machine's own root namespace"
+
+
+def _can_sandbox() -> str | None:
+    if os.geteuid() != 0:
+        return "live tests need root (they create network namespaces inside an unshare sandbox)"
+    for tool in ("unshare", "nsenter", "ip"):
+        if subprocess.run(["which", tool], capture_output=True).returncode:
+            return f"live tests need {tool}"
+    return None
+
+
+@pytest.fixture
+def sandbox():
+    reason = _can_sandbox()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (and CI must run them)")
+        pytest.skip(reason)
+    box = Sandbox()
+    yield box
+    box.close()

@@ -1,0 +1,103 @@
+"""The netgen command: data on stdout, messages on stderr, exit codes 0 / 1 / 2."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+from typer.testing import CliRunner
+
+from netgen import __version__
+from netgen.cli import app
+
+runner = CliRunner()
+DOCKER0 = str(REPO / "examples" / "docker0.py")
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+@pytest.mark.parametrize("variant", ["up", "down", "verify"])
+def test_compile_prints_the_chosen_script(variant):
+    args = ["compile", DOCKER0] + ([] if variant == "up" else ["--variant", variant])
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("#!/usr/bin/env bash\n")
+    assert f"# {variant}.sh for lab docker0:" in result.stdout
+    assert result.stderr == ""
+
+
+def test_compile_o_writes_three_executable_scripts_and_prints_nothing(tmp_path):
+    result = invoke("compile", DOCKER0, "-o", str(tmp_path / "docker0"))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    for variant in ("up", "down", "verify"):
+        path = tmp_path / "docker0" / f"{variant}.sh"
+        assert path.stat().st_mode & stat.S_IXUSR
+        assert path.read_text() == invoke("compile", DOCKER0, "--variant", variant).stdout
+    assert sorted(os.listdir(tmp_path / "docker0")) == ["down.sh", "up.sh", "verify.sh"]  # no temp files left
+
+
+def test_check_prints_a_summary():
+    result = invoke("check", DOCKER0)
+    assert result.exit_code == 0
+    assert "lab docker0" in result.stdout
+    assert "2 namespaces: nginx-1, nginx-2" in result.stdout
+    assert "1 bridge: host/docker0" in result.stdout
+    assert "3 addresses, 2 routes" in result.stdout
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout == f"netgen {__version__}\n"
+
+
+def test_invalid_lab_exits_1_with_messages_on_stderr_and_writes_nothing(tmp_path):
+    lab = tmp_path / "lab.py"
+    lab.write_text('from netgen import Lab\nlab = Lab("x")\nlab.netns("a/b")\nlab.netns("c d")\n')
+    result = invoke("compile", str(lab), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert f"{lab}:3: namespace name 'a/b'" in result.stderr
+    assert f"{lab}:4: namespace name 'c d'" in result.stderr
+    assert "2 errors; nothing was written" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_warnings_go_to_stderr_and_compile_succeeds(tmp_path):
+    lab = tmp_path / "lab.py"
+    lab.write_text('from netgen import Lab\nlab = Lab("x")\nbr = lab.host.bridge("br0")\nns = lab.netns("a")\n'
+                   'lab.veth(ns.port("e0", "10.0.0.2/24"), br.port("p0", "10.0.0.3/24"))\n')
+    result = invoke("compile", str(lab))
+    assert result.exit_code == 0
+    assert f"{lab}:5: warning: host/p0 is a port of bridge br0" in result.stderr
+    assert result.stdout.startswith("#!/usr/bin/env bash")
+
+
+@pytest.mark.parametrize("args", [["compile"], ["compile", DOCKER0, "--variant", "sideways"],
+                                  ["compile", "/nonexistent/lab.py"], ["frobnicate"], ["compile", DOCKER0, "--bogus"]])
+def test_usage_errors_exit_2(args):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", [[], ["compile"], ["check"]])
+def test_help_has_an_example(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example: netgen " in result.stdout
+
+
+def test_installed_console_script_runs_without_traceback(tmp_path):
+    """The real entry point, as a user runs it: a broken lab gives a message, not a Python traceback."""
+    lab = tmp_path / "lab.py"
+    lab.write_text("from netgen import Lab\nlab = Lab('x')\n1 / 0\n")
+    result = subprocess.run([sys.executable, "-c", "from netgen.cli import main; main()", "compile", str(lab)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{lab}:3: the lab file raised ZeroDivisionError: division by zero" in result.stderr

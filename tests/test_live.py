@@ -1,0 +1,163 @@
+"""Real labs built from the committed scripts in out/, each inside its own sandbox (needs root)."""
+
+import time
+
+import pytest
+from conftest import EXAMPLES, REPO
+
+pytestmark = pytest.mark.live
+
+
+def script(example: str, variant: str) -> str:
+    return f"bash {REPO}/out/{example}/{variant}.sh"
+
+
+def ok(result):
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
+# What the seed article shows working, per scenario: commands that must succeed inside the sandbox.
+PINGS = {
+    "veth_pair": ["ip netns exec ns1 ping -c1 -W2 192.168.10.201", "ip netns exec ns2 ping -c1 -W2 192.168.10.200"],
+    "bridge": ["ip netns exec ns1 ping -c1 -W2 192.168.11.201", "ip netns exec ns2 ping -c1 -W2 192.168.11.200"],
+    "docker0": ["ip netns exec nginx-2 ping -c1 -W2 172.17.0.2", "ping -c1 -W2 172.17.0.2",
+                "ip netns exec nginx-1 ping -c1 -W2 172.17.0.1"],
+}
+
+
+def start_http_server(sandbox, ns: str, text: str) -> None:
+    """An HTTP server on port 80 inside `ns`, serving `text` at /; returns once it accepts connections."""
+    ok(sandbox.run(f"d=$(mktemp -d) && echo {text} > $d/index.html && "
+                   f"(ip netns exec {ns} python3 -m http.server 80 --directory $d >/dev/null 2>&1 &)"))
+    for _ in range(50):
+        if sandbox.run(f"ip netns exec {ns} bash -c 'exec 3<>/dev/tcp/127.0.0.1/80'").returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the HTTP server in {ns} did not start")
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_up_verify_ping_down_leaves_sandbox_as_it_was(sandbox, example):
+    before = sandbox.snapshot()
+    up = ok(sandbox.run(script(example, "up")))
+    assert f"lab {example} is up" in up.stdout
+    if example == "docker0":
+        start_http_server(sandbox, "nginx-1", "hello-from-nginx-1")
+        page = ok(sandbox.run("ip netns exec nginx-2 curl -s --max-time 5 http://172.17.0.2/"))
+        assert page.stdout.strip() == "hello-from-nginx-1"
+        ok(sandbox.run("curl -s --max-time 5 http://172.17.0.2/"))  # the host, through its route to docker0
+    verify = ok(sandbox.run(script(example, "verify")))
+    assert "FAIL" not in verify.stdout and " 0 failed" in verify.stdout
+    for command in PINGS[example]:
+        ok(sandbox.run(command))
+
+    down = ok(sandbox.run(script(example, "down")))
+    assert f"lab {example} is down" in down.stdout
+    assert sandbox.snapshot() == before
+    after = sandbox.run(script(example, "verify"), env={"NETGEN_VERIFY_WAIT": "0"})
+    assert after.returncode == 1
+    assert "netns: want present, have absent" in after.stdout
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_up_twice_changes_nothing_and_down_twice_succeeds(sandbox, example):
+    before = sandbox.snapshot()
+    ok(sandbox.run(script(example, "up")))
+    built = sandbox.settled_snapshot()
+    again = ok(sandbox.run(script(example, "up")))
+    assert "already up; nothing changed" in again.stdout
+    assert sandbox.snapshot() == built
+    ok(sandbox.run(script(example, "down")))
+    second = ok(sandbox.run(script(example, "down")))
+    assert "not present; nothing to remove" in second.stdout
+    assert sandbox.snapshot() == before
+
+
+def test_down_without_up_succeeds(sandbox):
+    before = sandbox.snapshot()
+    result = ok(sandbox.run(script("docker0", "down")))
+    assert "not present" in result.stdout
+    assert sandbox.snapshot() == before
+
+
+def test_up_refuses_without_root(sandbox):
+    before = sandbox.snapshot()
+    result = sandbox.run(f"setpriv --reuid=65534 --regid=65534 --clear-groups {script('bridge', 'up')}")
+    assert result.returncode == 2
+    assert "must run as root" in result.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_up_refuses_without_iproute2(sandbox):
+    result = sandbox.run(f"PATH=/nonexistent /bin/bash {REPO}/out/bridge/up.sh")
+    assert result.returncode == 2
+    assert "iproute2" in result.stderr
+
+
+def test_up_reports_every_conflict_and_changes_nothing(sandbox):
+    # docker0 taken by a veth, and nginx-1 holds an eth0 that is a bridge: both must be named.
+    ok(sandbox.run("ip link add docker0 type veth peer name stray0 && ip netns add nginx-1 && "
+                   "ip -n nginx-1 link add eth0 type bridge"))
+    before = sandbox.snapshot()
+    result = sandbox.run(script("docker0", "up"))
+    assert result.returncode == 1
+    assert "host/docker0 link: want bridge, have veth" in result.stderr
+    assert "nginx-1/eth0 link: want veth, have bridge" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_down_leaves_an_object_of_another_kind_alone(sandbox):
+    ok(sandbox.run("ip link add br0 type veth peer name stray0"))
+    before = sandbox.snapshot()
+    result = ok(sandbox.run(script("bridge", "down")))
+    assert "host/br0 is a veth where the lab wants a bridge: left alone" in result.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_down_ends_processes_inside_the_lab(sandbox):
+    ok(sandbox.run(script("veth_pair", "up")))
+    ok(sandbox.run("(ip netns exec ns1 sleep 300 >/dev/null 2>&1 &)"))
+    result = ok(sandbox.run(script("veth_pair", "down")))
+    assert "ns1: ending 1 processes" in result.stdout
+    assert sandbox.run("ip netns list").stdout == ""
+    ok(sandbox.run(script("veth_pair", "up")))  # and up right after down works
+
+
+# An `ip` first on PATH that lets the first K lines of up's batches run, then fails the next like iproute2 does.
+FAILING_IP = r"""
+mkdir -p /tmp/failing-ip && cat > /tmp/failing-ip/ip <<'WRAPPER'
+#!/bin/bash
+real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
+args=("$@") file=
+for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == -batch ]] && file=${args[i+1]}; done
+if [[ -n $file && $file != - ]]; then
+  count=$(cat /tmp/failing-ip/count 2>/dev/null || echo 0)
+  lines=$(wc -l < "$file")
+  if (( count + lines > K )); then
+    keep=$((K - count)); echo $((K + 1)) > /tmp/failing-ip/count
+    head -n "$keep" "$file" > /tmp/failing-ip/part
+    (( keep == 0 )) || "$real" "${args[@]/$file//tmp/failing-ip/part}" || exit 1
+    echo "RTNETLINK answers: Operation not permitted (injected)" >&2
+    echo "Command failed $file:$((keep + 1))" >&2; exit 1
+  fi
+  echo $((count + lines)) > /tmp/failing-ip/count
+fi
+exec "$real" "$@"
+WRAPPER
+chmod +x /tmp/failing-ip/ip; rm -f /tmp/failing-ip/count
+"""
+
+
+def test_failed_up_undoes_what_it_made_at_every_step(sandbox):
+    before = sandbox.snapshot()
+    up = ok(sandbox.run(script("docker0", "up")))
+    total = int(up.stdout.rsplit("(", 1)[1].split()[0])
+    ok(sandbox.run(script("docker0", "down")))
+    assert sandbox.snapshot() == before
+    for k in range(total):
+        result = sandbox.run(FAILING_IP.replace("K", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script('docker0', 'up')}")
+        assert result.returncode == 1, (k, result.stdout, result.stderr)
+        assert "ip refused" in result.stderr and "(injected)" in result.stderr
+        assert sandbox.snapshot() == before, f"after a failure at change {k + 1} of {total}: {result.stderr}"
