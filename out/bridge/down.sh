@@ -139,7 +139,7 @@ end_processes() {
   local i
   mapfile -t pids < <(ip netns pids "$1" 2>/dev/null)
   if ((${#pids[@]} == 0)); then return 0; fi
-  say "$1: ending ${#pids[@]} processes still running inside"
+  say "$1: ending what still runs inside (pids ${pids[*]})"
   kill -TERM "${pids[@]}" 2>/dev/null || true
   for ((i = 0; i < 20; i++)); do
     mapfile -t pids < <(ip netns pids "$1" 2>/dev/null)
