@@ -154,7 +154,8 @@ flush() {
   local -a in=()
   if ((${#BATCH[@]} == 0)); then return 0; fi
   [[ $ns == host ]] || in=(-n "$ns")
-  printf '%s\n' "${BATCH[@]}" | ip "${in[@]}" -batch - || die 1 "in $ns, ip could not remove everything (above); run down.sh again"
+  # -force: try every removal even if one fails, then report
+  printf '%s\n' "${BATCH[@]}" | ip "${in[@]}" -force -batch - || die 1 "in $ns, ip could not remove everything (above); run down.sh again"
   REMOVED=$((REMOVED + ${#BATCH[@]}))
   say "$ns: removed ${#BATCH[@]}"
   BATCH=()

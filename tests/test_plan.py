@@ -1,0 +1,78 @@
+"""The plan decides order: namespaces before what goes in them, bridges before ports, each veth made once."""
+
+from conftest import REPO
+
+from netgen.loader import load
+from netgen.plan import build
+
+
+def plan_of(tmp_path, body: str):
+    lab = tmp_path / "lab.py"
+    lab.write_text("from netgen import Lab\nlab = Lab('t')\n" + body)
+    return build(load(str(lab)), "test")
+
+
+def dos(plan):
+    """Every queued command as (section, text), in the order up runs them."""
+    return [(s.ns, " ".join(step.do)) for s in plan.sections for step in s.steps if step.do]
+
+
+def test_sections_run_host_first_then_namespaces_in_lab_order(tmp_path):
+    plan = plan_of(tmp_path, "b = lab.netns('b')\na = lab.netns('a')\nlab.veth(b.port('x'), a.port('y'))\n")
+    assert [s.ns for s in plan.sections] == ["host", "b", "a"]
+    assert dos(plan)[:2] == [("host", "netns add b"), ("host", "netns add a")]
+
+
+def test_a_veth_is_made_once_by_the_section_that_runs_first_with_its_far_end_in_place(tmp_path):
+    plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\n"
+                             "lab.veth(b.port('to-a'), a.port('to-b'))\n"
+                             "lab.veth(a.port('h'), lab.host.port('a-h'))\n"
+                             "lab.veth(a.port('l1'), a.port('l2'))\n")
+    made = [(ns, cmd) for ns, cmd in dos(plan) if "type veth" in cmd]
+    assert made == [("host", "link add a-h type veth peer name h netns a"),
+                    ("a", "link add to-b type veth peer name to-a netns b"),
+                    ("a", "link add l1 type veth peer name l2")]
+    far = [step for s in plan.sections for step in s.steps if step.check[0] == "link" and not step.do]
+    assert {(step.check[1], step.check[2]) for step in far} == {("a", "h"), ("b", "to-a"), ("a", "l2")}
+
+
+def test_bridges_come_before_their_ports_and_settings_follow_creation(tmp_path):
+    plan = plan_of(tmp_path, "n = lab.netns('n')\nbr = n.bridge('br0', '10.0.0.1/24', mtu=1400)\n"
+                             "lab.veth(br.port('p', mac='02:00:00:00:00:01'), lab.host.port('h'))\n")
+    order = [cmd for ns, cmd in dos(plan) if ns == "n"]
+    assert order == ["link set lo up", "link add br0 type bridge", "link set br0 mtu 1400", "link set br0 up",
+                     "addr add 10.0.0.1/24 dev br0", "link set p address 02:00:00:00:00:01",
+                     "link set p master br0", "link set p up"]
+
+
+def test_routes_find_their_device_and_are_written_as_ip_shows_them(tmp_path):
+    plan = plan_of(tmp_path, "n = lab.netns('n')\n"
+                             "lab.veth(n.port('e0', '10.0.0.2/24', '2001:DB8::2/64'), lab.host.port('h'))\n"
+                             "n.route('default', via='10.0.0.1')\nn.route('default', via='2001:db8::1')\n"
+                             "n.route('10.5.0.9/32', dev='e0')\n")
+    routes = [s for sec in plan.sections for s in sec.steps if s.check[0].startswith("route")]
+    assert [s.check for s in routes] == [("route4", "n", "default", "via 10.0.0.1 dev e0"),
+                                         ("route6", "n", "default", "via 2001:db8::1 dev e0"),
+                                         ("route4", "n", "10.5.0.9", "dev e0")]
+    assert [" ".join(s.do) for s in routes] == ["route add default via 10.0.0.1 dev e0",
+                                                "route add ::/0 via 2001:db8::1 dev e0",
+                                                "route add 10.5.0.9/32 dev e0"]
+    addrs = [s.check[2] for sec in plan.sections for s in sec.steps if s.check[0] == "addr"]
+    assert "2001:db8::2/64" in addrs  # normalised as ip prints it
+
+
+def test_every_made_object_is_undone_and_torn_down(tmp_path):
+    plan = plan_of(tmp_path, (REPO / "examples" / "docker0.py").read_text().split("lab = Lab(\"docker0\")\n")[1])
+    for step in (s for sec in plan.sections for s in sec.steps):
+        if step.do[:2] in (("link", "add"), ("netns", "add"), ("addr", "add"), ("route", "add")):
+            assert step.undo[1] == "del", step
+        if step.do[:2] in (("link", "add"), ("netns", "add")):
+            assert step.teardown == step.undo
+        else:
+            assert step.teardown == ()
+
+
+def test_verify_checks_peers_both_ways_and_carrier(tmp_path):
+    plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\nlab.veth(a.port('x'), b.port('y'))\n")
+    assert {c.check for c in plan.checks} == {("peer", "a", "x", "b/y"), ("peer", "b", "y", "a/x"),
+                                              ("oper", "a", "x", "up"), ("oper", "b", "y", "up")}
