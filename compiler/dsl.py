@@ -61,11 +61,15 @@ class Lab:
         for end in (a, b):
             if not isinstance(end, Port):
                 self._problem(f"veth() takes two ports made with ns.port() or bridge.port(), got {end!r}", loc)
-                return a, b
-            if end._joined is not None:
+            elif end._joined is not None:
                 self._problem(f"port {end.ref} is already one end of the veth pair made at line "
                               f"{end._joined.line}; make a new port for each pair", loc)
-                return a, b
+            else:
+                continue
+            for other in (a, b):  # the user did pass the other end to veth(): "never joined" would be wrong
+                if isinstance(other, Port):
+                    other._offered = True
+            return a, b
         a._joined = b._joined = loc
         self._veths.append(model.Veth((a.ns.name, a.name), (b.ns.name, b.name), loc))
         return a, b
@@ -92,7 +96,7 @@ class Lab:
     def to_model(self, source: str, sha256: str) -> model.Lab:
         problems = list(self._problems)
         for port in self._ports:
-            if port._joined is None:
+            if port._joined is None and not port._offered:
                 problems.append(Diagnostic(
                     "error", f"port {port.ref} is never joined: pass it to lab.veth(...)", port._loc))
         interfaces = [b._model() for b in self._bridges]
@@ -109,6 +113,9 @@ class Netns:
 
     def __init__(self, lab: Lab, name: str, loc: Loc, host: bool = False):
         self.lab, self.name, self._loc, self.host = lab, name, loc, host
+
+    def __repr__(self) -> str:  # shown in messages, e.g. when a namespace is passed where a port belongs
+        return f"<namespace {self.name}>"
 
     def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None) -> "Port":
         """An interface in this namespace that becomes one end of a veth pair: `ns.port("eth0", "10.0.0.2/24")`."""
@@ -147,6 +154,9 @@ class _Link:
     def ref(self) -> str:
         return f"{self.ns.name}/{self.name}"
 
+    def __repr__(self) -> str:  # shown in messages: <bridge host/br0>, <port ns1/eth0>
+        return f"<{type(self).__name__.lower()} {self.ref}>"
+
     def addr(self, *addresses: str):
         """Add more addresses (CIDR, IPv4 or IPv6) to this interface."""
         self._addresses += self.ns.lab._addresses(addresses, _caller())
@@ -160,6 +170,7 @@ class Port(_Link):
         super().__init__(ns, name, addresses, mtu, mac, loc)
         self.master = master
         self._joined: Loc | None = None
+        self._offered = False  # passed to a veth() call that failed
         ns.lab._ports.append(self)
 
     def _model(self) -> model.Interface:

@@ -78,7 +78,7 @@ def _names(lab: Lab) -> list[Diagnostic]:
         else:
             seen_ns[ns.name] = ns.loc
     seen_if: dict[tuple[str, str], Loc] = {}
-    for iface in lab.interfaces:
+    for iface in sorted(lab.interfaces, key=lambda i: (i.loc.file, i.loc.line)):  # bridges come first in the model
         if (p := interface_name_problem(iface.name)) is not None:
             out.append(_error(p, iface.loc))
         elif iface.name == "lo":

@@ -71,7 +71,7 @@ class Sandbox:
         while time.monotonic() < deadline:
             time.sleep(0.5)
             now = self.snapshot()
-            if now == last:
+            if now == last and '"tentative"' not in json.dumps(now):
                 return now
             last = now
         raise AssertionError("the sandbox did not settle")
