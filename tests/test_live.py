@@ -102,8 +102,8 @@ def test_up_reports_every_conflict_and_changes_nothing(sandbox):
     before = sandbox.snapshot()
     result = sandbox.run(script("docker0", "up"))
     assert result.returncode == 1
-    assert "host/docker0 link: want bridge, have veth" in result.stderr
-    assert "nginx-1/eth0 link: want veth, have bridge" in result.stderr
+    assert "host/docker0 kind: want bridge, have veth" in result.stderr
+    assert "nginx-1/eth0 kind: want veth, have bridge" in result.stderr
     assert "nothing was changed" in result.stderr
     assert sandbox.snapshot() == before
 

@@ -102,6 +102,14 @@ snapshot() {
   done <<<"$route6"
 }
 
+# observe reads the live state of the host and of every namespace of the lab.
+observe() {
+  HAVE=()
+  snapshot host
+  snapshot 'ns1'
+  snapshot 'ns2'
+}
+
 # A route line is 'DEST [via GW] dev DEV ...' (with -d it starts with its type); HAVE keeps 'via GW dev DEV'.
 remember_route() {
   local line=${3#unicast } value
@@ -112,8 +120,8 @@ remember_route() {
   fi
 }
 
-
 # --- checks -----------------------------------------------------------------------------------------------------
+# Every check adds one line to REPORT: 'ok   WHAT: VALUE' or 'FAIL WHAT: want X, have Y'.
 REPORT=()
 PASSED=0
 FAILED=0
@@ -168,6 +176,21 @@ check() {
   esac
 }
 
+# run_checks FUNCTION: observe the host and run the checks, again every half second while only failures that
+# may settle remain, for NETGEN_VERIFY_WAIT seconds (default 5).
+run_checks() {
+  local deadline=$((SECONDS + ${NETGEN_VERIFY_WAIT:-5}))
+  while :; do
+    REPORT=() PASSED=0 FAILED=0 SETTLING=0
+    observe
+    "$1"
+    if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then return 0; fi
+    sleep 0.5
+  done
+}
+
+
+# --- expectations ----------------------------------------------------------------------------------------------
 # probe NS TARGET PORT REACH: an expectation, by ICMP echo (ping) or a TCP connection (bash's /dev/tcp).
 probe() {
   local ns=$1 target=$2 port=$3 reach=$4 what have want
@@ -204,6 +227,30 @@ probe() {
   fi
 }
 
+# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
+structure_checks() {
+  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
+  check peer 'host' 'brvethotherend0' 'ns1/br-veth0'
+  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
+  check peer 'host' 'brvethotherend1' 'ns2/br-veth1'
+  # host/br0: carrier (examples/bridge.py:5)
+  check oper 'host' 'br0' up
+  # host/brvethotherend0: carrier (examples/bridge.py:10)
+  check oper 'host' 'brvethotherend0' up
+  # host/brvethotherend1: carrier (examples/bridge.py:10)
+  check oper 'host' 'brvethotherend1' up
+  # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
+  check peer 'ns1' 'br-veth0' 'host/brvethotherend0'
+  # ns1/br-veth0: carrier (examples/bridge.py:10)
+  check oper 'ns1' 'br-veth0' up
+  # ns2/br-veth1: peer is host/brvethotherend1 (examples/bridge.py:10)
+  check peer 'ns2' 'br-veth1' 'host/brvethotherend1'
+  # ns2/br-veth1: carrier (examples/bridge.py:10)
+  check oper 'ns2' 'br-veth1' up
+  :
+}
+
+# checks: the lab as up.sh builds it, then its expectations.
 checks() {
   # ====== in host ========================================
   # namespace ns1 (examples/bridge.py:7)
@@ -244,25 +291,7 @@ checks() {
   check state 'ns2' 'br-veth1' up
   # ns2/br-veth1: address 192.168.11.201/24 (examples/bridge.py:10)
   check addr 'ns2' '192.168.11.201/24' 'br-veth1'
-  # ====== carrier and veth peers ========================================
-  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend0' 'ns1/br-veth0'
-  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend1' 'ns2/br-veth1'
-  # host/br0: carrier (examples/bridge.py:5)
-  check oper 'host' 'br0' up
-  # host/brvethotherend0: carrier (examples/bridge.py:10)
-  check oper 'host' 'brvethotherend0' up
-  # host/brvethotherend1: carrier (examples/bridge.py:10)
-  check oper 'host' 'brvethotherend1' up
-  # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
-  check peer 'ns1' 'br-veth0' 'host/brvethotherend0'
-  # ns1/br-veth0: carrier (examples/bridge.py:10)
-  check oper 'ns1' 'br-veth0' up
-  # ns2/br-veth1: peer is host/brvethotherend1 (examples/bridge.py:10)
-  check peer 'ns2' 'br-veth1' 'host/brvethotherend1'
-  # ns2/br-veth1: carrier (examples/bridge.py:10)
-  check oper 'ns2' 'br-veth1' up
+  structure_checks
   # ====== expectations ========================================
   # ns1 reaches 192.168.11.201 (examples/bridge.py:12)
   probe 'ns1' '192.168.11.201' '' reach
@@ -270,18 +299,54 @@ checks() {
   probe 'ns2' '192.168.11.200' '' reach
 }
 
+# absent_checks: after down.sh, none of what the lab makes is left.
+absent_checks() {
+  # namespace ns1 (examples/bridge.py:7)
+  check netns 'ns1' '' absent
+  # namespace ns2 (examples/bridge.py:7)
+  check netns 'ns2' '' absent
+  # bridge host/br0 (examples/bridge.py:5)
+  check link 'host' 'br0' absent
+  # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
+  check link 'host' 'brvethotherend0' absent
+  # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
+  check link 'host' 'brvethotherend1' absent
+  :
+}
+
+usage() {
+  cat <<'USAGE'
+usage: verify.sh [--absent] [--tap]
+  (no option)  check that the lab is up as built, and its expectations
+  --absent     check that nothing the lab makes is left (after down.sh)
+  --tap        print the results as TAP (Test Anything Protocol) for CI systems
+USAGE
+}
+
 # --- main -------------------------------------------------------------------------------------------------------
-preflight
-deadline=$((SECONDS + ${NETGEN_VERIFY_WAIT:-5}))
-while :; do
-  HAVE=() REPORT=() PASSED=0 FAILED=0 SETTLING=0
-  snapshot host
-  snapshot 'ns1'
-  snapshot 'ns2'
-  checks
-  if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then break; fi
-  sleep 0.5
+what=checks
+tap=
+for arg in "$@"; do
+  case $arg in
+    --absent) what=absent_checks ;;
+    --tap) tap=1 ;;
+    -h | --help) usage && exit 0 ;;
+    *) usage >&2 && die 2 "unknown option: $arg" ;;
+  esac
 done
-printf '%s\n' "${REPORT[@]}"
-say "lab $LAB: $PASSED checks passed, $FAILED failed"
+preflight
+run_checks "$what"
+if [[ -n $tap ]]; then
+  printf 'TAP version 13\n1..%d\n' "${#REPORT[@]}"
+  for i in "${!REPORT[@]}"; do
+    case ${REPORT[i]} in
+      "ok   "*) printf 'ok %d - %s\n' "$((i + 1))" "${REPORT[i]#ok   }" ;;
+      *) printf 'not ok %d - %s\n' "$((i + 1))" "${REPORT[i]#FAIL }" ;;
+    esac
+  done
+  printf '# lab %s: %d checks passed, %d failed\n' "$LAB" "$PASSED" "$FAILED"
+else
+  printf '%s\n' "${REPORT[@]}"
+  say "lab $LAB: $PASSED checks passed, $FAILED failed"
+fi
 ((FAILED == 0)) || exit 1

@@ -103,6 +103,14 @@ snapshot() {
   done <<<"$route6"
 }
 
+# observe reads the live state of the host and of every namespace of the lab.
+observe() {
+  HAVE=()
+  snapshot host
+  snapshot 'nginx-1'
+  snapshot 'nginx-2'
+}
+
 # A route line is 'DEST [via GW] dev DEV ...' (with -d it starts with its type); HAVE keeps 'via GW dev DEV'.
 remember_route() {
   local line=${3#unicast } value
@@ -165,9 +173,7 @@ flush() {
 preflight
 lock
 
-snapshot host
-snapshot 'nginx-1'
-snapshot 'nginx-2'
+observe
 
 # ====== in host ========================================
 # veth pair host/veth-nginx-2 <-> nginx-2/eth0 (examples/docker0.py:12)

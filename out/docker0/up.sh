@@ -102,6 +102,14 @@ snapshot() {
   done <<<"$route6"
 }
 
+# observe reads the live state of the host and of every namespace of the lab.
+observe() {
+  HAVE=()
+  snapshot host
+  snapshot 'nginx-1'
+  snapshot 'nginx-2'
+}
+
 # A route line is 'DEST [via GW] dev DEV ...' (with -d it starts with its type); HAVE keeps 'via GW dev DEV'.
 remember_route() {
   local line=${3#unicast } value
@@ -112,11 +120,103 @@ remember_route() {
   fi
 }
 
+# --- checks -----------------------------------------------------------------------------------------------------
+# Every check adds one line to REPORT: 'ok   WHAT: VALUE' or 'FAIL WHAT: want X, have Y'.
+REPORT=()
+PASSED=0
+FAILED=0
+SETTLING=0 # failures that may still resolve by waiting
+
+result() {
+  local what=$1 want=$2 have=$3 settles=$4
+  if [[ $have == "$want" ]]; then
+    PASSED=$((PASSED + 1))
+    REPORT+=("ok   $what: $want")
+  else
+    FAILED=$((FAILED + 1))
+    SETTLING=$((SETTLING + settles))
+    REPORT+=("FAIL $what: want $want, have $have")
+  fi
+}
+
+# peer_of NS LINK: the ns/name of the veth at the other end, matched by ifindex and iflink both ways.
+peer_of() {
+  local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link
+  link=${HAVE[iflink/$ns/$obj]:-}
+  if [[ -z ${HAVE[ifindex/$ns/$obj]:-} ]]; then
+    printf absent
+  elif [[ ($link == "${HAVE[ifindex/$pns/$pname]:-}" || $link == "$pname") &&
+    (${HAVE[iflink/$pns/$pname]:-} == "${HAVE[ifindex/$ns/$obj]}" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
+    printf '%s' "$want"
+  else
+    printf 'another link (iflink %s)' "${link:-none}"
+  fi
+}
+
+# check ATTR NS OBJ WANT: one attribute of one object, as read by the last snapshot.
+check() {
+  local attr=$1 ns=$2 obj=$3 want=$4 have settles=0
+  have=${HAVE[$attr/$ns/$obj]:-absent}
+  case $attr in
+    netns) result "$ns netns" "$want" "$have" 0 ;;
+    addr)
+      case $have in
+        "$want") have=present ;;
+        "$want ("*) have=${have#"$want ("} have=${have%)} settles=1 ;;
+        absent) ;;
+        *) have="on ${have%% *}" ;;
+      esac
+      result "$ns/$want address $obj" present "$have" "$settles"
+      ;;
+    route4 | route6) result "$ns ${attr/route4/route} $obj" "$want" "$have" 0 ;;
+    peer) result "$ns/$obj peer" "$want" "$(peer_of "$ns" "$obj" "$want")" 0 ;;
+    oper) result "$ns/$obj carrier" "$want" "$have" 1 ;;
+    link) result "$ns/$obj kind" "$want" "$have" 0 ;;
+    *) result "$ns/$obj $attr" "$want" "$have" 0 ;;
+  esac
+}
+
+# run_checks FUNCTION: observe the host and run the checks, again every half second while only failures that
+# may settle remain, for NETGEN_VERIFY_WAIT seconds (default 5).
+run_checks() {
+  local deadline=$((SECONDS + ${NETGEN_VERIFY_WAIT:-5}))
+  while :; do
+    REPORT=() PASSED=0 FAILED=0 SETTLING=0
+    observe
+    "$1"
+    if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then return 0; fi
+    sleep 0.5
+  done
+}
+
+
+# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
+structure_checks() {
+  # host/veth-nginx-1: peer is nginx-1/eth0 (examples/docker0.py:12)
+  check peer 'host' 'veth-nginx-1' 'nginx-1/eth0'
+  # host/veth-nginx-2: peer is nginx-2/eth0 (examples/docker0.py:12)
+  check peer 'host' 'veth-nginx-2' 'nginx-2/eth0'
+  # host/docker0: carrier (examples/docker0.py:9)
+  check oper 'host' 'docker0' up
+  # host/veth-nginx-1: carrier (examples/docker0.py:12)
+  check oper 'host' 'veth-nginx-1' up
+  # host/veth-nginx-2: carrier (examples/docker0.py:12)
+  check oper 'host' 'veth-nginx-2' up
+  # nginx-1/eth0: peer is host/veth-nginx-1 (examples/docker0.py:12)
+  check peer 'nginx-1' 'eth0' 'host/veth-nginx-1'
+  # nginx-1/eth0: carrier (examples/docker0.py:12)
+  check oper 'nginx-1' 'eth0' up
+  # nginx-2/eth0: peer is host/veth-nginx-2 (examples/docker0.py:12)
+  check peer 'nginx-2' 'eth0' 'host/veth-nginx-2'
+  # nginx-2/eth0: carrier (examples/docker0.py:12)
+  check oper 'nginx-2' 'eth0' up
+  :
+}
 
 # --- running steps ----------------------------------------------------------------------------------------------
 # step ATTR NS OBJ WANT [--do WORDS...] [--undo WORDS...]: when the host already has WANT, nothing to do; when the
 # object exists with another shape, a conflict; otherwise the --do words are queued for this section's batch.
-MODE=check
+MODE=check # then apply, then verify
 SECTION=host
 CONFLICTS=()
 BATCH=()
@@ -144,12 +244,17 @@ conflicting() {
 
 step() {
   local attr=$1 ns=$2 obj=$3 want=$4 have word do="" undo="" to=""
+  if [[ $MODE == verify ]]; then
+    check "$@"
+    return 0
+  fi
   shift 4
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
   if [[ $have == "$want" ]]; then return 0; fi
   if conflicting "$attr" "$have"; then
-    CONFLICTS+=("$ns${obj:+/$obj} $attr: want $want, have $have")
+    check "$attr" "$ns" "$obj" "$want" # words the mismatch as verify.sh does
+    CONFLICTS+=("${REPORT[-1]#FAIL }")
     return 0
   fi
   for word in "$@"; do
@@ -340,9 +445,7 @@ lock
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP" "$LOCK_FILE"' EXIT
 
-snapshot host
-snapshot 'nginx-1'
-snapshot 'nginx-2'
+observe
 
 plan
 if ((${#CONFLICTS[@]})); then
@@ -354,6 +457,21 @@ MODE=apply
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 plan
+
+# What was built is checked as verify.sh would (without the expectations): a lab that does not check out is
+# undone like any other failure.
+built_checks() {
+  plan
+  structure_checks
+}
+MODE=verify
+run_checks built_checks
+if ((FAILED)); then
+  printf '%s\n' "${REPORT[@]}" | grep '^FAIL' >&2
+  say "$FAILED checks fail after building the lab" >&2
+  rollback
+  exit 1
+fi
 if ((CHANGES == 0)); then
   say "lab $LAB is already up; nothing changed"
 else

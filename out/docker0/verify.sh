@@ -102,6 +102,14 @@ snapshot() {
   done <<<"$route6"
 }
 
+# observe reads the live state of the host and of every namespace of the lab.
+observe() {
+  HAVE=()
+  snapshot host
+  snapshot 'nginx-1'
+  snapshot 'nginx-2'
+}
+
 # A route line is 'DEST [via GW] dev DEV ...' (with -d it starts with its type); HAVE keeps 'via GW dev DEV'.
 remember_route() {
   local line=${3#unicast } value
@@ -112,8 +120,8 @@ remember_route() {
   fi
 }
 
-
 # --- checks -----------------------------------------------------------------------------------------------------
+# Every check adds one line to REPORT: 'ok   WHAT: VALUE' or 'FAIL WHAT: want X, have Y'.
 REPORT=()
 PASSED=0
 FAILED=0
@@ -168,6 +176,21 @@ check() {
   esac
 }
 
+# run_checks FUNCTION: observe the host and run the checks, again every half second while only failures that
+# may settle remain, for NETGEN_VERIFY_WAIT seconds (default 5).
+run_checks() {
+  local deadline=$((SECONDS + ${NETGEN_VERIFY_WAIT:-5}))
+  while :; do
+    REPORT=() PASSED=0 FAILED=0 SETTLING=0
+    observe
+    "$1"
+    if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then return 0; fi
+    sleep 0.5
+  done
+}
+
+
+# --- expectations ----------------------------------------------------------------------------------------------
 # probe NS TARGET PORT REACH: an expectation, by ICMP echo (ping) or a TCP connection (bash's /dev/tcp).
 probe() {
   local ns=$1 target=$2 port=$3 reach=$4 what have want
@@ -204,6 +227,30 @@ probe() {
   fi
 }
 
+# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
+structure_checks() {
+  # host/veth-nginx-1: peer is nginx-1/eth0 (examples/docker0.py:12)
+  check peer 'host' 'veth-nginx-1' 'nginx-1/eth0'
+  # host/veth-nginx-2: peer is nginx-2/eth0 (examples/docker0.py:12)
+  check peer 'host' 'veth-nginx-2' 'nginx-2/eth0'
+  # host/docker0: carrier (examples/docker0.py:9)
+  check oper 'host' 'docker0' up
+  # host/veth-nginx-1: carrier (examples/docker0.py:12)
+  check oper 'host' 'veth-nginx-1' up
+  # host/veth-nginx-2: carrier (examples/docker0.py:12)
+  check oper 'host' 'veth-nginx-2' up
+  # nginx-1/eth0: peer is host/veth-nginx-1 (examples/docker0.py:12)
+  check peer 'nginx-1' 'eth0' 'host/veth-nginx-1'
+  # nginx-1/eth0: carrier (examples/docker0.py:12)
+  check oper 'nginx-1' 'eth0' up
+  # nginx-2/eth0: peer is host/veth-nginx-2 (examples/docker0.py:12)
+  check peer 'nginx-2' 'eth0' 'host/veth-nginx-2'
+  # nginx-2/eth0: carrier (examples/docker0.py:12)
+  check oper 'nginx-2' 'eth0' up
+  :
+}
+
+# checks: the lab as up.sh builds it, then its expectations.
 checks() {
   # ====== in host ========================================
   # namespace nginx-1 (examples/docker0.py:11)
@@ -250,25 +297,7 @@ checks() {
   check addr 'nginx-2' '172.17.0.3/16' 'eth0'
   # nginx-2: route default via 172.17.0.1 dev eth0 (examples/docker0.py:13)
   check route4 'nginx-2' 'default' 'via 172.17.0.1 dev eth0'
-  # ====== carrier and veth peers ========================================
-  # host/veth-nginx-1: peer is nginx-1/eth0 (examples/docker0.py:12)
-  check peer 'host' 'veth-nginx-1' 'nginx-1/eth0'
-  # host/veth-nginx-2: peer is nginx-2/eth0 (examples/docker0.py:12)
-  check peer 'host' 'veth-nginx-2' 'nginx-2/eth0'
-  # host/docker0: carrier (examples/docker0.py:9)
-  check oper 'host' 'docker0' up
-  # host/veth-nginx-1: carrier (examples/docker0.py:12)
-  check oper 'host' 'veth-nginx-1' up
-  # host/veth-nginx-2: carrier (examples/docker0.py:12)
-  check oper 'host' 'veth-nginx-2' up
-  # nginx-1/eth0: peer is host/veth-nginx-1 (examples/docker0.py:12)
-  check peer 'nginx-1' 'eth0' 'host/veth-nginx-1'
-  # nginx-1/eth0: carrier (examples/docker0.py:12)
-  check oper 'nginx-1' 'eth0' up
-  # nginx-2/eth0: peer is host/veth-nginx-2 (examples/docker0.py:12)
-  check peer 'nginx-2' 'eth0' 'host/veth-nginx-2'
-  # nginx-2/eth0: carrier (examples/docker0.py:12)
-  check oper 'nginx-2' 'eth0' up
+  structure_checks
   # ====== expectations ========================================
   # nginx-2 reaches 172.17.0.2 on tcp/80 (examples/docker0.py:15)
   probe 'nginx-2' '172.17.0.2' '80' reach
@@ -278,18 +307,54 @@ checks() {
   probe 'nginx-1' '172.17.0.3' '' reach
 }
 
+# absent_checks: after down.sh, none of what the lab makes is left.
+absent_checks() {
+  # namespace nginx-1 (examples/docker0.py:11)
+  check netns 'nginx-1' '' absent
+  # namespace nginx-2 (examples/docker0.py:11)
+  check netns 'nginx-2' '' absent
+  # bridge host/docker0 (examples/docker0.py:9)
+  check link 'host' 'docker0' absent
+  # veth pair host/veth-nginx-1 <-> nginx-1/eth0 (examples/docker0.py:12)
+  check link 'host' 'veth-nginx-1' absent
+  # veth pair host/veth-nginx-2 <-> nginx-2/eth0 (examples/docker0.py:12)
+  check link 'host' 'veth-nginx-2' absent
+  :
+}
+
+usage() {
+  cat <<'USAGE'
+usage: verify.sh [--absent] [--tap]
+  (no option)  check that the lab is up as built, and its expectations
+  --absent     check that nothing the lab makes is left (after down.sh)
+  --tap        print the results as TAP (Test Anything Protocol) for CI systems
+USAGE
+}
+
 # --- main -------------------------------------------------------------------------------------------------------
-preflight
-deadline=$((SECONDS + ${NETGEN_VERIFY_WAIT:-5}))
-while :; do
-  HAVE=() REPORT=() PASSED=0 FAILED=0 SETTLING=0
-  snapshot host
-  snapshot 'nginx-1'
-  snapshot 'nginx-2'
-  checks
-  if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then break; fi
-  sleep 0.5
+what=checks
+tap=
+for arg in "$@"; do
+  case $arg in
+    --absent) what=absent_checks ;;
+    --tap) tap=1 ;;
+    -h | --help) usage && exit 0 ;;
+    *) usage >&2 && die 2 "unknown option: $arg" ;;
+  esac
 done
-printf '%s\n' "${REPORT[@]}"
-say "lab $LAB: $PASSED checks passed, $FAILED failed"
+preflight
+run_checks "$what"
+if [[ -n $tap ]]; then
+  printf 'TAP version 13\n1..%d\n' "${#REPORT[@]}"
+  for i in "${!REPORT[@]}"; do
+    case ${REPORT[i]} in
+      "ok   "*) printf 'ok %d - %s\n' "$((i + 1))" "${REPORT[i]#ok   }" ;;
+      *) printf 'not ok %d - %s\n' "$((i + 1))" "${REPORT[i]#FAIL }" ;;
+    esac
+  done
+  printf '# lab %s: %d checks passed, %d failed\n' "$LAB" "$PASSED" "$FAILED"
+else
+  printf '%s\n' "${REPORT[@]}"
+  say "lab $LAB: $PASSED checks passed, $FAILED failed"
+fi
 ((FAILED == 0)) || exit 1
