@@ -125,7 +125,7 @@ def test_down_ends_processes_inside_the_lab(sandbox):
     ok(sandbox.run(script("veth_pair", "up")))  # and up right after down works
 
 
-# An `ip` first on PATH that lets the first K lines of up's batches run, then fails the next like iproute2 does.
+# An `ip` first on PATH that lets the first @K@ lines of up's batches run, then fails the next like iproute2 does.
 FAILING_IP = r"""
 mkdir -p /tmp/failing-ip && cat > /tmp/failing-ip/ip <<'WRAPPER'
 #!/bin/bash
@@ -135,8 +135,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == -batch ]] && file=${arg
 if [[ -n $file && $file != - ]]; then
   count=$(cat /tmp/failing-ip/count 2>/dev/null || echo 0)
   lines=$(wc -l < "$file")
-  if (( count + lines > K )); then
-    keep=$((K - count)); echo $((K + 1)) > /tmp/failing-ip/count
+  if (( count + lines > @K@ )); then
+    keep=$((@K@ - count)); echo $((@K@ + 1)) > /tmp/failing-ip/count
     head -n "$keep" "$file" > /tmp/failing-ip/part
     (( keep == 0 )) || "$real" "${args[@]/$file//tmp/failing-ip/part}" || exit 1
     echo "RTNETLINK answers: Operation not permitted (injected)" >&2
@@ -157,7 +157,7 @@ def test_failed_up_undoes_what_it_made_at_every_step(sandbox):
     ok(sandbox.run(script("docker0", "down")))
     assert sandbox.snapshot() == before
     for k in range(total):
-        result = sandbox.run(FAILING_IP.replace("K", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script('docker0', 'up')}")
+        result = sandbox.run(FAILING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script('docker0', 'up')}")
         assert result.returncode == 1, (k, result.stdout, result.stderr)
         assert "ip refused" in result.stderr and "(injected)" in result.stderr
         assert sandbox.snapshot() == before, f"after a failure at change {k + 1} of {total}: {result.stderr}"

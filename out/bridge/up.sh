@@ -320,10 +320,10 @@ rollback() {
   local -a lines=()
   trap '' INT TERM
   if ((n == 0)); then
-    say "nothing to undo: this run had not changed the host"
+    say "nothing to undo: this run had not changed the host" >&2
     return 0
   fi
-  say "undoing the $n changes this run made"
+  say "undoing the $n changes this run made" >&2
   for ((i = n - 1; i >= -1; i--)); do
     if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" ]]; then
       if ((${#lines[@]})); then undo_batch "$ns" "${lines[@]}"; fi
@@ -341,7 +341,7 @@ undo_batch() {
   local -a in=()
   shift
   [[ $ns == host ]] || in=(-n "$ns")
-  printf '  undo in %s: %s\n' "$ns" "$@" >&2
+  printf '%s\n' "${@/#/  undo in $ns: }" >&2
   printf '%s\n' "$@" | ip "${in[@]}" -force -batch - >&2 || say "some undo commands failed (above)" >&2
 }
 
@@ -437,7 +437,7 @@ observe
 
 plan
 if ((${#CONFLICTS[@]})); then
-  printf '%s: %s\n' "$SCRIPT" "${CONFLICTS[@]}" >&2
+  printf '%s\n' "${CONFLICTS[@]/#/$SCRIPT: }" >&2
   die 1 "nothing was changed: ${#CONFLICTS[@]} objects already exist with another shape; remove them or change the lab"
 fi
 

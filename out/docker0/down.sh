@@ -188,7 +188,7 @@ remove netns 'nginx-2' '' present --do netns del 'nginx-2'
 remove netns 'nginx-1' '' present --do netns del 'nginx-1'
 flush 'host'
 
-if ((${#LEFT[@]})); then printf '%s: %s\n' "$SCRIPT" "${LEFT[@]}" >&2; fi
+if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
 if ((REMOVED == 0)); then
   say "lab $LAB is not present; nothing to remove"
 else

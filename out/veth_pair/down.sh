@@ -187,7 +187,7 @@ remove netns 'ns2' '' present --do netns del 'ns2'
 remove netns 'ns1' '' present --do netns del 'ns1'
 flush 'host'
 
-if ((${#LEFT[@]})); then printf '%s: %s\n' "$SCRIPT" "${LEFT[@]}" >&2; fi
+if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
 if ((REMOVED == 0)); then
   say "lab $LAB is not present; nothing to remove"
 else

@@ -1,0 +1,13 @@
+"""A star: STAR_N namespaces (default 60), each with one veth to one bridge in the host."""
+import os
+
+from netgen import Lab
+
+n = int(os.environ.get("STAR_N", "60"))
+lab = Lab("star")
+hub = lab.host.bridge("star0", "10.200.0.1/16")
+for i in range(1, n + 1):
+    leaf = lab.netns(f"leaf-{i}")
+    lab.veth(leaf.port("eth0", f"10.200.{i // 250}.{i % 250 + 2}/16"), hub.port(f"star-{i}"))
+    leaf.route("default", via="10.200.0.1")
+lab.expect("leaf-1").reaches(f"10.200.{n // 250}.{n % 250 + 2}")

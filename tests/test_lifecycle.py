@@ -1,0 +1,170 @@
+"""Issue-3 promises, live: convergence, drift, signals, SIGKILL then down, the lock, a 50-namespace lab."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import EXAMPLES, REPO
+from test_live import FAILING_IP, ok, script
+
+pytestmark = pytest.mark.live
+
+
+def built(sandbox, example="docker0"):
+    ok(sandbox.run(script(example, "up")))
+
+
+def test_up_on_a_partly_built_lab_makes_only_what_is_missing(sandbox):
+    built(sandbox)
+    ok(sandbox.run("ip netns del nginx-2; ip -n nginx-1 addr del 172.17.0.2/16 dev eth0; "
+                   "ip -n nginx-1 link set lo down"))
+    result = ok(sandbox.run(script("docker0", "up")))
+    # nginx-2: namespace, its veth, port, up (host); lo, eth0 up, address, route (nginx-2); nginx-1: lo, address
+    assert "host: 4 changes" in result.stdout and "nginx-1: 3 changes" in result.stdout
+    assert "nginx-2: 4 changes" in result.stdout
+    ok(sandbox.run(script("docker0", "verify") + " --absent; test $? = 1"))
+    verify = sandbox.run(f"NETGEN_VERIFY_WAIT=1 {script('docker0', 'verify')}")
+    fails = [line for line in verify.stdout.splitlines() if line.startswith("FAIL")]
+    assert fails == ["FAIL nginx-2 tcp 172.17.0.2:80: want open, have refused"]  # no HTTP server in this test
+
+
+DRIFT = [
+    ("ip -n nginx-1 addr del 172.17.0.2/16 dev eth0", "FAIL nginx-1/eth0 address 172.17.0.2/16: want present, have absent"),
+    ("ip -n nginx-2 link set eth0 down", "FAIL nginx-2/eth0 state: want up, have down"),
+    ("ip link add br-x type bridge && ip link set veth-nginx-1 master br-x",
+     "FAIL host/veth-nginx-1 master: want docker0, have br-x"),
+    ("ip -n nginx-2 route del default", "FAIL nginx-2 route default: want via 172.17.0.1 dev eth0, have absent"),
+    ("ip netns del nginx-1", "FAIL nginx-1 netns: want present, have absent"),
+    ("ip link set docker0 nomaster; ip link set veth-nginx-2 nomaster",
+     "FAIL host/veth-nginx-2 master: want docker0, have none"),
+]
+
+
+@pytest.mark.parametrize("change,line", DRIFT, ids=[d[1].split(":")[0][5:] for d in DRIFT])
+def test_verify_names_each_drift_exactly(sandbox, change, line):
+    built(sandbox)
+    ok(sandbox.run(change))
+    result = sandbox.run(f"NETGEN_VERIFY_WAIT=1 {script('docker0', 'verify')}")
+    assert result.returncode == 1
+    assert line in result.stdout.splitlines()
+
+
+def test_up_refuses_a_port_on_another_bridge_and_an_address_on_another_link(sandbox):
+    built(sandbox)
+    ok(sandbox.run("ip link add br-x type bridge && ip link set veth-nginx-1 master br-x && "
+                   "ip -n nginx-2 addr del 172.17.0.3/16 dev eth0 && "
+                   "ip -n nginx-2 link add other type veth peer name other2 && "
+                   "ip -n nginx-2 addr add 172.17.0.3/16 dev other"))
+    before = sandbox.snapshot()
+    result = sandbox.run(script("docker0", "up"))
+    assert result.returncode == 1
+    assert "up.sh: host/veth-nginx-1 master: want docker0, have br-x" in result.stderr
+    assert "up.sh: nginx-2/eth0 address 172.17.0.3/16: want present, have on other" in result.stderr
+    assert "nothing was changed: 2 objects" in result.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_verify_absent_and_tap(sandbox):
+    absent = sandbox.run(script("docker0", "verify") + " --absent")
+    assert absent.returncode == 0 and "ok   host/docker0 kind: absent" in absent.stdout
+    built(sandbox)
+    still = sandbox.run(script("docker0", "verify") + " --absent")
+    assert still.returncode == 1
+    assert "FAIL nginx-1 netns: want absent, have present" in still.stdout
+    tap = sandbox.run(script("docker0", "verify") + " --tap")
+    lines = tap.stdout.splitlines()
+    assert lines[0] == "TAP version 13" and lines[1].startswith("1..")
+    assert "ok 1 - nginx-1 netns: present" in lines
+    assert any(line.startswith("not ok ") and "tcp 172.17.0.2:80: want open, have refused" in line for line in lines)
+    assert sandbox.run(script("docker0", "verify") + " --bogus").returncode == 2
+
+
+# An `ip` that announces each batch and then takes its time, so that a signal arrives while up is mid-way.
+SLOW_IP = r"""
+mkdir -p /tmp/slow-ip && cat > /tmp/slow-ip/ip <<'WRAPPER'
+#!/bin/bash
+real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
+if [[ " $* " == *" -batch "* && " $* " != *" -batch - "* ]]; then  # up's own batches, not its reading
+  n=$(( $(cat /tmp/slow-ip/count 2>/dev/null || echo 0) + 1 )); echo $n > /tmp/slow-ip/count
+  [[ $n == @AT@ ]] && { touch /tmp/slow-ip/reached; sleep 1; }
+fi
+exec "$real" "$@"
+WRAPPER
+chmod +x /tmp/slow-ip/ip; rm -f /tmp/slow-ip/count /tmp/slow-ip/reached
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("at", [1, 2, 3])
+def test_signal_during_up_undoes_this_run(sandbox, sig, at):
+    before = sandbox.snapshot()
+    ok(sandbox.run(SLOW_IP.replace("@AT@", str(at))))
+    up = subprocess.Popen(["nsenter", "-t", str(sandbox.proc.pid), "--net", "--mount", "env",
+                           "PATH=/tmp/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin", "bash", f"{REPO}/out/docker0/up.sh"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        if sandbox.run("test -e /tmp/slow-ip/reached").returncode == 0:
+            break
+        time.sleep(0.05)
+    up.send_signal(sig)
+    out, err = up.communicate(timeout=60)
+    assert up.returncode == (130 if sig == signal.SIGINT else 143), (out, err)
+    assert f"interrupted by SIG{sig.name[3:]}" in err and "undoing the" in err
+    assert sandbox.snapshot() == before
+
+
+# The same wrapper idea as FAILING_IP, but at line @K@ the script itself is SIGKILLed: no rollback can run.
+KILLING_IP = FAILING_IP.replace('echo "RTNETLINK answers: Operation not permitted (injected)" >&2',
+                                'kill -KILL $PPID; exit 1')
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_down_after_up_killed_at_any_point_leaves_nothing(sandbox, example):
+    before = sandbox.snapshot()
+    total = int(ok(sandbox.run(script(example, "up"))).stdout.rsplit("(", 1)[1].split()[0])
+    ok(sandbox.run(script(example, "down")))
+    for k in range(total + 1):
+        killed = sandbox.run(KILLING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
+        assert killed.returncode != 0 or k == total
+        ok(sandbox.run(script(example, "down")))
+        assert sandbox.snapshot() == before, f"{example}: down after up was killed at change {k + 1}"
+
+
+def test_two_ups_at_once_never_interleave(sandbox):
+    ok(sandbox.run(SLOW_IP.replace("@AT@", "1")))
+    slow = "PATH=/tmp/slow-ip:$PATH "
+    both = ok(sandbox.run(f"({slow}{script('docker0', 'up')} > /tmp/a 2>&1; echo $? >> /tmp/a) & sleep 0.3; "
+                          f"{script('docker0', 'up')} > /tmp/b 2>&1; echo $? >> /tmp/b; wait; cat /tmp/a; echo ---; "
+                          "cat /tmp/b"))
+    first, second = both.stdout.split("---\n")
+    assert first.rstrip().endswith("0") and "is up (" in first
+    assert second.rstrip().endswith("0") and "already up; nothing changed" in second  # it waited its turn
+
+
+def test_a_second_run_gives_up_after_the_lock_wait(sandbox):
+    ok(sandbox.run(SLOW_IP.replace("@AT@", "1")))
+    both = ok(sandbox.run(f"(PATH=/tmp/slow-ip:$PATH {script('docker0', 'up')} >/dev/null 2>&1 &) ; sleep 0.3; "
+                          f"NETGEN_LOCK_WAIT=0 {script('docker0', 'up')}; echo rc=$?"))
+    assert "rc=2" in both.stdout
+    assert "lab docker0 is in use by another run" in both.stderr
+
+
+BIG = REPO / "tests" / "labs" / "star.py"
+
+
+def test_a_lab_of_60_namespaces_lives_and_rolls_back(sandbox, tmp_path):
+    from netgen.pipeline import compile_lab, write_scripts
+
+    write_scripts(compile_lab(str(BIG)), str(tmp_path))
+    before = sandbox.snapshot()
+    up = ok(sandbox.run(f"bash {tmp_path}/up.sh"))
+    total = int(up.stdout.rsplit("(", 1)[1].split()[0])
+    assert up.stdout.count(" changes\n") == 61  # one ip -batch per namespace, the host included
+    ok(sandbox.run(f"bash {tmp_path}/verify.sh"))
+    assert "nothing changed" in ok(sandbox.run(f"bash {tmp_path}/up.sh")).stdout
+    ok(sandbox.run(f"bash {tmp_path}/down.sh"))
+    assert sandbox.snapshot() == before
+    for k in (0, 1, total // 3, total // 2, total - 1):
+        failed = sandbox.run(FAILING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH bash {tmp_path}/up.sh")
+        assert failed.returncode == 1 and sandbox.snapshot() == before, k

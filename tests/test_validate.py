@@ -1,0 +1,343 @@
+"""Bad labs: every mistake is reported as FILE:LINE: message, pointing at the lab line that made it."""
+
+import pytest
+from typer.testing import CliRunner
+
+from netgen.cli import app
+from netgen.pipeline import CompileError, compile_lab
+
+HEADER = 'from netgen import Lab\nlab = Lab("t")\nns = lab.netns("ns1")\n'  # lines 1-3: a body starts at line 4
+# Lines 4-5 of the route cases: ns1/e0 and ns2/e0 on 10.0.0.0/24 and 2001:db8::/64; their routes start at line 6.
+LINKED = ('ns2 = lab.netns("ns2")\n'
+          'lab.veth(ns.port("e0", "10.0.0.1/24", "2001:db8::1/64"), ns2.port("e0", "10.0.0.2/24", "2001:db8::2/64"))\n')
+
+
+def write_lab(tmp_path, source: str) -> str:
+    path = tmp_path / "lab.py"
+    path.write_text(source, encoding="utf-8")
+    return str(path)
+
+
+def errors_of(tmp_path, source: str):
+    path = write_lab(tmp_path, source)
+    with pytest.raises(CompileError) as e:
+        compile_lab(path)
+    return path, e.value.diagnostics
+
+
+def assert_reports(tmp_path, source: str, line: int, *fragments: str) -> None:
+    """Compiling `source` fails with a message at `line` holding every fragment, and with nothing on other lines."""
+    path, diagnostics = errors_of(tmp_path, source)
+    texts = [str(d) for d in diagnostics]
+    prefix = f"{path}:{line}: "
+    assert any(t.startswith(prefix) and all(f in t for f in fragments) for t in texts), texts
+    assert all(t.startswith(prefix) for t in texts), texts
+
+
+def compiles(tmp_path, source: str):
+    try:
+        return compile_lab(write_lab(tmp_path, source))
+    except CompileError as e:
+        pytest.fail(f"expected the lab to compile, got:\n{e}")
+
+
+INTERFACE_NAMES = [
+    ("a" * 16, "'aaaaaaaaaaaaaaaa' is 16 bytes long; Linux allows at most 15"),
+    ("é" * 8, "is 16 bytes long; Linux allows at most 15"),  # 8 characters, 16 bytes in UTF-8
+    ("a/b", "contains '/', which Linux does not allow"),
+    ("a:b", "contains ':', which Linux does not allow"),
+    ("a b", "contains whitespace"),
+    ("a\\tb", "contains whitespace"),
+    ("a\\x07b", "contains the non-printable character '\\x07'"),
+    (".", "interface name '.' is not allowed by Linux"),
+    ("..", "interface name '..' is not allowed by Linux"),
+    ("", "interface name is empty"),
+    ("a+b", "contains '+'; netgen accepts letters, digits, '-', '_' and '.'"),
+    ("eth€", "contains '€'; netgen accepts"),
+    ("-eth0", "interface name '-eth0' starts with '-', which ip would read as an option"),
+    ("lo", "ns1/lo: 'lo' is the loopback every namespace already has"),
+]
+
+
+@pytest.mark.parametrize("name, message", INTERFACE_NAMES)
+def test_bad_bridge_name(tmp_path, name, message):
+    assert_reports(tmp_path, HEADER + f'ns.bridge("{name}")\n', 4, message)
+
+
+@pytest.mark.parametrize("name, message", INTERFACE_NAMES[:3] + INTERFACE_NAMES[-2:])
+def test_bad_port_name(tmp_path, name, message):
+    assert_reports(tmp_path, HEADER + f'lab.veth(ns.port("{name}"), lab.host.port("h0"))\n', 4, message)
+
+
+def test_longest_names_are_accepted(tmp_path):
+    compiles(tmp_path, HEADER + 'ns.bridge("a" * 15)\nlab.netns("n" * 255)\n')
+
+
+@pytest.mark.parametrize("name, message", [
+    ("a/b", "namespace name 'a/b' contains '/'; a safe file name has only letters, digits"),
+    ("a b", "namespace name 'a b' contains ' '"),
+    ("", "namespace name is empty"),
+    (".", "namespace name '.' is not a file name"),
+    ("..", "namespace name '..' is not a file name"),
+    ("-n", "namespace name '-n' starts with '-'; start it with a letter or digit"),
+    (".n", "namespace name '.n' starts with '.'"),
+    ("n" * 256, "namespace name is longer than 255 bytes"),
+    ("host", "namespace name 'host' is reserved for the root namespace: use lab.host"),
+    ("ns1", "namespace 'ns1' is already defined at line 3"),
+])
+def test_bad_namespace_name(tmp_path, name, message):
+    assert_reports(tmp_path, HEADER + f'lab.netns("{name}")\n', 4, message)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("my lab", "lab name 'my lab' contains ' '"),
+    ("../x", "lab name '../x' contains '/'"),
+    ("", "lab name is empty"),
+    ("-x", "lab name '-x' starts with '-'"),
+])
+def test_bad_lab_name(tmp_path, name, message):
+    assert_reports(tmp_path, f'from netgen import Lab\n\nlab = Lab("{name}")\n', 3, message)
+
+
+# (body after HEADER, line, message fragments)
+BAD_LINKS = [
+    pytest.param('lab.veth(ns.port("e0"), lab.host.port("h0"))\nlab.veth(ns.port("e0"), lab.host.port("h1"))\n',
+                 5, ["ns1/e0 is already defined at line 4; names must be unique within a namespace"], id="two-ports"),
+    pytest.param('ns.bridge("br0")\nlab.veth(ns.port("br0"), lab.host.port("h0"))\n',
+                 5, ["ns1/br0 is already defined at line 4"], id="bridge-then-port"),
+    pytest.param('lab.veth(ns.port("br0"), lab.host.port("h0"))\nns.bridge("br0")\n',
+                 5, ["ns1/br0 is already defined at line 4"], id="port-then-bridge"),
+    pytest.param('p = ns.port("e0")\nlab.veth(p, p)\n',
+                 5, ["a veth pair needs two different ends; both ends are ns1/e0"], id="veth-to-itself"),
+    pytest.param('ns.port("e0")\n', 4, ["port ns1/e0 is never joined: pass it to lab.veth(...)"], id="never-joined"),
+    pytest.param('a, b, c = ns.port("a"), ns.port("b"), ns.port("c")\nlab.veth(a, b)\nlab.veth(c, a)\n',
+                 6, ["port ns1/a is already one end of the veth pair made at line 5; make a new port for each pair"],
+                 id="joined-twice"),
+    pytest.param('lab.veth(ns.port("e0"), "h0")\n',
+                 4, ["veth() takes two ports made with ns.port() or bridge.port(), got 'h0'"], id="veth-a-string"),
+    pytest.param('br = lab.host.bridge("br0")\nlab.veth(ns.port("e0"), br)\n',
+                 5, ["veth() takes two ports made with ns.port() or bridge.port(), got <bridge host/br0>"],
+                 id="veth-a-bridge"),
+    pytest.param('lab.veth(ns, lab.host)\n', 4, ["veth() takes two ports", "got <namespace ns1>"], id="veth-a-netns"),
+]
+
+
+@pytest.mark.parametrize("body, line, fragments", BAD_LINKS)
+def test_bad_link(tmp_path, body, line, fragments):
+    assert_reports(tmp_path, HEADER + body, line, *fragments)
+
+
+def test_a_failed_veth_does_not_call_its_other_end_unjoined(tmp_path):
+    path, diagnostics = errors_of(tmp_path, HEADER + 'br = lab.host.bridge("br0")\nlab.veth(ns.port("e0"), br)\n')
+    assert len(diagnostics) == 1, [str(d) for d in diagnostics]
+    assert "never joined" not in str(diagnostics[0])
+
+
+def test_same_interface_name_in_two_namespaces_is_fine(tmp_path):
+    compiles(tmp_path, HEADER + 'lab.veth(ns.port("eth0"), lab.host.port("eth0"))\n')
+
+
+@pytest.mark.parametrize("source, message", [
+    ('from netgen import Lab\n\n\nlab = Lab(5)\n', "lab name must be a string, got 5"),
+    (HEADER + 'lab.netns(5)\n', "namespace name must be a string, got 5"),
+    (HEADER + 'lab.veth(ns.port(5), lab.host.port("h0"))\n', "interface name must be a string, got 5"),
+    (HEADER + 'ns.bridge(None)\n', "bridge name must be a string, got None"),
+    (HEADER + 'ns.bridge("br0", 10)\n', "address must be a string, got 10"),
+    (HEADER + 'ns.route(None, dev="e0")\n', "route destination must be a string, got None"),
+    (HEADER + 'ns.route("default", via=10)\n', "gateway must be a string, got 10"),
+    (HEADER + 'ns.route("default", dev=0)\n', "device must be a string, got 0"),
+    (HEADER + 'lab.expect(5).reaches("10.0.0.1")\n', "namespace name must be a string, got 5"),
+    (HEADER + 'lab.expect(ns).reaches(10)\n', "address must be a string, got 10"),
+])
+def test_non_string_value(tmp_path, source, message):
+    assert_reports(tmp_path, source, 4, message)
+
+
+@pytest.mark.parametrize("cidr, message", [
+    ("10.0.0.1", "ns1/br0: address '10.0.0.1' has no prefix length; write it in CIDR form, e.g. 10.0.0.1/24"),
+    ("10.0.0.300/24", "address '10.0.0.300/24' is not a valid IPv4 or IPv6 address"),
+    ("10.0.0.1/33", "address '10.0.0.1/33' is not a valid"),
+    ("10.0.0.0/24", "address 10.0.0.0/24 is the network address of 10.0.0.0/24; "
+                    "use a host address such as 10.0.0.1/24"),
+    ("10.0.0.255/24", "address 10.0.0.255/24 is the broadcast address of 10.0.0.0/24"),
+    ("10.0.0.3/30", "is the broadcast address of 10.0.0.0/30"),
+    ("2001:db8::/64", "address 2001:db8::/64 is the network (subnet-router anycast) address of 2001:db8::/64; "
+                      "use 2001:db8::1/64"),
+    ("224.0.0.1/24", "address 224.0.0.1/24 cannot be assigned to an interface (multicast)"),
+    ("ff02::1/64", "cannot be assigned to an interface (multicast)"),
+    ("0.0.0.0/8", "address 0.0.0.0/8 cannot be assigned to an interface (unspecified)"),
+    ("::/64", "cannot be assigned to an interface (unspecified)"),
+])
+def test_bad_address(tmp_path, cidr, message):
+    assert_reports(tmp_path, HEADER + f'ns.bridge("br0", "{cidr}")\n', 4, message)
+
+
+def test_bad_address_added_later_points_at_the_addr_call(tmp_path):
+    assert_reports(tmp_path, HEADER + 'br = ns.bridge("br0", "10.0.0.1/24")\nbr.addr("10.0.1.0/24")\n', 5,
+                   "ns1/br0: address 10.0.1.0/24 is the network address")
+
+
+def test_slash_31_and_32_use_every_address(tmp_path):
+    compiles(tmp_path, HEADER + 'ns.bridge("br0", "10.0.0.0/31", "10.0.1.1/31", "10.0.2.0/32", "10.0.3.255/32",'
+                                ' "2001:db8::/127", "2001:db8:1::/128")\n')
+
+
+@pytest.mark.parametrize("body, line, fragments", [
+    pytest.param('ns2 = lab.netns("ns2")\nlab.veth(ns.port("e0", "10.0.0.1/24"),\n'
+                 '         ns2.port("e0", "10.0.0.1/16"))\n', 6,
+                 ["ns2/e0: address 10.0.0.1 is already used on the same L2 segment by ns1/e0 (line 5)"], id="veth"),
+    pytest.param('br = lab.host.bridge("br0")\nns2 = lab.netns("ns2")\n'
+                 'lab.veth(ns.port("e0", "10.0.0.5/24"), br.port("p1"))\n'
+                 'lab.veth(ns2.port("e0", "10.0.0.5/24"), br.port("p2"))\n', 7,
+                 ["ns2/e0: address 10.0.0.5 is already used on the same L2 segment by ns1/e0 (line 6)"], id="bridge"),
+    pytest.param('br = lab.host.bridge("br0", "2001:db8::1/64")\n'
+                 'lab.veth(ns.port("e0", "2001:db8::1/64"), br.port("p1"))\n', 5,
+                 ["ns1/e0: address 2001:db8::1 is already used on the same L2 segment by host/br0 (line 4)"],
+                 id="bridge-itself-ipv6"),
+])
+def test_same_address_twice_on_one_segment(tmp_path, body, line, fragments):
+    assert_reports(tmp_path, HEADER + body, line, *fragments)
+
+
+def test_same_address_on_two_separate_segments_is_fine(tmp_path):
+    compiles(tmp_path, HEADER + 'ns2, ns3, ns4 = lab.netns("ns2"), lab.netns("ns3"), lab.netns("ns4")\n'
+             'lab.veth(ns.port("e0", "10.0.0.1/24"), ns2.port("e0", "10.0.0.2/24"))\n'
+             'lab.veth(ns3.port("e0", "10.0.0.1/24"), ns4.port("e0", "10.0.0.2/24"))\n')
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("mtu=67", "ns1/br0: mtu must be a whole number from 68 to 65535, got 67"),
+    ("mtu=65536", "mtu must be a whole number from 68 to 65535, got 65536"),
+    ("mtu='1500'", "mtu must be a whole number from 68 to 65535, got '1500'"),
+    ("mtu=1500.0", "got 1500.0"),
+    ("mtu=True", "mtu must be a whole number from 68 to 65535, got True"),
+    ("mac='02:42:ac:11:00'", "ns1/br0: mac must look like 02:42:ac:11:00:02, got '02:42:ac:11:00'"),
+    ("mac='02-42-ac-11-00-02'", "mac must look like 02:42:ac:11:00:02, got '02-42-ac-11-00-02'"),
+    ("mac='02:42:ac:11:00:0g'", "mac must look like"),
+    ("mac=42", "mac must look like 02:42:ac:11:00:02, got 42"),
+    ("mac='01:00:5e:00:00:01'", "ns1/br0: mac 01:00:5e:00:00:01 is a multicast address; the first octet must be even"),
+    ("mac='ff:ff:ff:ff:ff:ff'", "is a multicast address"),
+    ("mac='00:00:00:00:00:00'", "ns1/br0: mac 00:00:00:00:00:00 cannot be assigned"),
+])
+def test_bad_link_setting(tmp_path, setting, message):
+    assert_reports(tmp_path, HEADER + f'ns.bridge("br0", {setting})\n', 4, message)
+
+
+def test_link_settings_at_their_limits_are_fine(tmp_path):
+    compiles(tmp_path, HEADER + 'ns.bridge("br0", mtu=68, mac="02:42:AC:11:00:02")\nns.bridge("br1", mtu=65535)\n')
+
+
+# Routes in ns1, after LINKED (lines 4-5): (routes from line 6, line, message fragments)
+BAD_ROUTES = [
+    pytest.param('ns.route("10.1.0.0/16")', 6,
+                 ["route '10.1.0.0/16' in ns1 needs a gateway (via=) or a device (dev=)"], id="no-via-no-dev"),
+    pytest.param('ns.route("10.1.0.0/16", dev="eth9")', 6,
+                 ["route '10.1.0.0/16' in ns1 goes out of device 'eth9', which the lab does not define in ns1 "
+                  "(its interfaces: e0)"], id="unknown-dev"),
+    pytest.param('ns.route("10.1.0.0/16", via="10.0.0.256")', 6,
+                 ["route '10.1.0.0/16' in ns1: gateway '10.0.0.256' is not an IP address"], id="bad-gateway"),
+    pytest.param('ns.route("10.1.0.0/16", via="2001:db8::2")', 6,
+                 ["gateway 2001:db8::2 is IPv6 but the destination is IPv4"], id="family-mismatch"),
+    pytest.param('ns.route("2001:db8:9::/48", via="10.0.0.2")', 6,
+                 ["gateway 10.0.0.2 is IPv4 but the destination is IPv6"], id="family-mismatch-6"),
+    pytest.param('ns.route("10.1.2.3/16", via="10.0.0.2")', 6,
+                 ["route '10.1.2.3/16' in ns1: 10.1.2.3/16 has host bits set; did you mean 10.1.0.0/16?"],
+                 id="host-bits"),
+    pytest.param('ns.route("nowhere", via="10.0.0.2")', 6,
+                 ["route 'nowhere' in ns1: destination must be 'default' or a prefix like 10.1.0.0/16"],
+                 id="bad-destination"),
+    pytest.param('ns.route("10.1.0.0/33", dev="e0")', 6, ["destination must be 'default' or a prefix"],
+                 id="bad-prefix-length"),
+    pytest.param('ns.route("default", via="10.9.9.1")', 6,
+                 ["route 'default' in ns1: gateway 10.9.9.1 is not on any connected subnet of ns1 "
+                  "(connected: 10.0.0.0/24 on e0, 2001:db8::/64 on e0)"], id="gateway-off-link"),
+    pytest.param('ns.bridge("br1", "10.5.0.1/24")\nns.route("default", via="10.0.0.2", dev="br1")', 7,
+                 ["gateway 10.0.0.2 is not on any connected subnet on br1 of ns1",
+                  "10.0.0.0/24 on e0", "10.5.0.0/24 on br1"], id="gateway-on-another-dev"),
+    pytest.param('ns.route("default", via="fe80::1")', 6,
+                 ["route 'default' in ns1: link-local gateway fe80::1 needs dev= to say which link"],
+                 id="link-local-without-dev"),
+    pytest.param('ns.route("default", via="10.0.0.2")\nns.route("default", dev="e0")', 7,
+                 ["ns1 has a second IPv4 default route; the first is at line 6"], id="two-defaults"),
+    pytest.param('ns.route("default", via="2001:db8::2")\nns.route("default", dev="e0", family=6)', 7,
+                 ["ns1 has a second IPv6 default route; the first is at line 6"], id="two-defaults-6"),
+    pytest.param('ns.route("10.1.0.0/16", via="10.0.0.2")\nns.route("10.1.0.0/16", dev="e0")', 7,
+                 ["ns1 has a second route to 10.1.0.0/16; the first is at line 6"], id="same-destination"),
+    pytest.param('ns.route("default", dev="e0", family=5)', 6,
+                 ["route 'default' in ns1: family must be 4 or 6, got 5"], id="bad-family"),
+]
+
+
+@pytest.mark.parametrize("routes, line, fragments", BAD_ROUTES)
+def test_bad_route(tmp_path, routes, line, fragments):
+    assert_reports(tmp_path, HEADER + LINKED + routes + "\n", line, *fragments)
+
+
+def test_good_routes(tmp_path):
+    """One default per family, a link-local gateway with dev=, routes by gateway and by device."""
+    compiles(tmp_path, HEADER + LINKED + 'ns.route("default", via="10.0.0.2")\n'
+             'ns.route("default", via="2001:db8::2")\n'
+             'ns2.route("default", via="fe80::1", dev="e0")\n'
+             'ns2.route("10.1.0.0/16", dev="e0")\n'
+             'ns2.route("2001:db8:9::/48", via="2001:db8::1", dev="e0")\n')
+
+
+@pytest.mark.parametrize("call, message", [
+    ('lab.expect("nope").reaches("10.0.0.1")',
+     "expectation from namespace 'nope', which the lab does not define (known: host, ns1)"),
+    ('lab.expect(ns).reaches("10.0.0.1/24")',
+     "expectation target '10.0.0.1/24' must be an IP address without a prefix length"),
+    ('lab.expect(ns).cannot_reach("example.com")', "expectation target 'example.com' must be an IP address"),
+    ('lab.expect(ns).reaches("10.0.0.1", tcp=0)', "tcp port must be a whole number from 1 to 65535, got 0"),
+    ('lab.expect(ns).reaches("10.0.0.1", tcp=65536)', "tcp port must be a whole number from 1 to 65535, got 65536"),
+    ('lab.expect(ns).reaches("10.0.0.1", tcp="80")', "tcp port must be a whole number from 1 to 65535, got '80'"),
+    ('lab.expect(ns).reaches("10.0.0.1", tcp=True)', "got True"),
+])
+def test_bad_expectation(tmp_path, call, message):
+    assert_reports(tmp_path, HEADER + call + "\n", 4, message)
+
+
+def test_good_expectations(tmp_path):
+    compiles(tmp_path, HEADER + 'lab.expect("host").reaches("10.0.0.1", tcp=1).cannot_reach("2001:db8::1", tcp=65535)\n'
+             'lab.expect(ns).reaches("10.0.0.1")\n')
+
+
+def test_bridge_port_with_an_address_is_a_warning(tmp_path):
+    path = write_lab(tmp_path, HEADER + 'br = lab.host.bridge("br0")\n'
+                                        'lab.veth(ns.port("e0", "10.0.0.2/24"), br.port("p0", "10.0.0.3/24"))\n')
+    compiled = compile_lab(path)
+    assert [str(w) for w in compiled.warnings] == [
+        f"{path}:5: warning: host/p0 is a port of bridge br0 and also has an address; a bridge port does not "
+        f"answer on its own address: put the address on br0"]
+
+
+MANY_MISTAKES = HEADER + """\
+lab.expect("nope").reaches("10.0.0.1")
+ns.bridge("a/b")
+ns.bridge("br0", "10.0.0.0/24")
+ns.port("e0")
+ns.route("default")
+lab.netns("host")
+ns.bridge("br1", mtu=0)
+"""
+
+
+def test_every_mistake_is_reported_in_line_order(tmp_path):
+    path, diagnostics = errors_of(tmp_path, MANY_MISTAKES)
+    assert [(d.loc.file, d.loc.line) for d in diagnostics] == [(path, line) for line in range(4, 11)]
+    fragments = ["namespace 'nope'", "'a/b' contains '/'", "network address", "never joined", "needs a gateway",
+                 "reserved for the root namespace", "mtu must be"]
+    for d, fragment in zip(diagnostics, fragments):
+        assert fragment in d.message
+
+
+def test_cli_reports_every_mistake_on_stderr_and_exits_1(tmp_path):
+    path = write_lab(tmp_path, MANY_MISTAKES)
+    result = CliRunner().invoke(app, ["compile", path])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"{path}:4: expectation from namespace 'nope', which the lab does not define (known: host, ns1)"
+    assert [line.split(": ", 1)[0] for line in lines[:7]] == [f"{path}:{n}" for n in range(4, 11)]
+    assert lines[7:] == [f"netgen: {path}: 7 errors; nothing was written"]
+    assert "Traceback" not in result.stderr
