@@ -45,6 +45,7 @@ class Lab:
         self._bridges: list[Bridge] = []
         self._veths: list[model.Veth] = []
         self._routes: list[model.Route] = []
+        self._sysctls: list[model.Sysctl] = []
         self._expectations: list[model.Expectation] = []
         made.append(self)
 
@@ -91,7 +92,9 @@ class Lab:
         return value
 
     def _addresses(self, values: tuple, loc: Loc) -> list[model.Address]:
-        return [model.Address(self._text(v, "address", loc), loc) for v in values]
+        """Addresses that are strings; anything else is reported once here and left out."""
+        return [model.Address(v, loc) for v in values
+                if isinstance(v, str) or self._problem(f"address must be a string like '10.0.0.1/24', got {v!r}", loc)]
 
     def to_model(self, source: str, sha256: str) -> model.Lab:
         problems = list(self._problems)
@@ -105,7 +108,7 @@ class Lab:
             name=self.name, source=source, sha256=sha256, loc=self._loc,
             namespaces=tuple(model.Namespace(ns.name, ns._loc) for ns in self._namespaces),
             interfaces=tuple(interfaces), veths=tuple(self._veths), routes=tuple(self._routes),
-            expectations=tuple(self._expectations), problems=tuple(problems))
+            sysctls=tuple(self._sysctls), expectations=tuple(self._expectations), problems=tuple(problems))
 
 
 class Netns:
@@ -122,12 +125,24 @@ class Netns:
         loc = _caller()
         return Port(self, self.lab._text(name, "interface name", loc), addresses, mtu, mac, None, loc)
 
-    def bridge(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None) -> "Bridge":
-        """A bridge (virtual switch) in this namespace, optionally with addresses of its own."""
+    def bridge(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None,
+               external: bool = False) -> "Bridge":
+        """A bridge (virtual switch) in this namespace, optionally with addresses of its own.
+
+        `external=True`: the bridge exists before up (Docker's docker0, say); the lab attaches ports to it and
+        verify checks it and its addresses, but up never makes or changes it and down never removes it.
+        """
         loc = _caller()
         bridge = Bridge(self, self.lab._text(name, "bridge name", loc), addresses, mtu, mac, loc)
+        bridge.external = external
         self.lab._bridges.append(bridge)
         return bridge
+
+    def sysctl(self, key: str, value: int | str) -> None:
+        """A network sysctl in this namespace, e.g. `router.sysctl("net.ipv4.ip_forward", 1)`. In the host, up
+        records the value it replaces and down puts it back."""
+        loc = _caller()
+        self.lab._sysctls.append(model.Sysctl(self.name, self.lab._text(key, "sysctl name", loc), value, loc))
 
     def route(self, dest: str, via: str | None = None, dev: "str | Port | Bridge | None" = None,
               family: int | None = None) -> None:
@@ -186,7 +201,7 @@ class Bridge(_Link):
 
     def _model(self) -> model.Interface:
         return model.Interface(self.ns.name, self.name, "bridge", self._loc, tuple(self._addresses),
-                               self.mtu, self.mac)
+                               self.mtu, self.mac, external=self.external)
 
 
 class Expect:

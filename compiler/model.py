@@ -58,6 +58,7 @@ class Interface:
     mtu: object = None
     mac: object = None
     master: str | None = None  # a bridge in the same namespace
+    external: bool = False  # exists before up; the lab uses it and never makes, changes or removes it
 
     @property
     def ref(self) -> str:
@@ -84,6 +85,14 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Sysctl:
+    ns: str
+    key: str  # dotted, e.g. net.ipv4.ip_forward
+    value: object
+    loc: Loc
+
+
+@dataclass(frozen=True)
 class Expectation:
     ns: str
     target: str
@@ -102,6 +111,7 @@ class Lab:
     interfaces: tuple[Interface, ...] = ()
     veths: tuple[Veth, ...] = ()
     routes: tuple[Route, ...] = ()
+    sysctls: tuple[Sysctl, ...] = ()
     expectations: tuple[Expectation, ...] = ()
     problems: tuple[Diagnostic, ...] = field(default=())  # misuse the DSL noticed while recording
 

@@ -28,6 +28,7 @@ class Step:
     do: tuple[str, ...] = ()  # empty: another step makes it (the far end of a veth pair)
     undo: tuple[str, ...] = ()
     teardown: tuple[str, ...] = ()  # what down runs to remove the object, if down removes it
+    expect: bool = False  # must already hold: an external object, which up never changes
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Plan:
     lab: Lab
     version: str
     namespaces: tuple[str, ...]  # the lab's own, in order; the host is not among them
+    sysctls: dict[str, tuple[str, ...]]  # the sysctl keys the lab sets, per namespace (snapshots read them)
     sections: tuple[Section, ...]
     checks: tuple[Step, ...]  # what verify checks beyond the steps: carrier and veth peers
     probes: tuple[Probe, ...]
@@ -64,6 +66,8 @@ def _route_dest(dest: str) -> tuple[str, str, int]:
     if dest == "default":
         return "default", "default", 4
     net = ipaddress.ip_network(dest)
+    if net.prefixlen == 0:  # 0.0.0.0/0 and ::/0 are what ip shows as default
+        return "default", str(net), net.version
     shown = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
     return shown, str(net), net.version
 
@@ -91,11 +95,18 @@ def _link_steps(iface: Interface) -> list[Step]:
         master = V(iface.master)
         out.append(Step(f"{iface.ref}: port of bridge {master}", loc, ("master", ns, name, master),
                         ("link", "set", name, "master", master), ("link", "set", name, "nomaster")))
-    out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", name, "up")))
+    if iface.external:
+        out.append(Step(f"{iface.ref}: up (external)", loc, ("state", ns, name, "up"), expect=True))
+    else:
+        out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", name, "up")))
     for addr in iface.addresses:
         cidr = V(ipaddress.ip_interface(addr.cidr))
-        out.append(Step(f"{iface.ref}: address {cidr}", addr.loc, ("addr", ns, cidr, name),
-                        ("addr", "add", cidr, "dev", name), ("addr", "del", cidr, "dev", name)))
+        if iface.external:
+            out.append(Step(f"{iface.ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),
+                            expect=True))
+        else:
+            out.append(Step(f"{iface.ref}: address {cidr}", addr.loc, ("addr", ns, cidr, name),
+                            ("addr", "add", cidr, "dev", name), ("addr", "del", cidr, "dev", name)))
     return out
 
 
@@ -160,7 +171,10 @@ def build(lab: Lab, version: str) -> Plan:
                           ("link", "set", "lo", "up"))]
         ifaces = sorted(by_ns[ns], key=lambda i: i.kind != "bridge")  # bridges first: ports need them
         for iface in ifaces:
-            if iface.kind == "bridge":
+            if iface.external:
+                steps.append(Step(f"bridge {iface.ref} (external: exists before up, stays after down)", iface.loc,
+                                  ("link", V(ns), V(iface.name), "bridge"), expect=True))
+            elif iface.kind == "bridge":
                 name = V(iface.name)
                 steps.append(Step(f"bridge {iface.ref}", iface.loc, ("link", V(ns), name, "bridge"),
                                   ("link", "add", name, "type", "bridge"), ("link", "del", name),
@@ -174,6 +188,9 @@ def build(lab: Lab, version: str) -> Plan:
             if iface.kind == "veth" or (ns, iface.name) in with_ports:
                 checks.append(Step(f"{iface.ref}: carrier", iface.loc, ("oper", V(ns), V(iface.name), "up")))
         steps += [_route_step(r, by_ns[ns]) for r in routes_by_ns[ns]]
+        steps += [Step(f"{ns}: sysctl {s.key} = {s.value}" + (" (down restores the old value)" if ns == HOST else ""),
+                       s.loc, ("sysctl", V(ns), V(s.key), V(s.value)), ("sysctl", V(s.key), V(s.value)))
+                  for s in lab.sysctls if s.ns == ns]
         if steps:
             sections.append(Section(ns, tuple(steps)))
 
@@ -182,8 +199,11 @@ def build(lab: Lab, version: str) -> Plan:
               + (f" on tcp/{e.tcp}" if e.tcp is not None else ""),
               e.loc, e.ns, str(ipaddress.ip_address(e.target)), "" if e.tcp is None else str(e.tcp), e.reach)
         for e in lab.expectations)
-    return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), tuple(sections), tuple(checks), probes,
-                summary(lab))
+    sysctls: dict[str, tuple[str, ...]] = {}
+    for s in lab.sysctls:
+        sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
+    return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections), tuple(checks),
+                probes, summary(lab))
 
 
 def _count(n: int, word: str) -> str:

@@ -63,6 +63,13 @@ def file_name_problem(name: str, what: str) -> str | None:
     return None
 
 
+def _again(first: Loc, loc: Loc) -> str:
+    """Where the first definition was, said so that a loop or a helper called twice is recognisable."""
+    if first.line == loc.line and first.file == loc.file:
+        return "already defined by this same line (in a loop, or a helper called twice)"
+    return f"already defined at line {first.line}"
+
+
 def _names(lab: Lab) -> list[Diagnostic]:
     out = []
     if (p := file_name_problem(lab.name, "lab name")) is not None:
@@ -74,7 +81,7 @@ def _names(lab: Lab) -> list[Diagnostic]:
         elif ns.name == HOST:
             out.append(_error(f"namespace name {HOST!r} is reserved for the root namespace: use lab.host", ns.loc))
         elif ns.name in seen_ns:
-            out.append(_error(f"namespace {ns.name!r} is already defined at line {seen_ns[ns.name].line}", ns.loc))
+            out.append(_error(f"namespace {ns.name!r} is {_again(seen_ns[ns.name], ns.loc)}", ns.loc))
         else:
             seen_ns[ns.name] = ns.loc
     seen_if: dict[tuple[str, str], Loc] = {}
@@ -86,8 +93,8 @@ def _names(lab: Lab) -> list[Diagnostic]:
                               iface.loc))
         elif (iface.ns, iface.name) in seen_if:
             first = seen_if[(iface.ns, iface.name)]
-            out.append(_error(f"{iface.ref} is already defined at line {first.line}; names must be unique "
-                              f"within a namespace", iface.loc))
+            out.append(_error(f"{iface.ref} is {_again(first, iface.loc)}; names must be unique within a "
+                              f"namespace", iface.loc))
         else:
             seen_if[(iface.ns, iface.name)] = iface.loc
     return out
@@ -215,6 +222,9 @@ def _routes(lab: Lab) -> list[Diagnostic]:
                 continue
         if r.dest == "default":
             family = gateway.version if gateway is not None else (r.family or 4)
+            if r.family is not None and r.family != family:
+                out.append(_error(f"{where}: family={r.family} but gateway {gateway} is IPv{family}", r.loc))
+                continue
         else:
             try:
                 family = ipaddress.ip_network(r.dest, strict=True).version
@@ -242,6 +252,8 @@ def _routes(lab: Lab) -> list[Diagnostic]:
                                   f"(connected: {nets})", r.loc))
                 continue
         dest = r.dest if r.dest == "default" else str(ipaddress.ip_network(r.dest))
+        if dest in ("0.0.0.0/0", "::/0"):  # the same route as "default"
+            dest = "default"
         key = (r.ns, family, dest)
         if key in seen:
             what = f"a second IPv{family} default route" if dest == "default" else f"a second route to {dest}"
@@ -270,7 +282,41 @@ def _expectations(lab: Lab) -> list[Diagnostic]:
     return out
 
 
-RULES = (_names, _veths, _link_settings, _addresses, _routes, _expectations)
+_SYSCTL = re.compile(r"net(\.[A-Za-z0-9_-]+)+")
+_SYSCTL_VALUE = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def _sysctls(lab: Lab) -> list[Diagnostic]:
+    out = []
+    seen: dict[tuple[str, str], Loc] = {}
+    for s in lab.sysctls:
+        if not _SYSCTL.fullmatch(s.key):
+            out.append(_error(f"sysctl {s.key!r} is not a network sysctl like net.ipv4.ip_forward; only net.* "
+                              f"belongs to a network namespace", s.loc))
+        elif (s.ns, s.key) in seen:
+            out.append(_error(f"sysctl {s.key} is already set in {s.ns} at line {seen[(s.ns, s.key)].line}", s.loc))
+        else:
+            seen[(s.ns, s.key)] = s.loc
+        if isinstance(s.value, bool) or not isinstance(s.value, (int, str)) or not _SYSCTL_VALUE.fullmatch(str(s.value)):
+            out.append(_error(f"sysctl {s.key} value must be a number or a word like 1 or 0, got {s.value!r}", s.loc))
+    return out
+
+
+def _externals(lab: Lab) -> list[Diagnostic]:
+    out = []
+    for iface in lab.interfaces:
+        if not iface.external:
+            continue
+        if iface.ns != HOST:
+            out.append(_error(f"{iface.ref}: only the host has objects that exist before up; a namespace the lab "
+                              f"creates starts empty", iface.loc))
+        if iface.mtu is not None or iface.mac is not None:
+            out.append(_error(f"{iface.ref} is external: the lab uses it as it is, so it cannot set mtu or mac",
+                              iface.loc))
+    return out
+
+
+RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations)
 
 
 def validate(lab: Lab) -> list[Diagnostic]:

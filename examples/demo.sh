@@ -18,9 +18,10 @@ if [[ ${1:-} != --inside ]]; then
 fi
 
 out=$2
-mkdir -p /run/netns /run/lock
+mkdir -p /run/netns /run/lock /run/netgen
 mount -t tmpfs netgen-demo /run/netns
 mount -t tmpfs netgen-demo /run/lock
+mount -t tmpfs netgen-demo /run/netgen
 step() {
   printf '\n$ %s\n' "$*"
   "$@"

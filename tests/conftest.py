@@ -47,3 +47,11 @@ def sandbox():
     box = Sandbox()
     yield box
     box.close()
+
+
+def pytest_assertrepr_compare(op, left, right):
+    """Sandbox snapshots that differ are shown as the paths that changed."""
+    if op == "==" and isinstance(left, dict) and isinstance(right, dict) and "host" in left and "host" in right:
+        from sandbox import differences
+
+        return ["sandbox snapshots differ:"] + differences(left, right)[:20]

@@ -13,9 +13,10 @@ import time
 
 SETUP = """
 set -euo pipefail
-mkdir -p /run/netns /run/lock
+mkdir -p /run/netns /run/lock /run/netgen
 mount -t tmpfs netgen-sandbox /run/netns
 mount -t tmpfs netgen-sandbox /run/lock
+mount -t tmpfs netgen-sandbox /run/netgen
 ip link set lo up
 echo ready
 exec sleep infinity
@@ -25,11 +26,16 @@ exec sleep infinity
 _VOLATILE = ("timer", "stats", "valid_life_time", "preferred_life_time", "expires")
 
 
-def _stable(value):
+# What the kernel derives for a bridge from its ports (carrier and flags, MAC, offload sizes), left out of
+# snapshots that compare a bridge the lab does not own before and after the lab's ports used it.
+_CARRIER = ("operstate", "flags", "address", "tso_max", "gso_max")
+
+
+def _stable(value, volatile=_VOLATILE):
     if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if not any(word in k for word in _VOLATILE)}
+        return {k: _stable(v, volatile) for k, v in value.items() if not any(word in k for word in volatile)}
     if isinstance(value, list):
-        return [_stable(v) for v in value]
+        return [_stable(v, volatile) for v in value]
     return value
 
 
@@ -47,22 +53,24 @@ class Sandbox:
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})})
 
-    def snapshot(self) -> dict:
-        """Links, addresses and routes of the sandbox's host and every named namespace, plus the namespace list."""
+    def snapshot(self, carrier: bool = True) -> dict:
+        """Links, addresses, routes and forwarding sysctls of the sandbox's host and of every named namespace."""
         out = self.run(r"""
             for ns in host $(ip netns list | awk '{print $1}'); do
               if [[ $ns == host ]]; then n=(); else n=(-n "$ns"); fi
               printf '%s\t' "$ns"
-              printf '{"link": %s, "addr": %s, "route4": %s, "route6": %s}\n' \
+              printf '{"link": %s, "addr": %s, "route4": %s, "route6": %s, "sysctl": "%s"}\n' \
                 "$(ip "${n[@]}" -d -j link show)" "$(ip "${n[@]}" -j addr show)" \
-                "$(ip "${n[@]}" -j route show table all)" "$(ip "${n[@]}" -6 -j route show table all)"
+                "$(ip "${n[@]}" -j route show table all)" "$(ip "${n[@]}" -6 -j route show table all)" \
+                "$(if [[ $ns == host ]]; then e=(); else e=(ip netns exec "$ns"); fi
+                   "${e[@]}" cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding | tr '\n' ' ')"
             done""")
         assert out.returncode == 0, out.stderr
         state = {}
         for line in out.stdout.splitlines():
             ns, data = line.split("\t", 1)
             state[ns] = _stable(json.loads(data))
-        return state
+        return state if carrier else _stable(state, _CARRIER)
 
     def settled_snapshot(self, seconds: float = 10) -> dict:
         """A snapshot once the kernel has stopped changing things by itself (IPv6 DAD, carrier)."""
@@ -79,3 +87,19 @@ class Sandbox:
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+def differences(before, after, path: str = "") -> list[str]:
+    """Where two snapshots differ, as readable paths: for assertion messages."""
+    if type(before) is not type(after):
+        return [f"{path}: {before!r} -> {after!r}"]
+    if isinstance(before, dict):
+        return [d for k in sorted(set(before) | set(after), key=str)
+                for d in differences(before.get(k), after.get(k), f"{path}/{k}")]
+    if isinstance(before, list):
+        if len(before) != len(after):
+            gone = [x for x in before if x not in after]
+            new = [x for x in after if x not in before]
+            return [f"{path}: gone {gone!r}, new {new!r}"]
+        return [d for i, (x, y) in enumerate(zip(before, after)) for d in differences(x, y, f"{path}[{i}]")]
+    return [] if before == after else [f"{path}: {before!r} -> {after!r}"]

@@ -168,3 +168,50 @@ def test_a_lab_of_60_namespaces_lives_and_rolls_back(sandbox, tmp_path):
     for k in (0, 1, total // 3, total // 2, total - 1):
         failed = sandbox.run(FAILING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH bash {tmp_path}/up.sh")
         assert failed.returncode == 1 and sandbox.snapshot() == before, k
+
+
+@pytest.fixture
+def external_lab(tmp_path):
+    from netgen.pipeline import compile_lab, write_scripts
+
+    write_scripts(compile_lab(str(REPO / "tests" / "labs" / "external.py")), str(tmp_path))
+    return tmp_path
+
+
+# A bridge that exists before the lab, with an address. The kernel recomputes a bridge's carrier, MAC and offload
+# sizes as ports come and go, so these tests compare snapshots without them.
+EXTERNAL_BRIDGE = "ip link add br-ext type bridge && ip addr add 10.50.0.1/24 dev br-ext && ip link set br-ext up"
+
+
+def test_an_external_bridge_is_used_and_survives_down_and_sysctls_come_back(sandbox, external_lab):
+    ok(sandbox.run(EXTERNAL_BRIDGE + " && sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0"))
+    before = sandbox.snapshot(carrier=False)
+    up = ok(sandbox.run(f"bash {external_lab}/up.sh"))
+    assert "lab external is up" in up.stdout
+    verify = ok(sandbox.run(f"bash {external_lab}/verify.sh"))
+    assert "ok   host sysctl net.ipv4.ip_forward: 1" in verify.stdout
+    assert "ok   host/ext-c1 master: br-ext" in verify.stdout
+    assert "nothing changed" in ok(sandbox.run(f"bash {external_lab}/up.sh")).stdout
+    down = ok(sandbox.run(f"bash {external_lab}/down.sh"))
+    assert "host: sysctl net.ipv4.ip_forward back to 0" in down.stdout
+    assert sandbox.snapshot(carrier=False) == before  # br-ext and its address stay; forwarding is off again
+    absent = ok(sandbox.run(f"bash {external_lab}/verify.sh --absent"))
+    assert "br-ext" not in absent.stdout
+
+
+def test_a_missing_external_bridge_stops_up_before_any_change(sandbox, external_lab):
+    before = sandbox.snapshot()
+    result = sandbox.run(f"bash {external_lab}/up.sh")
+    assert result.returncode == 1
+    assert "up.sh: host/br-ext kind: want bridge, have absent (external: the lab uses it as it is)" in result.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_a_failed_up_puts_host_sysctls_back(sandbox, external_lab):
+    ok(sandbox.run(EXTERNAL_BRIDGE + " && sysctl -qw net.ipv4.ip_forward=0"))
+    before = sandbox.snapshot(carrier=False)
+    # The host's 8 ip lines and its sysctls are done; c1's batch fails after 2 of its lines.
+    failed = sandbox.run(FAILING_IP.replace("@K@", "10") + f"PATH=/tmp/failing-ip:$PATH bash {external_lab}/up.sh")
+    assert failed.returncode == 1
+    assert "undo in host: sysctl net.ipv4.ip_forward 0" in failed.stderr
+    assert sandbox.snapshot(carrier=False) == before

@@ -142,7 +142,7 @@ def test_same_interface_name_in_two_namespaces_is_fine(tmp_path):
     (HEADER + 'lab.netns(5)\n', "namespace name must be a string, got 5"),
     (HEADER + 'lab.veth(ns.port(5), lab.host.port("h0"))\n', "interface name must be a string, got 5"),
     (HEADER + 'ns.bridge(None)\n', "bridge name must be a string, got None"),
-    (HEADER + 'ns.bridge("br0", 10)\n', "address must be a string, got 10"),
+    (HEADER + 'ns.bridge("br0", 10)\n', "address must be a string like '10.0.0.1/24', got 10"),
     (HEADER + 'ns.route(None, dev="e0")\n', "route destination must be a string, got None"),
     (HEADER + 'ns.route("default", via=10)\n', "gateway must be a string, got 10"),
     (HEADER + 'ns.route("default", dev=0)\n', "device must be a string, got 0"),
@@ -341,3 +341,19 @@ def test_cli_reports_every_mistake_on_stderr_and_exits_1(tmp_path):
     assert [line.split(": ", 1)[0] for line in lines[:7]] == [f"{path}:{n}" for n in range(4, 11)]
     assert lines[7:] == [f"netgen: {path}: 7 errors; nothing was written"]
     assert "Traceback" not in result.stderr
+
+
+def test_zero_prefix_is_the_default_route_and_family_must_match_the_gateway(tmp_path):
+    lab = tmp_path / "lab.py"
+    lab.write_text('from netgen import Lab\nlab = Lab("x")\nns = lab.netns("n")\n'
+                   'lab.veth(ns.port("e0", "10.0.0.2/24"), lab.host.port("h0", "10.0.0.1/24"))\n'
+                   'ns.route("default", via="10.0.0.1")\nns.route("0.0.0.0/0", via="10.0.0.1")\n'
+                   'ns.route("default", via="10.0.0.1", family=6)\n'
+                   'for i in (1, 2):\n    lab.netns("twice")\n')
+    with pytest.raises(CompileError) as e:
+        compile_lab(str(lab))
+    lines = [str(d) for d in e.value.diagnostics]
+    assert f"{lab}:6: n has a second IPv4 default route; the first is at line 5" in lines
+    assert f"{lab}:7: route 'default' in n: family=6 but gateway 10.0.0.1 is IPv4" in lines
+    assert (f"{lab}:9: namespace 'twice' is already defined by this same line (in a loop, or a helper called twice)"
+            in lines)

@@ -103,6 +103,22 @@ snapshot() {
   done <<<"$route6"
 }
 
+# read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
+read_sysctls() {
+  local ns=$1 key value
+  shift
+  if [[ $ns == host ]]; then
+    for key in "$@"; do
+      if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/$ns/$key]=$(<"/proc/sys/${key//.//}"); fi
+    done
+  elif [[ ${HAVE[netns/$ns/]:-} == present ]]; then
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    while IFS='=' read -r key value; do
+      HAVE[sysctl/$ns/$key]=$value
+    done < <(ip netns exec "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
+  fi
+}
+
 # observe reads the live state of the host and of every namespace of the lab.
 observe() {
   HAVE=()
@@ -118,6 +134,20 @@ remember_route() {
     value="dev ${BASH_REMATCH[1]}"
     if [[ $line =~ $RE_VIA ]]; then value="via ${BASH_REMATCH[1]} $value"; fi
     HAVE[$1/$2/${line%% *}]=$value
+  fi
+}
+
+# The lab's own record on this host: the host sysctl values up replaced, for down to put back.
+STATE_FILE="${NETGEN_STATE_DIR:-/run/netgen}/$LAB.sysctl"
+
+# set_sysctl NS KEY VALUE writes a network sysctl inside namespace NS.
+set_sysctl() {
+  local path=/proc/sys/${2//.//}
+  if [[ $1 == host ]]; then
+    printf '%s\n' "$3" >"$path"
+  else
+    # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner bash
+    ip netns exec "$1" bash -c 'printf "%s\n" "$2" >"$1"' _ "$path" "$3"
   fi
 }
 
@@ -187,6 +217,19 @@ remove netns 'ns2' '' present --do netns del 'ns2'
 # namespace ns1 (examples/bridge.py:7)
 remove netns 'ns1' '' present --do netns del 'ns1'
 flush 'host'
+
+# Host sysctls go back to what they were before the lab first changed them.
+if [[ -f $STATE_FILE ]]; then
+  while IFS='=' read -r key value; do
+    if set_sysctl host "$key" "$value"; then
+      say "host: sysctl $key back to $value"
+      REMOVED=$((REMOVED + 1))
+    else
+      LEFT+=("could not put sysctl $key back to $value (recorded in $STATE_FILE)")
+    fi
+  done <"$STATE_FILE"
+  if ((${#LEFT[@]} == 0)); then rm -f "$STATE_FILE"; fi
+fi
 
 if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
 if ((REMOVED == 0)); then

@@ -102,6 +102,22 @@ snapshot() {
   done <<<"$route6"
 }
 
+# read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
+read_sysctls() {
+  local ns=$1 key value
+  shift
+  if [[ $ns == host ]]; then
+    for key in "$@"; do
+      if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/$ns/$key]=$(<"/proc/sys/${key//.//}"); fi
+    done
+  elif [[ ${HAVE[netns/$ns/]:-} == present ]]; then
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    while IFS='=' read -r key value; do
+      HAVE[sysctl/$ns/$key]=$value
+    done < <(ip netns exec "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
+  fi
+}
+
 # observe reads the live state of the host and of every namespace of the lab.
 observe() {
   HAVE=()
@@ -117,6 +133,20 @@ remember_route() {
     value="dev ${BASH_REMATCH[1]}"
     if [[ $line =~ $RE_VIA ]]; then value="via ${BASH_REMATCH[1]} $value"; fi
     HAVE[$1/$2/${line%% *}]=$value
+  fi
+}
+
+# The lab's own record on this host: the host sysctl values up replaced, for down to put back.
+STATE_FILE="${NETGEN_STATE_DIR:-/run/netgen}/$LAB.sysctl"
+
+# set_sysctl NS KEY VALUE writes a network sysctl inside namespace NS.
+set_sysctl() {
+  local path=/proc/sys/${2//.//}
+  if [[ $1 == host ]]; then
+    printf '%s\n' "$3" >"$path"
+  else
+    # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner bash
+    ip netns exec "$1" bash -c 'printf "%s\n" "$2" >"$1"' _ "$path" "$3"
   fi
 }
 
@@ -172,6 +202,7 @@ check() {
     peer) result "$ns/$obj peer" "$want" "$(peer_of "$ns" "$obj" "$want")" 0 ;;
     oper) result "$ns/$obj carrier" "$want" "$have" 1 ;;
     link) result "$ns/$obj kind" "$want" "$have" 0 ;;
+    sysctl) result "$ns sysctl $obj" "$want" "$have" 0 ;;
     *) result "$ns/$obj $attr" "$want" "$have" 0 ;;
   esac
 }
@@ -221,6 +252,7 @@ SECTION=host
 CONFLICTS=()
 BATCH=()
 BATCH_UNDO=()
+SYSCTLS=() # KEY VALUE OLD, repeated: applied after the batch of the section
 JOURNAL_NS=()
 JOURNAL_UNDO=()
 CHANGES=0
@@ -229,7 +261,7 @@ TMP=
 
 begin() {
   [[ -z $INTERRUPTED ]] || stop_interrupted
-  SECTION=$1 BATCH=() BATCH_UNDO=()
+  SECTION=$1 BATCH=() BATCH_UNDO=() SYSCTLS=()
 }
 
 # An existing object of another shape is never changed: kind of link, bridge master, address on another link,
@@ -243,7 +275,7 @@ conflicting() {
 }
 
 step() {
-  local attr=$1 ns=$2 obj=$3 want=$4 have word do="" undo="" to=""
+  local attr=$1 ns=$2 obj=$3 want=$4 have word do="" undo="" to="" expect=""
   if [[ $MODE == verify ]]; then
     check "$@"
     return 0
@@ -252,17 +284,18 @@ step() {
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
   if [[ $have == "$want" ]]; then return 0; fi
-  if conflicting "$attr" "$have"; then
-    check "$attr" "$ns" "$obj" "$want" # words the mismatch as verify.sh does
-    CONFLICTS+=("${REPORT[-1]#FAIL }")
-    return 0
-  fi
   for word in "$@"; do
     case $word in
+      --expect) expect=" (external: the lab uses it as it is)" ;;
       --do | --undo) to=$word ;;
       *) if [[ $to == --do ]]; then do+=${do:+ }$word; else undo+=${undo:+ }$word; fi ;;
     esac
   done
+  if [[ -n $expect ]] || conflicting "$attr" "$have"; then
+    check "$attr" "$ns" "$obj" "$want" # words the mismatch as verify.sh does
+    CONFLICTS+=("${REPORT[-1]#FAIL }$expect")
+    return 0
+  fi
   if [[ $MODE == check || -z $do ]]; then return 0; fi
   # A setting changed on a link that existed before this run is put back on rollback.
   if [[ -z $undo && $have != absent && -n ${HAVE[link/$ns/$obj]:-} ]]; then
@@ -272,6 +305,10 @@ step() {
       mac) undo="link set $obj address $have" ;;
     esac
   fi
+  if [[ $attr == sysctl ]]; then
+    SYSCTLS+=("$obj" "$want" "$have")
+    return 0
+  fi
   BATCH+=("$do")
   BATCH_UNDO+=("$undo")
 }
@@ -279,9 +316,17 @@ step() {
 # flush runs the section's batch. ip -batch stops at the first failing line and keeps what it did before it,
 # so the lines before the failing one go to the journal; then everything in the journal is undone.
 flush() {
+  local n=$((${#BATCH[@]} + ${#SYSCTLS[@]} / 3))
+  if ((${#BATCH[@]})); then run_batch; fi
+  if ((${#SYSCTLS[@]})); then apply_sysctls; fi
+  if ((n)); then say "$SECTION: $n changes"; fi
+  BATCH=() BATCH_UNDO=() SYSCTLS=()
+  [[ -z $INTERRUPTED ]] || stop_interrupted
+}
+
+run_batch() {
   local -a in=()
   local status=0 failed="" pid i
-  if ((${#BATCH[@]} == 0)); then return 0; fi
   [[ $SECTION == host ]] || in=(-n "$SECTION")
   printf '%s\n' "${BATCH[@]}" >"$TMP/batch"
   # In the background, ip ignores SIGINT: an interrupt reaches only this script, which lets ip finish.
@@ -309,14 +354,41 @@ flush() {
     rollback
     exit 1
   fi
-  say "$SECTION: ${#BATCH[@]} changes"
-  BATCH=() BATCH_UNDO=()
-  [[ -z $INTERRUPTED ]] || stop_interrupted
+}
+
+# apply_sysctls sets the section's sysctls. In the host, the value each one had before the lab first changed it
+# is recorded in STATE_FILE, for down.sh to put back.
+apply_sysctls() {
+  local i key value old
+  for ((i = 0; i < ${#SYSCTLS[@]}; i += 3)); do
+    key=${SYSCTLS[i]} value=${SYSCTLS[i + 1]} old=${SYSCTLS[i + 2]}
+    if [[ $SECTION == host ]]; then record_original "$key" "$old"; fi
+    if ! set_sysctl "$SECTION" "$key" "$value" 2>"$TMP/err"; then
+      printf '%s: in %s, could not set sysctl %s to %s\n' "$SCRIPT" "$SECTION" "$key" "$value" >&2
+      sed 's/^/  /' "$TMP/err" >&2
+      rollback
+      exit 1
+    fi
+    CHANGES=$((CHANGES + 1))
+    JOURNAL_NS+=("$SECTION")
+    JOURNAL_UNDO+=("sysctl $key $old")
+  done
+}
+
+record_original() {
+  local key value
+  mkdir -p "${STATE_FILE%/*}"
+  if [[ -f $STATE_FILE ]]; then
+    while IFS='=' read -r key value; do
+      if [[ $key == "$1" ]]; then return 0; fi
+    done <"$STATE_FILE"
+  fi
+  printf '%s=%s\n' "$1" "$2" >>"$STATE_FILE"
 }
 
 # rollback undoes the journal newest first, one batch per run of entries in the same namespace.
 rollback() {
-  local i ns="" n=${#JOURNAL_UNDO[@]}
+  local i ns="" n=${#JOURNAL_UNDO[@]} key value
   local -a lines=()
   trap '' INT TERM
   if ((n == 0)); then
@@ -325,12 +397,17 @@ rollback() {
   fi
   say "undoing the $n changes this run made" >&2
   for ((i = n - 1; i >= -1; i--)); do
-    if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" ]]; then
+    if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" || ${JOURNAL_UNDO[i]} == sysctl\ * ]]; then
       if ((${#lines[@]})); then undo_batch "$ns" "${lines[@]}"; fi
       lines=()
     fi
-    if ((i >= 0)); then
-      ns=${JOURNAL_NS[i]}
+    if ((i < 0)); then break; fi
+    ns=${JOURNAL_NS[i]}
+    if [[ ${JOURNAL_UNDO[i]} == sysctl\ * ]]; then
+      read -r _ key value <<<"${JOURNAL_UNDO[i]}"
+      printf '  undo in %s: %s\n' "$ns" "${JOURNAL_UNDO[i]}" >&2
+      set_sysctl "$ns" "$key" "$value" || say "could not put sysctl $key back to $value" >&2
+    else
       lines+=("${JOURNAL_UNDO[i]}")
     fi
   done

@@ -102,6 +102,22 @@ snapshot() {
   done <<<"$route6"
 }
 
+# read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
+read_sysctls() {
+  local ns=$1 key value
+  shift
+  if [[ $ns == host ]]; then
+    for key in "$@"; do
+      if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/$ns/$key]=$(<"/proc/sys/${key//.//}"); fi
+    done
+  elif [[ ${HAVE[netns/$ns/]:-} == present ]]; then
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    while IFS='=' read -r key value; do
+      HAVE[sysctl/$ns/$key]=$value
+    done < <(ip netns exec "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
+  fi
+}
+
 # observe reads the live state of the host and of every namespace of the lab.
 observe() {
   HAVE=()
@@ -172,6 +188,7 @@ check() {
     peer) result "$ns/$obj peer" "$want" "$(peer_of "$ns" "$obj" "$want")" 0 ;;
     oper) result "$ns/$obj carrier" "$want" "$have" 1 ;;
     link) result "$ns/$obj kind" "$want" "$have" 0 ;;
+    sysctl) result "$ns sysctl $obj" "$want" "$have" 0 ;;
     *) result "$ns/$obj $attr" "$want" "$have" 0 ;;
   esac
 }

@@ -22,6 +22,9 @@ b.route("10.1.0.0/16", via="10.2.0.1", dev="to-r")
 b.route("2001:db8:1::/64", via="2001:db8:2::1")
 router.route("10.7.0.7/32", dev="to-a")
 
+router.sysctl("net.ipv4.ip_forward", 1)
+router.sysctl("net.ipv6.conf.all.forwarding", 1)
+
 lab.expect(a).reaches("10.2.0.2")
 lab.expect(a).reaches("2001:db8:2::2")
 lab.expect(b).reaches("10.1.0.2")
