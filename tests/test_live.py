@@ -150,14 +150,15 @@ chmod +x /tmp/failing-ip/ip; rm -f /tmp/failing-ip/count
 """
 
 
-def test_failed_up_undoes_what_it_made_at_every_step(sandbox):
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_failed_up_undoes_what_it_made_at_every_step(sandbox, example):
     before = sandbox.snapshot()
-    up = ok(sandbox.run(script("docker0", "up")))
+    up = ok(sandbox.run(script(example, "up")))
     total = int(up.stdout.rsplit("(", 1)[1].split()[0])
-    ok(sandbox.run(script("docker0", "down")))
+    ok(sandbox.run(script(example, "down")))
     assert sandbox.snapshot() == before
     for k in range(total):
-        result = sandbox.run(FAILING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script('docker0', 'up')}")
+        result = sandbox.run(FAILING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
         assert result.returncode == 1, (k, result.stdout, result.stderr)
         assert "ip refused" in result.stderr and "(injected)" in result.stderr
         assert sandbox.snapshot() == before, f"after a failure at change {k + 1} of {total}: {result.stderr}"
@@ -183,3 +184,29 @@ def test_every_feature_builds_verifies_converges_and_goes(sandbox, tmp_path):
     assert sandbox.snapshot() == settled
     ok(sandbox.run(f"bash {tmp_path}/down.sh"))
     assert sandbox.snapshot() == before
+
+
+# An `ip` that, just before up's first batch runs, lets another program take a name the lab wants.
+RACING_IP = r"""
+mkdir -p /tmp/racing-ip && cat > /tmp/racing-ip/ip <<'WRAPPER'
+#!/bin/bash
+real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
+if [[ " $* " == *" -batch "* && " $* " != *" -batch - "* && ! -e /tmp/racing-ip/done ]]; then
+  touch /tmp/racing-ip/done
+  "$real" link add veth-nginx-2 type veth peer name racer
+fi
+exec "$real" "$@"
+WRAPPER
+chmod +x /tmp/racing-ip/ip; rm -f /tmp/racing-ip/done
+"""
+
+
+def test_a_name_taken_between_check_and_use_fails_up_and_the_other_object_stays(sandbox):
+    ok(sandbox.run(RACING_IP))
+    result = sandbox.run(f"PATH=/tmp/racing-ip:$PATH {script('docker0', 'up')}")
+    assert result.returncode == 1
+    assert "ip refused: link add veth-nginx-2 type veth peer name eth0 netns nginx-2" in result.stderr
+    assert "File exists" in result.stderr
+    links = sandbox.run("ip -br link show; ip netns list").stdout
+    assert "veth-nginx-2@racer" in links and "racer@veth-nginx-2" in links  # the racer's pair is not undone
+    assert "docker0" not in links and "nginx-1" not in links  # what this run made is

@@ -19,6 +19,7 @@ set -euo pipefail
 
 LAB='bridge'
 SCRIPT='up.sh'
+
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 say() { printf '%s: %s\n' "$SCRIPT" "$*"; }
@@ -515,7 +516,7 @@ observe
 plan
 if ((${#CONFLICTS[@]})); then
   printf '%s\n' "${CONFLICTS[@]/#/$SCRIPT: }" >&2
-  die 1 "nothing was changed: ${#CONFLICTS[@]} objects already exist with another shape; remove them or change the lab"
+  die 1 "nothing was changed: ${#CONFLICTS[@]} objects are not as the lab needs them (above); remove or fix them, or change the lab"
 fi
 
 MODE=apply

@@ -19,6 +19,7 @@ set -euo pipefail
 
 LAB='veth_pair'
 SCRIPT='verify.sh'
+
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 say() { printf '%s: %s\n' "$SCRIPT" "$*"; }
