@@ -101,5 +101,122 @@ def check_command(lab: LabArg) -> None:
         print(f"  {line}")
 
 
+OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", file_okay=False,
+                                                help="Where to compile the scripts (default: out/LAB_NAME).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compile and say what would run; run nothing.")]
+
+
+def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[str], dry_run: bool) -> None:
+    """Compile LAB.py into DIR, then run DIR/VARIANT.sh with bash, streaming its output; exit with its code."""
+    from .pipeline import write_scripts
+
+    compiled = _compile(lab)
+    directory = out or Path("out") / compiled.plan.lab.name
+    try:
+        write_scripts(compiled, str(directory))
+    except OSError as e:
+        _err(f"netgen: cannot write to {directory}: {e.strerror}")
+        raise typer.Exit(1) from None
+    _run(directory / f"{variant}.sh", args, dry_run, len(compiled.plan.namespaces) + 1)
+
+
+def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> None:
+    from . import executor
+
+    command = " ".join(["bash", str(script), *args])
+    if dry_run:
+        _err(f"netgen: would run: {command}")
+        return
+    _err(f"netgen: running {command}")
+    try:
+        code = executor.run_script(script, args, namespaces)
+    except executor.ExecutorError as e:
+        _err(f"netgen: {e}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@app.command("up")
+def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Compile LAB.py and build the lab on this host (as root) by running its up.sh.
+
+    Example: sudo netgen up examples/docker0.py
+    """
+    _compile_and_run(lab, out, "up", [], dry_run)
+
+
+@app.command("down")
+def down_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Compile LAB.py and remove the lab from this host by running its down.sh.
+
+    Example: sudo netgen down examples/docker0.py
+    """
+    _compile_and_run(lab, out, "down", [], dry_run)
+
+
+@app.command("verify")
+def verify_command(
+    lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False,
+    absent: Annotated[bool, typer.Option("--absent", help="Check that nothing of the lab is left.")] = False,
+    tap: Annotated[bool, typer.Option("--tap", help="Print the results as TAP.")] = False,
+) -> None:
+    """Compile LAB.py and check the live host against it with its verify.sh; exit 0 only if all checks pass.
+
+    Example: sudo netgen verify examples/docker0.py --tap
+    """
+    _compile_and_run(lab, out, "verify", ["--absent"] * absent + ["--tap"] * tap, dry_run)
+
+
+@app.command("run")
+def run_command(
+    script: Annotated[Path, typer.Argument(metavar="SCRIPT", help="up.sh, down.sh or verify.sh compiled earlier.",
+                                           exists=True, dir_okay=False)],
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="[-- ARGS...]", help="Passed to the script.")] = None,
+    allow_modified: Annotated[bool, typer.Option("--allow-modified",
+                                                 help="Run it even if it changed since it was compiled.")] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Run a script compiled earlier, only if it is byte-identical to what netgen compiled (SHA256SUMS).
+
+    Example: sudo netgen run out/docker0/up.sh
+    """
+    from . import executor
+
+    if not allow_modified:
+        try:
+            executor.check_unmodified(script)
+        except executor.ExecutorError as e:
+            _err(f"netgen: refused: {e}")
+            raise typer.Exit(2) from None
+    _run(script, args or [], dry_run)
+
+
+@app.command("try")
+def try_command(
+    lab: LabArg,
+    command: Annotated[Optional[list[str]], typer.Argument(metavar="[-- COMMAND...]",
+                                                           help="What to run in the sandbox (default: a shell).")] = None,
+) -> None:
+    """Build LAB.py in a throwaway sandbox, verify it, run COMMAND (or a shell) there, and remove it all.
+
+    The machine's own network is not touched: the lab lives in new network, mount and PID namespaces that end
+    with the command. Example: sudo netgen try examples/docker0.py -- ip netns exec nginx-2 ping -c1 172.17.0.2
+    """
+    import tempfile
+
+    from . import executor
+    from .pipeline import write_scripts
+
+    compiled = _compile(lab)
+    with tempfile.TemporaryDirectory(prefix="netgen-try-") as directory:
+        write_scripts(compiled, directory)
+        try:
+            code = executor.try_in_sandbox(Path(directory), command or [])
+        except executor.ExecutorError as e:
+            _err(f"netgen: {e}")
+            raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app(prog_name="netgen")

@@ -6,7 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-from . import __version__, loader, plan, render, validate
+from . import __version__, loader, manifest, plan, render, validate
 from .model import Diagnostic
 
 
@@ -38,17 +38,18 @@ def compile_lab(path: str) -> Compiled:
 
 
 def write_scripts(compiled: Compiled, directory: str) -> list[str]:
-    """Write up.sh, down.sh and verify.sh into `directory`, each whole or not at all (temp file, then rename)."""
-    texts = {v: compiled.script(v) for v in render.VARIANTS}  # render all before writing any
+    """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, each whole or not at all."""
+    texts = {f"{v}.sh": compiled.script(v) for v in render.VARIANTS}  # render all before writing any
+    texts[manifest.NAME] = manifest.text(texts)
     os.makedirs(directory, exist_ok=True)
     written = []
-    for variant, text in texts.items():
-        target = os.path.join(directory, f"{variant}.sh")
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{variant}.sh.")
+    for name, text in texts.items():
+        target = os.path.join(directory, name)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(text)
-            os.chmod(tmp, 0o755)
+            os.chmod(tmp, 0o755 if name.endswith(".sh") else 0o644)
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)

@@ -38,7 +38,8 @@ def test_compile_o_writes_three_executable_scripts_and_prints_nothing(tmp_path):
         path = tmp_path / "docker0" / f"{variant}.sh"
         assert path.stat().st_mode & stat.S_IXUSR
         assert path.read_text() == invoke("compile", DOCKER0, "--variant", variant).stdout
-    assert sorted(os.listdir(tmp_path / "docker0")) == ["down.sh", "up.sh", "verify.sh"]  # no temp files left
+    # and a manifest for `netgen run`; no temp files left
+    assert sorted(os.listdir(tmp_path / "docker0")) == ["SHA256SUMS", "down.sh", "up.sh", "verify.sh"]
 
 
 def test_check_prints_a_summary():

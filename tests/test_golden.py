@@ -30,6 +30,14 @@ def test_out_is_up_to_date(compiled, example, variant):
         f"out/{example}/{variant}.sh is stale: run `python tests/regen.py` and review the diff"
 
 
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_manifest_matches_the_committed_scripts(example):
+    directory = REPO / "out" / example
+    result = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=directory, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("example,variant", SCRIPTS)
 def test_compiling_twice_gives_identical_bytes(compiled, example, variant):
     again = compile_lab(str(REPO / "examples" / f"{example}.py"))

@@ -1,0 +1,135 @@
+"""The only code that runs anything on the host: compiled scripts, the sandbox of `netgen try`, `ip` for inspect.
+
+Everything runs through the `sh` package. A script's output is streamed line by line as it comes, and its exit
+code becomes netgen's. Failures of `sh` itself (a program not found, a signal) become messages, not tracebacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+from pathlib import Path
+
+import sh
+
+from . import manifest as manifest_file
+
+class ExecutorError(Exception):
+    """Something the user must fix before netgen can run a script; str() is the message."""
+
+
+def check_unmodified(script: Path) -> None:
+    """Refuse a script that is not byte-identical to what netgen compiled into its directory."""
+    manifest = script.parent / manifest_file.NAME
+    try:
+        recorded = manifest_file.parse(manifest.read_text())
+    except OSError:
+        raise ExecutorError(f"{manifest} is missing, so {script} cannot be checked against what netgen compiled; "
+                            f"compile again with `netgen compile LAB.py -o {script.parent}`, or pass "
+                            f"--allow-modified") from None
+    if script.name not in recorded:
+        raise ExecutorError(f"{script.name} is not listed in {manifest}: it was not compiled by netgen")
+    actual = hashlib.sha256(script.read_bytes()).hexdigest()
+    if actual != recorded[script.name]:
+        raise ExecutorError(f"{script} has changed since netgen compiled it (sha256 {actual[:12]}..., recorded "
+                            f"{recorded[script.name][:12]}...); compile the lab again, or pass "
+                            f"--allow-modified to run it as it is")
+
+
+class _Progress:
+    """On a terminal, a status line of namespaces done; elsewhere nothing beyond the script's own lines."""
+
+    def __init__(self, script: str, total: int):
+        self.enabled = sys.stderr.isatty() and total > 1
+        self.section = re.compile(rf"^{re.escape(script)}: (\S+): \d+ (changes|removed)")
+        self.total, self.done = total, 0
+
+    def line(self, text: str, stream) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+        stream.write(text)
+        stream.flush()
+        if self.enabled and self.section.match(text):
+            self.done += 1
+            sys.stderr.write(f"netgen: {self.done} of {self.total} namespaces done")
+            sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.enabled and self.done:
+            sys.stderr.write("\r\033[K")
+
+
+def run_script(script: Path, args: list[str] | None = None, namespaces: int = 0) -> int:
+    """Run a compiled script with bash, streaming its output; return its exit code."""
+    progress = _Progress(script.name, namespaces)
+    try:
+        running = sh.Command("bash")(str(script), *(args or []), _bg=True, _ok_code=list(range(256)),
+                                     _out=lambda line: progress.line(line, sys.stdout),
+                                     _err=lambda line: progress.line(line, sys.stderr))
+        while True:
+            try:
+                running.wait()
+                break
+            except KeyboardInterrupt:  # the script got the same SIGINT and is rolling back: let it finish
+                continue
+    except sh.CommandNotFound:
+        raise ExecutorError("bash is not installed") from None
+    except sh.SignalException as e:
+        progress.end()
+        return 128 + abs(e.exit_code)
+    progress.end()
+    return running.exit_code
+
+
+# `netgen try`: inside new network, mount and PID namespaces, with private /run/netns, /run/lock and /run/netgen,
+# build the lab, verify it, run the command, and remove the lab whatever happens. The PID namespace ends every
+# process left inside when the sandbox's first process exits, so nothing outlives it.
+_TRY = r"""
+set -uo pipefail
+dir=$1
+shift
+for d in /run/netns /run/lock /run/netgen; do mkdir -p "$d" && mount -t tmpfs netgen-try "$d" || exit 2; done
+ip link set lo up
+trap 'echo "netgen try: removing the lab"; bash "$dir/down.sh" >/dev/null' EXIT
+echo "netgen try: building the lab in a sandbox"
+bash "$dir/up.sh" || exit
+echo "netgen try: verifying it"
+bash "$dir/verify.sh" || echo "netgen try: verify found differences (above), going on: an expectation may need a server your command starts"
+if (($#)); then
+  echo "netgen try: running $*"
+  "$@"
+else
+  echo "netgen try: a shell inside the sandbox; the lab goes when you leave it (exit)"
+  "${SHELL:-bash}" -i
+fi
+"""
+
+
+def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
+    """Build, verify and use the lab compiled in `script_dir` inside a throwaway sandbox; return the exit code."""
+    try:
+        unshare = sh.Command("unshare")
+    except sh.CommandNotFound:
+        raise ExecutorError("netgen try needs unshare (util-linux)") from None
+    if os.geteuid() != 0:
+        raise ExecutorError("netgen try must run as root (it creates network namespaces in a sandbox)")
+    try:
+        unshare("--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+                "bash", "-c", _TRY, "netgen-try", str(script_dir), *command, _fg=True)
+    except sh.ErrorReturnCode as e:
+        return e.exit_code
+    except sh.SignalException as e:
+        return 128 + abs(e.exit_code)
+    return 0
+
+
+def ip_json(ns: str | None, args: list[str]) -> str | None:
+    """`ip [-n NS] ARGS` output, or None when the namespace cannot be read; used by inspect."""
+    try:
+        return str(sh.Command("ip")(*(["-n", ns] if ns else []), *args))
+    except (sh.ErrorReturnCode, sh.SignalException):
+        return None
+    except sh.CommandNotFound:
+        raise ExecutorError("the ip command (iproute2) is not installed") from None
