@@ -21,6 +21,13 @@ app = typer.Typer(
 )
 
 
+class GraphFormat(str, Enum):
+    dot = "dot"
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
 class Variant(str, Enum):
     up = "up"
     down = "down"
@@ -216,6 +223,41 @@ def try_command(
             _err(f"netgen: {e}")
             raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+@app.command("graph")
+def graph_command(
+    lab: LabArg,
+    fmt: Annotated[GraphFormat, typer.Option("--format", "-f", help="dot and mermaid are text; svg and png are "
+                                             "drawn with Graphviz and need -o.")] = GraphFormat.dot,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", dir_okay=False,
+                                                help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """Draw the topology: namespaces as boxes, bridges, veth pairs as edges with names and addresses.
+
+    Example: netgen graph examples/docker0.py --format svg -o docker0.svg
+    """
+    from . import graph
+
+    model = _compile(lab).plan.lab
+    if fmt in (GraphFormat.dot, GraphFormat.mermaid):
+        text = graph.to_dot(model) if fmt is GraphFormat.dot else graph.to_mermaid(model)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text)
+        return
+    if out is None:
+        _err(f"netgen: --format {fmt.value} draws a picture: name the file with -o FILE.{fmt.value}")
+        raise typer.Exit(2)
+    from . import executor
+
+    try:
+        executor.render_dot(graph.to_dot(model), fmt.value, out)
+    except executor.ExecutorError as e:
+        _err(f"netgen: {e}")
+        raise typer.Exit(1) from None
+    _err(f"netgen: wrote {out}")
 
 
 def main() -> None:

@@ -125,6 +125,17 @@ def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
     return 0
 
 
+def render_dot(dot: str, fmt: str, target: Path) -> None:
+    """Draw DOT text into `target` as svg or png with Graphviz."""
+    try:
+        sh.Command("dot")(f"-T{fmt}", "-o", str(target), _in=dot)
+    except sh.CommandNotFound:
+        raise ExecutorError("Graphviz is not installed, so there is no `dot` to draw with: install it "
+                            "(apt-get install graphviz), or use --format dot or --format mermaid") from None
+    except sh.ErrorReturnCode as e:
+        raise ExecutorError(f"dot failed: {e.stderr.decode(errors='replace').strip()}") from None
+
+
 def ip_json(ns: str | None, args: list[str]) -> str | None:
     """`ip [-n NS] ARGS` output, or None when the namespace cannot be read; used by inspect."""
     try:

@@ -1,6 +1,7 @@
 """The netgen command: data on stdout, messages on stderr, exit codes 0 / 1 / 2."""
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -102,3 +103,27 @@ def test_installed_console_script_runs_without_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"{lab}:3: the lab file raised ZeroDivisionError: division by zero" in result.stderr
+
+
+@pytest.mark.parametrize("fmt,start", [("dot", 'graph "docker0" {'), ("mermaid", "flowchart LR")])
+def test_graph_prints_text_formats(fmt, start):
+    result = invoke("graph", DOCKER0, "--format", fmt)
+    assert result.exit_code == 0 and result.stdout.startswith(start)
+    assert "veth-nginx-1" in result.stdout and "172.17.0.1/16" in result.stdout
+
+
+def test_graph_draws_svg_with_graphviz(tmp_path):
+    if not shutil.which("dot"):
+        pytest.skip("Graphviz (dot) is not installed")
+    result = invoke("graph", DOCKER0, "-f", "svg", "-o", str(tmp_path / "d.svg"))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "<svg" in (tmp_path / "d.svg").read_text() and "docker0" in (tmp_path / "d.svg").read_text()
+
+
+def test_graph_picture_needs_a_file_and_graphviz(tmp_path):
+    no_file = invoke("graph", DOCKER0, "-f", "png")
+    assert no_file.exit_code == 2 and "-o FILE.png" in no_file.stderr
+    without_dot = CliRunner(env={"PATH": str(tmp_path)}).invoke(app, ["graph", DOCKER0, "-f", "svg", "-o",
+                                                                      str(tmp_path / "d.svg")])
+    assert without_dot.exit_code == 1
+    assert "Graphviz is not installed" in without_dot.stderr and "apt-get install graphviz" in without_dot.stderr
