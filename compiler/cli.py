@@ -225,6 +225,28 @@ def try_command(
     raise typer.Exit(code)
 
 
+@app.command("inspect")
+def inspect_command(
+    lab: Annotated[Optional[Path], typer.Argument(metavar="[LAB.py]", exists=True, dir_okay=False,
+                                                  help="Show only this lab's objects, and which exist.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """The live state: namespaces, interfaces, kind, state, addresses, bridge master and each veth's peer.
+
+    Example: sudo netgen inspect examples/docker0.py
+    """
+    from . import executor, inventory
+
+    model = _compile(lab).plan.lab if lab is not None else None
+    try:
+        found = inventory.collect(executor.ip_json, None if model is None else [n.name for n in model.namespaces])
+    except (inventory.InventoryError, executor.ExecutorError) as e:
+        _err(f"netgen: {e}")
+        raise typer.Exit(1) from None
+    table = inventory.rows(found) if model is None else inventory.for_lab(found, model)
+    sys.stdout.write(inventory.to_json(table) if as_json else inventory.to_table(table))
+
+
 @app.command("graph")
 def graph_command(
     lab: LabArg,

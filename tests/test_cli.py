@@ -127,3 +127,12 @@ def test_graph_picture_needs_a_file_and_graphviz(tmp_path):
                                                                       str(tmp_path / "d.svg")])
     assert without_dot.exit_code == 1
     assert "Graphviz is not installed" in without_dot.stderr and "apt-get install graphviz" in without_dot.stderr
+
+
+def test_inspect_with_a_lab_lists_its_objects_as_json():
+    import json
+
+    result = invoke("inspect", DOCKER0, "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {(r["ns"], r["interface"]) for r in json.loads(result.stdout)}
+    assert {("host", "docker0"), ("nginx-1", "eth0"), ("nginx-2", "eth0")} <= rows
