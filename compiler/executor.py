@@ -43,7 +43,8 @@ class _Progress:
 
     def __init__(self, script: str, total: int):
         self.enabled = sys.stderr.isatty() and total > 1
-        self.section = re.compile(rf"^{re.escape(script)}: (\S+): \d+ (changes|removed)")
+        # the scripts' own line per namespace done: "up.sh: NS: 4 changes", "down.sh: NS: removed 2"
+        self.section = re.compile(rf"^{re.escape(script)}: \S+: (\d+ changes|removed \d+)$")
         self.total, self.done = total, 0
 
     def line(self, text: str, stream) -> None:

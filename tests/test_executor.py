@@ -77,16 +77,34 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare")
 
 
 @needs_root
-def test_up_verify_down_through_the_cli_in_a_sandbox(sandbox, tmp_path):
+@pytest.mark.parametrize("example", ["veth_pair", "bridge", "docker0"])
+def test_up_verify_down_through_the_cli_in_a_sandbox(sandbox, tmp_path, example):
+    from test_live import start_http_server
+
+    lab = REPO / "examples" / f"{example}.py"
     before = sandbox.snapshot()
-    up = sandbox.run(f"cd {tmp_path} && netgen up {DOCKER0}")
-    assert up.returncode == 0 and "lab docker0 is up" in up.stdout
-    assert (tmp_path / "out" / "docker0" / "up.sh").exists()  # compiled to out/LAB by default
-    verify = sandbox.run(f"cd {tmp_path} && netgen verify {DOCKER0}")
-    assert verify.returncode == 1 and "FAIL nginx-2 tcp 172.17.0.2:80: want open, have refused" in verify.stdout
-    ok(sandbox.run(f"netgen run {tmp_path}/out/docker0/down.sh"))
+    up = sandbox.run(f"cd {tmp_path} && netgen up {lab}")
+    assert up.returncode == 0 and f"lab {example} is up" in up.stdout
+    assert (tmp_path / "out" / example / "up.sh").exists()  # compiled to out/LAB by default
+    if example == "docker0":
+        failed = sandbox.run(f"cd {tmp_path} && NETGEN_VERIFY_WAIT=0 netgen verify {lab}")
+        assert failed.returncode == 1
+        assert "FAIL nginx-2 tcp 172.17.0.2:80: want open, have refused" in failed.stdout
+        start_http_server(sandbox, "nginx-1", "hello")
+    ok(sandbox.run(f"cd {tmp_path} && netgen verify {lab}"))
+    ok(sandbox.run(f"netgen run {tmp_path}/out/{example}/down.sh"))
     assert sandbox.snapshot() == before
-    assert sandbox.run(f"cd {tmp_path} && netgen verify {DOCKER0} --absent").returncode == 0
+    ok(sandbox.run(f"cd {tmp_path} && netgen verify {lab} --absent"))
+
+
+@needs_root
+def test_progress_on_a_terminal(sandbox, tmp_path):
+    star = REPO / "tests" / "labs" / "star.py"
+    result = sandbox.run(f"STAR_N=20 script -qec 'netgen up {star} --out {tmp_path}' /dev/null")
+    assert result.returncode == 0, result.stdout
+    assert "netgen: 21 of 21 namespaces done" in result.stdout  # the pseudo-terminal carries both streams
+    plain = sandbox.run(f"STAR_N=20 netgen down {star} --out {tmp_path}")
+    assert plain.returncode == 0 and "namespaces done" not in plain.stdout + plain.stderr
 
 
 @needs_root
