@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import cache
 
 from .model import HOST, Interface, Lab, Loc, Route
 
@@ -61,6 +62,10 @@ class Plan:
     summary: tuple[str, ...]
 
 
+_interface = cache(ipaddress.ip_interface)
+_address = cache(ipaddress.ip_address)  # gateways repeat across namespaces
+
+
 def _route_dest(dest: str) -> tuple[str, str, int]:
     """(as `ip route show` prints it, as `ip route add` takes it, family)."""
     if dest == "default":
@@ -75,7 +80,7 @@ def _route_dest(dest: str) -> tuple[str, str, int]:
 def _gateway_dev(lab_ifaces: list[Interface], gateway) -> str:
     for iface in lab_ifaces:
         for addr in iface.addresses:
-            if gateway in ipaddress.ip_interface(addr.cidr).network:
+            if gateway in _interface(addr.cidr).network:
                 return iface.name
     raise AssertionError(f"validate lets no gateway off-link: {gateway}")
 
@@ -100,7 +105,7 @@ def _link_steps(iface: Interface) -> list[Step]:
     else:
         out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", name, "up")))
     for addr in iface.addresses:
-        cidr = V(ipaddress.ip_interface(addr.cidr))
+        cidr = V(_interface(addr.cidr))
         if iface.external:
             out.append(Step(f"{iface.ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),
                             expect=True))
@@ -130,7 +135,7 @@ def _veth_step(iface: Interface, near: dict, far: dict) -> tuple[Step, Step]:
 
 def _route_step(r: Route, ifaces: list[Interface]) -> Step:
     shown, dest, family = _route_dest(r.dest)
-    gateway = ipaddress.ip_address(r.via) if r.via is not None else None
+    gateway = _address(r.via) if r.via is not None else None
     if r.dest == "default" and (r.family == 6 or gateway is not None and gateway.version == 6):
         dest, family = "::/0", 6
     dev = r.dev or _gateway_dev(ifaces, gateway)

@@ -14,7 +14,10 @@ VARIANTS = ("up", "down", "verify")
 
 def comment(value: object) -> str:
     """Text for a comment line: anything that could end the comment (a newline) or hide text is escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    text = str(value)
+    if text.isprintable():  # nearly always: one C call instead of a loop over characters
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def shell_quote(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import defaultdict
+from functools import cache
 
 from .model import HOST, Diagnostic, Lab, Loc
 
@@ -126,12 +127,17 @@ def _link_settings(lab: Lab) -> list[Diagnostic]:
     return out
 
 
+_interface = cache(ipaddress.ip_interface)  # each address is looked at by several rules
+_address = cache(ipaddress.ip_address)  # gateways repeat across namespaces
+
+
+@cache
 def address_problem(cidr: str) -> str | None:
     """Why `cidr` cannot be put on an interface, or None."""
     if "/" not in cidr:
         return f"address {cidr!r} has no prefix length; write it in CIDR form, e.g. {cidr}/24"
     try:
-        iface = ipaddress.ip_interface(cidr)
+        iface = _interface(cidr)
     except ValueError:
         return f"address {cidr!r} is not a valid IPv4 or IPv6 address in CIDR form (like 10.0.0.1/24)"
     ip, net = iface.ip, iface.network
@@ -179,7 +185,7 @@ def _addresses(lab: Lab) -> list[Diagnostic]:
             if (p := address_problem(addr.cidr)) is not None:
                 out.append(_error(f"{iface.ref}: {p}", addr.loc))
                 continue
-            ip = ipaddress.ip_interface(addr.cidr).ip
+            ip = _interface(addr.cidr).ip
             key = (segment[(iface.ns, iface.name)], ip)
             if key in used:
                 other, loc = used[key]
@@ -198,7 +204,7 @@ def _routes(lab: Lab) -> list[Diagnostic]:
         devices[iface.ns].add(iface.name)
         for addr in iface.addresses:
             if address_problem(addr.cidr) is None:
-                connected[iface.ns].append((iface.name, ipaddress.ip_interface(addr.cidr).network))
+                connected[iface.ns].append((iface.name, _interface(addr.cidr).network))
     seen: dict[tuple[str, int, str], Loc] = {}
     for r in lab.routes:
         where = f"route {r.dest!r} in {r.ns}"
@@ -216,7 +222,7 @@ def _routes(lab: Lab) -> list[Diagnostic]:
         gateway = None
         if r.via is not None:
             try:
-                gateway = ipaddress.ip_address(r.via)
+                gateway = _address(r.via)
             except ValueError:
                 out.append(_error(f"{where}: gateway {r.via!r} is not an IP address", r.loc))
                 continue
