@@ -84,14 +84,14 @@ def run_script(script: Path, args: list[str] | None = None, namespaces: int = 0)
     return running.exit_code
 
 
-# `netgen try`: inside new network, mount and PID namespaces, with private /run/netns, /run/lock and /run/netgen,
+# `netgen try`: inside new network, mount and PID namespaces, with a private /run (for netns, lock and netgen),
 # build the lab, verify it, run the command, and remove the lab whatever happens. The PID namespace ends every
 # process left inside when the sandbox's first process exits, so nothing outlives it.
 _TRY = r"""
 set -uo pipefail
 dir=$1
 shift
-for d in /run/netns /run/lock /run/netgen; do mkdir -p "$d" && mount -t tmpfs netgen-try "$d" || exit 2; done
+mount -t tmpfs netgen-try /run && mkdir -p /run/netns /run/lock /run/netgen || exit 2
 ip link set lo up
 trap 'echo "netgen try: removing the lab"; bash "$dir/down.sh" >/dev/null' EXIT
 echo "netgen try: building the lab in a sandbox"

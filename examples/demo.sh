@@ -18,10 +18,8 @@ if [[ ${1:-} != --inside ]]; then
 fi
 
 out=$2
+mount -t tmpfs netgen-demo /run # a private /run: its netns, lock and netgen folders vanish with the sandbox
 mkdir -p /run/netns /run/lock /run/netgen
-mount -t tmpfs netgen-demo /run/netns
-mount -t tmpfs netgen-demo /run/lock
-mount -t tmpfs netgen-demo /run/netgen
 step() {
   printf '\n$ %s\n' "$*"
   "$@"

@@ -55,3 +55,11 @@ def pytest_assertrepr_compare(op, left, right):
         from sandbox import differences
 
         return ["sandbox snapshots differ:"] + differences(left, right)[:20]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_run_left_as_found():
+    """Sandboxes mount their own /run: the machine's /run gains no netns, lock or netgen files."""
+    before = sorted(os.listdir("/run"))
+    yield
+    assert sorted(os.listdir("/run")) == before

@@ -1,4 +1,4 @@
-"""A throwaway place to run labs: new network and mount namespaces with a private /run/netns and /run/lock.
+"""A throwaway place to run labs: new network and mount namespaces with a private /run (netns, lock, netgen).
 
 The lab's "host" is the sandbox's own network namespace, so nothing touches the machine's root namespace.
 Commands run inside it through nsenter; when the sandbox closes, its namespaces and everything in them go.
@@ -13,10 +13,9 @@ import time
 
 SETUP = """
 set -euo pipefail
+# A private /run (made inside the sandbox, so nothing is created on the machine's own /run)
+mount -t tmpfs netgen-sandbox /run
 mkdir -p /run/netns /run/lock /run/netgen
-mount -t tmpfs netgen-sandbox /run/netns
-mount -t tmpfs netgen-sandbox /run/lock
-mount -t tmpfs netgen-sandbox /run/netgen
 ip link set lo up
 echo ready
 exec sleep infinity
