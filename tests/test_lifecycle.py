@@ -215,3 +215,13 @@ def test_a_failed_up_puts_host_sysctls_back(sandbox, external_lab):
     assert failed.returncode == 1
     assert "undo in host: sysctl net.ipv4.ip_forward 0" in failed.stderr
     assert sandbox.snapshot(carrier=False) == before
+
+
+def test_verify_tells_swapped_lookalike_veth_pairs_apart(sandbox):
+    """Every end below is ifindex 2 with iflink 2: only the peer's namespace shows ns1 is joined to ns4."""
+    ok(sandbox.run("for n in ns1 ns2 ns3 ns4; do ip netns add $n; ip -n $n link set lo up; done && "
+                   "ip -n ns1 link add veth0 type veth peer name veth1 netns ns4 && "
+                   "ip -n ns3 link add veth0 type veth peer name veth1 netns ns2"))
+    result = sandbox.run(f"NETGEN_VERIFY_WAIT=0 {script('veth_pair', 'verify')}")
+    assert "FAIL ns1/veth0 peer: want ns2/veth1, have a link in ns4" in result.stdout
+    assert "FAIL ns2/veth1 peer: want ns1/veth0, have a link in ns3" in result.stdout

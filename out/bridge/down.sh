@@ -81,6 +81,10 @@ snapshot() {
       HAVE[ifindex/$ns/$name]=${BASH_REMATCH[1]}
       HAVE[iflink/$ns/$name]=${BASH_REMATCH[4]#if}
       HAVE[mtu/$ns/$name]=${BASH_REMATCH[6]}
+      # where the peer lives, as ip names it from here: a named namespace, or an unnamed one (the host)
+      HAVE[peerns/$ns/$name]=$ns
+      if [[ $rest =~ \ link-netns\ ([^ ]+) ]]; then HAVE[peerns/$ns/$name]=${BASH_REMATCH[1]}; fi
+      if [[ $rest =~ \ link-netnsid\ [0-9]+ ]]; then HAVE[peerns/$ns/$name]=host; fi
       kind=device
       if [[ $rest == *link/loopback* ]]; then kind=loopback; elif [[ $rest =~ $RE_KIND ]]; then kind=${BASH_REMATCH[1]}; fi
       HAVE[link/$ns/$name]=$kind

@@ -80,6 +80,10 @@ snapshot() {
       HAVE[ifindex/$ns/$name]=${BASH_REMATCH[1]}
       HAVE[iflink/$ns/$name]=${BASH_REMATCH[4]#if}
       HAVE[mtu/$ns/$name]=${BASH_REMATCH[6]}
+      # where the peer lives, as ip names it from here: a named namespace, or an unnamed one (the host)
+      HAVE[peerns/$ns/$name]=$ns
+      if [[ $rest =~ \ link-netns\ ([^ ]+) ]]; then HAVE[peerns/$ns/$name]=${BASH_REMATCH[1]}; fi
+      if [[ $rest =~ \ link-netnsid\ [0-9]+ ]]; then HAVE[peerns/$ns/$name]=host; fi
       kind=device
       if [[ $rest == *link/loopback* ]]; then kind=loopback; elif [[ $rest =~ $RE_KIND ]]; then kind=${BASH_REMATCH[1]}; fi
       HAVE[link/$ns/$name]=$kind
@@ -156,12 +160,15 @@ result() {
   fi
 }
 
-# peer_of NS LINK: the ns/name of the veth at the other end, matched by ifindex and iflink both ways.
+# peer_of NS LINK WANT: WANT (ns/name) when the veth's other end is that one: the peer namespace as ip names it,
+# and ifindex and iflink matching both ways (indexes repeat between namespaces, so neither is enough alone).
 peer_of() {
   local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link
   link=${HAVE[iflink/$ns/$obj]:-}
   if [[ -z ${HAVE[ifindex/$ns/$obj]:-} ]]; then
     printf absent
+  elif [[ ${HAVE[peerns/$ns/$obj]} != "$pns" ]]; then
+    printf 'a link in %s' "${HAVE[peerns/$ns/$obj]}"
   elif [[ ($link == "${HAVE[ifindex/$pns/$pname]:-}" || $link == "$pname") &&
     (${HAVE[iflink/$pns/$pname]:-} == "${HAVE[ifindex/$ns/$obj]}" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
     printf '%s' "$want"
