@@ -52,6 +52,7 @@ def load(path: str) -> model.Lab:
     namespace = {"__name__": "__netgen_lab__", "__file__": path}
     lab_dir = os.path.dirname(os.path.abspath(path))
     sys.path.insert(0, lab_dir)  # like `python lab.py`: helper modules next to the lab can be imported
+    imported = set(sys.modules)
     try:
         exec(code, namespace)
     except (KeyboardInterrupt, SystemExit):
@@ -62,6 +63,10 @@ def load(path: str) -> model.Lab:
         raise LoadError([Diagnostic("error", f"the lab file raised {text}", where)]) from None
     finally:
         sys.path.remove(lab_dir)
+        # Forget the lab's own helper modules, so that the next lab loaded in this process gets its own.
+        for name in set(sys.modules) - imported:
+            if os.path.dirname(os.path.abspath(getattr(sys.modules[name], "__file__", None) or "/")) == lab_dir:
+                del sys.modules[name]
     labs = list(dsl.made)
     dsl.made.clear()
 

@@ -146,3 +146,14 @@ def test_a_lab_file_can_import_a_helper_module_next_to_it(tmp_path):
     # the namespace is made in the helper module, so that is where the message points
     assert [str(d) for d in e.value.diagnostics] == [
         f"{helper}:2: namespace name 'b/c' contains '/'; a safe file name has only letters, digits, '-', '_' and '.'"]
+
+
+def test_each_lab_gets_its_own_helper_module_of_the_same_name(tmp_path):
+    from netgen.loader import load
+
+    for n in (1, 2):
+        d = tmp_path / f"lab{n}"
+        d.mkdir()
+        (d / "shared_helper.py").write_text(f"NAME = 'from-{n}'\n")
+        (d / "lab.py").write_text("from netgen import Lab\nfrom shared_helper import NAME\nlab = Lab(NAME)\n")
+    assert [load(str(tmp_path / f"lab{n}" / "lab.py")).name for n in (1, 2)] == ["from-1", "from-2"]
