@@ -51,7 +51,7 @@ def _topology(lab: Lab) -> _Topology:
     veths = tuple((node(*v.a, "veth"), node(*v.b, "veth")) for v in lab.veths)
     ports = tuple((ids[i.ns, i.name], node(i.ns, i.master, "bridge"))
                   for i in lab.interfaces if i.master is not None)
-    for ns, nodes in members.items():
+    for nodes in members.values():
         if not nodes:
             nodes.append(_Node(f"n{next(counter)}", (EMPTY,), "empty"))
     return _Topology(tuple((ns, tuple(nodes)) for ns, nodes in members.items()), veths, ports)

@@ -223,7 +223,8 @@ remove netns 'ns2' '' present --do netns del 'ns2'
 remove netns 'ns1' '' present --do netns del 'ns1'
 flush 'host'
 
-# Host sysctls go back to what they were before the lab first changed them.
+# Host sysctls go back to what they were before the lab first changed them; the record stays until they all do.
+UNRESTORED=0
 if [[ -f $STATE_FILE ]]; then
   while IFS='=' read -r key value; do
     if set_sysctl host "$key" "$value"; then
@@ -231,12 +232,14 @@ if [[ -f $STATE_FILE ]]; then
       REMOVED=$((REMOVED + 1))
     else
       LEFT+=("could not put sysctl $key back to $value (recorded in $STATE_FILE)")
+      UNRESTORED=$((UNRESTORED + 1))
     fi
   done <"$STATE_FILE"
-  if ((${#LEFT[@]} == 0)); then rm -f "$STATE_FILE"; fi
+  if ((UNRESTORED == 0)); then rm -f "$STATE_FILE"; fi
 fi
 
 if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
+((UNRESTORED == 0)) || die 1 "$UNRESTORED host sysctls are not as they were before the lab; run down.sh again"
 if ((REMOVED == 0)); then
   say "lab $LAB is not present; nothing to remove"
 else
