@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -116,6 +117,10 @@ def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
         raise ExecutorError("netgen try needs unshare (util-linux)") from None
     if os.geteuid() != 0:
         raise ExecutorError("netgen try must run as root (it creates network namespaces in a sandbox)")
+    # Ctrl-C reaches the whole process group: the sandbox removes the lab and exits, and netgen waits for that
+    # (it must not delete the scripts while the sandbox still runs down.sh). A handler, not SIG_IGN, which the
+    # sandbox would inherit.
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
     try:
         unshare("--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
                 "bash", "-c", _TRY, "netgen-try", str(script_dir), *command, _fg=True)
@@ -123,6 +128,8 @@ def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
         return e.exit_code
     except sh.SignalException as e:
         return 128 + abs(e.exit_code)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return 0
 
 

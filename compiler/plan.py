@@ -30,6 +30,12 @@ class Step:
     undo: tuple[str, ...] = ()
     teardown: tuple[str, ...] = ()  # what down runs to remove the object, if down removes it
     expect: bool = False  # must already hold: an external object, which up never changes
+    gone_with: str = ""  # the lab namespace whose deletion removes this object (a veth with its far end there)
+
+    @property
+    def made(self) -> bool:
+        """A namespace or link up creates (and verify --absent expects gone after down)."""
+        return bool(self.do) and self.check[0] in ("netns", "link")
 
 
 @dataclass(frozen=True)
@@ -56,10 +62,16 @@ class Plan:
     version: str
     namespaces: tuple[str, ...]  # the lab's own, in order; the host is not among them
     sysctls: dict[str, tuple[str, ...]]  # the sysctl keys the lab sets, per namespace (snapshots read them)
+    naming: frozenset[str]  # namespaces that make a veth into another lab namespace: read with peer names
     sections: tuple[Section, ...]
     checks: tuple[Step, ...]  # what verify checks beyond the steps: carrier and veth peers
     probes: tuple[Probe, ...]
     summary: tuple[str, ...]
+
+    @property
+    def removing(self) -> tuple[str, ...]:
+        """Namespaces where down deletes links itself (veths made there), in the lab's order."""
+        return tuple(s.ns for s in self.sections if s.ns != HOST and any(step.teardown for step in s.steps))
 
 
 _interface = cache(ipaddress.ip_interface)
@@ -127,8 +139,11 @@ def _veth_step(iface: Interface, near: dict, far: dict) -> tuple[Step, Step]:
         words = ("link", "add", name, "type", "veth", "peer", "name", V(pname))
         if pns != iface.ns:
             words += ("netns", V(pns))
+        # Deleting a veth waits for the kernel (about 25 ms each); deleting its far end's namespace removes it in
+        # one batch with the namespace, and down waits for it to vanish from the host.
+        gone_with = pns if iface.ns == HOST and pns != HOST else ""
         step = Step(f"veth pair {iface.ref} <-> {pns}/{pname}", iface.loc, ("link", ns, name, "veth"), words,
-                    ("link", "del", name), ("link", "del", name))
+                    ("link", "del", name), ("link", "del", name), gone_with=gone_with)
     peer = Step(f"{iface.ref}: peer is {pns}/{pname}", iface.loc, ("peer", ns, name, V(f"{pns}/{pname}")))
     return step, peer
 
@@ -163,6 +178,7 @@ def build(lab: Lab, version: str) -> Plan:
         a, b = (v.a, v.b) if rank[v.a[0]] <= rank[v.b[0]] else (v.b, v.a)
         near[a], far[b] = b, a
     with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
+    naming = frozenset(a[0] for a, b in near.items() if a[0] != HOST and b[0] not in (HOST, a[0]))
 
     sections = []
     checks = []
@@ -207,8 +223,8 @@ def build(lab: Lab, version: str) -> Plan:
     sysctls: dict[str, tuple[str, ...]] = {}
     for s in lab.sysctls:
         sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
-    return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections), tuple(checks),
-                probes, summary(lab))
+    return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, naming, tuple(sections),
+                tuple(checks), probes, summary(lab))
 
 
 def _count(n: int, word: str) -> str:

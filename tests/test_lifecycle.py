@@ -56,7 +56,7 @@ def test_up_refuses_a_port_on_another_bridge_and_an_address_on_another_link(sand
                    "ip -n nginx-2 addr del 172.17.0.3/16 dev eth0 && "
                    "ip -n nginx-2 link add other type veth peer name other2 && "
                    "ip -n nginx-2 addr add 172.17.0.3/16 dev other"))
-    before = sandbox.snapshot()
+    before = sandbox.settled_snapshot()  # docker0 lost a port: the kernel recomputes its state
     result = sandbox.run(script("docker0", "up"))
     assert result.returncode == 1
     assert "up.sh: host/veth-nginx-1 master: want docker0, have br-x" in result.stderr
@@ -224,4 +224,5 @@ def test_verify_tells_swapped_lookalike_veth_pairs_apart(sandbox):
                    "ip -n ns3 link add veth0 type veth peer name veth1 netns ns2"))
     result = sandbox.run(f"NETGEN_VERIFY_WAIT=0 {script('veth_pair', 'verify')}")
     assert "FAIL ns1/veth0 peer: want ns2/veth1, have a link in ns4" in result.stdout
-    assert "FAIL ns2/veth1 peer: want ns1/veth0, have a link in ns3" in result.stdout
+    # ns2 is read without peer names (only the end that makes a pair is); its check relies on ns1's
+    assert "FAIL ns2/veth1 peer: want ns1/veth0, have a link in another namespace" in result.stdout

@@ -120,7 +120,7 @@ def test_down_ends_processes_inside_the_lab(sandbox):
     ok(sandbox.run(script("veth_pair", "up")))
     ok(sandbox.run("(ip netns exec ns1 sleep 300 >/dev/null 2>&1 &)"))
     result = ok(sandbox.run(script("veth_pair", "down")))
-    assert "ns1: ending what still runs inside (pids " in result.stdout
+    assert "ending what still runs inside the lab's namespaces (pids " in result.stdout
     assert sandbox.run("ip netns list").stdout == ""
     ok(sandbox.run(script("veth_pair", "up")))  # and up right after down works
 

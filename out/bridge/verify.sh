@@ -33,6 +33,23 @@ die() {
 preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
+  if command -v nsenter >/dev/null; then NSENTER=1; fi
+}
+
+# in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network
+# namespace; `ip -n` and `ip netns exec` also copy the mount table, which holds one mount per named namespace,
+# so each call slows as labs grow (about 2x per call at 500 namespaces). They are the fallback without nsenter.
+NSENTER=
+in_ns() {
+  local ns=$1
+  shift
+  if [[ $ns == host ]]; then
+    "$@"
+  elif [[ -n $NSENTER ]]; then
+    nsenter --net="/run/netns/$ns" "$@"
+  else
+    ip netns exec "$ns" "$@"
+  fi
 }
 
 # One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
@@ -52,59 +69,67 @@ lock() {
 }
 
 # --- the live state ---------------------------------------------------------------------------------------------
-# snapshot NS reads the links, addresses and routes of namespace NS (host: the root namespace) with two ip
-# processes and records them in HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth.
+# snapshot NS [names] reads the links, addresses and routes of namespace NS (host: the root namespace) with one
+# ip process and records them in HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. It reads
+# JSON, split at each '{' (mapfile is fast where bash string surgery is not): ip's text form names the namespace
+# of every veth peer by opening every file in /run/netns, once per process, which grows with the number of
+# namespaces. With "names" it also lists the namespaces by the ids NS gives them, so veth peers there get names;
+# elsewhere a peer in another namespace reads "unnamed", and the check looks at the other end instead.
 declare -A HAVE=()
-RE_LINK='^([0-9]+): ([^:@ ]+)(@([^: ]+))?: <([^>]*)> mtu ([0-9]+) (.*)$'
-RE_ADDR='^[0-9]+: +([^ ]+) +inet6? ([^ ]+) (.*)$'
-RE_KIND='link/[a-z]+ [^\\]*\\ +([a-z0-9_]+)'
-RE_VIA=' via ([^ ]+)'
-RE_DEV=' dev ([^ ]+)'
+RE_LINK='^"ifindex":([0-9]+),("link":"([^"]*)",|"link_index":([0-9]+),)?"ifname":"([^"]*)","flags":\[([^]]*)\],"mtu":([0-9]+)'
+RE_ADDR='"local":"([^"]+)","prefixlen":([0-9]+)'
+RE_ROUTE='"dst":"([^"]+)"(,"gateway":"([^"]+)")?,"dev":"([^"]+)"'
+RE_MASTER='"master":"([^"]+)"'
+RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
+RE_NSID='"link_netnsid":([0-9]+)'
 
 snapshot() {
-  local ns=$1 out route6 line name flags rest kind
-  local -a in=()
-  if [[ $ns != host ]]; then
-    [[ -e /run/netns/$ns ]] || return 0
-    in=(-n "$ns")
-  fi
-  if ! out=$(printf 'link show\naddr show\nroute show table main\n' | ip "${in[@]}" -o -d -batch - 2>/dev/null); then
+  local ns=$1 query=$'addr show\nroute show table all' out part name="" key
+  local -a parts
+  local -A nsid=()
+  if [[ $ns != host && ! -e /run/netns/$ns ]]; then return 0; fi
+  if [[ -n ${2:-} ]]; then query=$'netns list\n'$query; fi
+  if ! out=$(in_ns "$ns" ip -j -d -batch - <<<"$query" 2>/dev/null); then
     HAVE[netns/$ns/]="a stale file in /run/netns"
     return 0
   fi
-  route6=$(ip "${in[@]}" -o -6 route show table main 2>/dev/null) || route6=
   HAVE[netns/$ns/]=present
-  while IFS= read -r line; do
-    if [[ $line =~ $RE_LINK ]]; then
-      name=${BASH_REMATCH[2]} flags=,${BASH_REMATCH[5]}, rest=${BASH_REMATCH[7]}
-      HAVE[ifindex/$ns/$name]=${BASH_REMATCH[1]}
-      HAVE[iflink/$ns/$name]=${BASH_REMATCH[4]#if}
-      HAVE[mtu/$ns/$name]=${BASH_REMATCH[6]}
-      # where the peer lives, as ip names it from here: a named namespace, or an unnamed one (the host)
-      HAVE[peerns/$ns/$name]=$ns
-      if [[ $rest =~ \ link-netns\ ([^ ]+) ]]; then HAVE[peerns/$ns/$name]=${BASH_REMATCH[1]}; fi
-      if [[ $rest =~ \ link-netnsid\ [0-9]+ ]]; then HAVE[peerns/$ns/$name]=host; fi
-      kind=device
-      if [[ $rest == *link/loopback* ]]; then kind=loopback; elif [[ $rest =~ $RE_KIND ]]; then kind=${BASH_REMATCH[1]}; fi
-      HAVE[link/$ns/$name]=$kind
-      HAVE[state/$ns/$name]=down
-      if [[ $flags == *,UP,* ]]; then HAVE[state/$ns/$name]=up; fi
-      HAVE[oper/$ns/$name]=down
-      if [[ $flags == *,LOWER_UP,* ]]; then HAVE[oper/$ns/$name]=up; fi
-      HAVE[master/$ns/$name]=none
-      if [[ $rest =~ \ master\ ([^ ]+) ]]; then HAVE[master/$ns/$name]=${BASH_REMATCH[1]}; fi
-      if [[ $rest =~ link/ether\ ([0-9a-f:]+) ]]; then HAVE[mac/$ns/$name]=${BASH_REMATCH[1]}; fi
-    elif [[ $line =~ $RE_ADDR ]]; then
-      name=addr/$ns/${BASH_REMATCH[2]} rest=${BASH_REMATCH[3]}
-      HAVE[$name]=${BASH_REMATCH[1]}
-      if [[ $rest =~ (tentative|dadfailed) ]]; then HAVE[$name]+=" (${BASH_REMATCH[1]})"; fi
-    else
-      remember_route route4 "$ns" "$line"
-    fi
-  done <<<"$out"
-  while IFS= read -r line; do
-    remember_route route6 "$ns" "$line"
-  done <<<"$route6"
+  mapfile -t -d '{' parts <<<"$out"
+  for part in "${parts[@]}"; do
+    case $part in
+      '"ifindex":'*)
+        [[ $part =~ $RE_LINK ]] || continue
+        name=${BASH_REMATCH[5]} key=$ns/${BASH_REMATCH[5]}
+        HAVE[ifindex/$key]=${BASH_REMATCH[1]}
+        HAVE[iflink/$key]=${BASH_REMATCH[3]}${BASH_REMATCH[4]} # the peer by name (same namespace) or ifindex
+        HAVE[mtu/$key]=${BASH_REMATCH[7]}
+        HAVE[state/$key]=down HAVE[oper/$key]=down HAVE[master/$key]=none HAVE[link/$key]=device HAVE[peerns/$key]=$ns
+        case ${BASH_REMATCH[6]} in *'"UP"'*) HAVE[state/$key]=up ;; esac
+        case ${BASH_REMATCH[6]} in *'"LOWER_UP"'*) HAVE[oper/$key]=up ;; esac
+        if [[ $part =~ $RE_MASTER ]]; then HAVE[master/$key]=${BASH_REMATCH[1]}; fi
+        if [[ $part =~ $RE_MAC ]]; then
+          HAVE[mac/$key]=${BASH_REMATCH[2]}
+          if [[ ${BASH_REMATCH[1]} == loopback ]]; then HAVE[link/$key]=loopback; fi
+        fi
+        if [[ $part =~ $RE_NSID ]]; then HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}; fi
+        ;;
+      '"info_kind":'*) if [[ $part =~ ^\"info_kind\":\"([^\"]+)\" ]]; then HAVE[link/$ns/$name]=${BASH_REMATCH[1]}; fi ;;
+      '"family":'*)
+        [[ $part =~ $RE_ADDR ]] || continue
+        key=addr/$ns/${BASH_REMATCH[1]}/${BASH_REMATCH[2]}
+        HAVE[$key]=$name
+        if [[ $part =~ \"(tentative|dadfailed)\":true ]]; then HAVE[$key]+=" (${BASH_REMATCH[1]})"; fi
+        ;;
+      '"type":'*)
+        # a route of the main table; HAVE keeps 'via GW dev DEV'. Only IPv6 routes carry a preference.
+        [[ $part == *'"table":"main"'* && $part =~ $RE_ROUTE ]] || continue
+        key=${BASH_REMATCH[1]} name="dev ${BASH_REMATCH[4]}"
+        if [[ -n ${BASH_REMATCH[3]} ]]; then name="via ${BASH_REMATCH[3]} $name"; fi
+        if [[ $part == *'"pref":'* ]]; then HAVE[route6/$ns/$key]=$name; else HAVE[route4/$ns/$key]=$name; fi
+        ;;
+      '"name":'*) if [[ $part =~ ^\"name\":\"([^\"]+)\",\"id\":([0-9]+) ]]; then nsid[${BASH_REMATCH[2]}]=${BASH_REMATCH[1]}; fi ;;
+    esac
+  done
 }
 
 # read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
@@ -119,26 +144,16 @@ read_sysctls() {
     # shellcheck disable=SC2016 # expanded by the inner bash
     while IFS='=' read -r key value; do
       HAVE[sysctl/$ns/$key]=$value
-    done < <(ip netns exec "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
+    done < <(in_ns "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
   fi
 }
 
 # observe reads the live state of the host and of every namespace of the lab.
 observe() {
   HAVE=()
-  snapshot host
+  snapshot host names
   snapshot 'ns1'
   snapshot 'ns2'
-}
-
-# A route line is 'DEST [via GW] dev DEV ...' (with -d it starts with its type); HAVE keeps 'via GW dev DEV'.
-remember_route() {
-  local line=${3#unicast } value
-  if [[ $line =~ $RE_DEV ]]; then
-    value="dev ${BASH_REMATCH[1]}"
-    if [[ $line =~ $RE_VIA ]]; then value="via ${BASH_REMATCH[1]} $value"; fi
-    HAVE[$1/$2/${line%% *}]=$value
-  fi
 }
 
 # --- checks -----------------------------------------------------------------------------------------------------
@@ -160,15 +175,20 @@ result() {
   fi
 }
 
-# peer_of NS LINK WANT: WANT (ns/name) when the veth's other end is that one: the peer namespace as ip names it,
-# and ifindex and iflink matching both ways (indexes repeat between namespaces, so neither is enough alone).
+# peer_of NS LINK WANT: WANT (ns/name) when the veth's other end is that one: the peer namespace as ip names it
+# from at least one end (the host's, or the end that made the pair), and ifindex and iflink matching both ways
+# (indexes repeat between namespaces, so neither is enough alone).
 peer_of() {
-  local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link
+  local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link where
   link=${HAVE[iflink/$ns/$obj]:-}
+  where=${HAVE[peerns/$ns/$obj]:-}
+  if [[ $where == unnamed && ${HAVE[peerns/$pns/$pname]:-} == "$ns" ]]; then where=$pns; fi
   if [[ -z ${HAVE[ifindex/$ns/$obj]:-} ]]; then
     printf absent
-  elif [[ ${HAVE[peerns/$ns/$obj]} != "$pns" ]]; then
-    printf 'a link in %s' "${HAVE[peerns/$ns/$obj]}"
+  elif [[ $where == unnamed ]]; then
+    printf 'a link in another namespace'
+  elif [[ $where != "$pns" ]]; then
+    printf 'a link in %s' "$where"
   elif [[ ($link == "${HAVE[ifindex/$pns/$pname]:-}" || $link == "$pname") &&
     (${HAVE[iflink/$pns/$pname]:-} == "${HAVE[ifindex/$ns/$obj]}" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
     printf '%s' "$want"
@@ -201,13 +221,13 @@ check() {
   esac
 }
 
-# run_checks FUNCTION: observe the host and run the checks, again every half second while only failures that
-# may settle remain, for NETGEN_VERIFY_WAIT seconds (default 5).
+# run_checks CHECKS [OBSERVE]: read the live state (OBSERVE, default observe) and run the function CHECKS, again
+# every half second while only failures that may settle remain, for NETGEN_VERIFY_WAIT seconds (default 5).
 run_checks() {
   local deadline=$((SECONDS + ${NETGEN_VERIFY_WAIT:-5}))
   while :; do
     REPORT=() PASSED=0 FAILED=0 SETTLING=0
-    observe
+    "${2:-observe}"
     "$1"
     if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then return 0; fi
     sleep 0.5
@@ -220,7 +240,7 @@ run_checks() {
 probe() {
   local ns=$1 target=$2 port=$3 reach=$4 what have want
   local -a in=()
-  [[ $ns == host ]] || in=(ip netns exec "$ns")
+  [[ $ns == host ]] || in=(in_ns "$ns")
   if [[ -z ${HAVE[netns/$ns/]:-} && $ns != host ]]; then
     have="no namespace"
   elif [[ -z $port ]]; then
@@ -252,18 +272,24 @@ probe() {
   fi
 }
 
-# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
-structure_checks() {
-  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend0' 'ns1/br-veth0'
-  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend1' 'ns2/br-veth1'
+# host_structure_checks: the carrier of the host's links (one read of the host shows them).
+host_structure_checks() {
   # host/br0: carrier (examples/bridge.py:5)
   check oper 'host' 'br0' up
   # host/brvethotherend0: carrier (examples/bridge.py:10)
   check oper 'host' 'brvethotherend0' up
   # host/brvethotherend1: carrier (examples/bridge.py:10)
   check oper 'host' 'brvethotherend1' up
+  :
+}
+
+# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
+structure_checks() {
+  host_structure_checks
+  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
+  check peer 'host' 'brvethotherend0' 'ns1/br-veth0'
+  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
+  check peer 'host' 'brvethotherend1' 'ns2/br-veth1'
   # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
   check peer 'ns1' 'br-veth0' 'host/brvethotherend0'
   # ns1/br-veth0: carrier (examples/bridge.py:10)
@@ -272,7 +298,6 @@ structure_checks() {
   check peer 'ns2' 'br-veth1' 'host/brvethotherend1'
   # ns2/br-veth1: carrier (examples/bridge.py:10)
   check oper 'ns2' 'br-veth1' up
-  :
 }
 
 # checks: the lab as up.sh builds it, then its expectations.

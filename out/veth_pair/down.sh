@@ -11,9 +11,11 @@
 #   2 addresses, 0 routes, 2 expectations
 #
 # It works from the lab's own names: an object is removed only when it exists with the kind the lab gives it.
-# Processes still running in the lab's namespaces are ended first; veths are deleted before their namespaces,
-# since `ip link del` waits for the kernel and `ip netns del` does not, so up can run again straight away.
-# Running it when the lab is absent, or twice, succeeds.
+# Processes still running in the lab's namespaces are ended first. Deleting a namespace removes what is inside
+# it, and its veths, in one batch in the kernel's background, where deleting each veth waits for the kernel (about
+# 25 ms each): so veths with one end in the host go with their namespace, and down waits until the host no longer
+# shows them, so up can run again straight away. Veths between two namespaces are deleted one by one, since no
+# end of theirs is left to watch. Running it when the lab is absent, or twice, succeeds.
 #
 # Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
@@ -34,6 +36,23 @@ die() {
 preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
+  if command -v nsenter >/dev/null; then NSENTER=1; fi
+}
+
+# in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network
+# namespace; `ip -n` and `ip netns exec` also copy the mount table, which holds one mount per named namespace,
+# so each call slows as labs grow (about 2x per call at 500 namespaces). They are the fallback without nsenter.
+NSENTER=
+in_ns() {
+  local ns=$1
+  shift
+  if [[ $ns == host ]]; then
+    "$@"
+  elif [[ -n $NSENTER ]]; then
+    nsenter --net="/run/netns/$ns" "$@"
+  else
+    ip netns exec "$ns" "$@"
+  fi
 }
 
 # One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
@@ -53,59 +72,67 @@ lock() {
 }
 
 # --- the live state ---------------------------------------------------------------------------------------------
-# snapshot NS reads the links, addresses and routes of namespace NS (host: the root namespace) with two ip
-# processes and records them in HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth.
+# snapshot NS [names] reads the links, addresses and routes of namespace NS (host: the root namespace) with one
+# ip process and records them in HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. It reads
+# JSON, split at each '{' (mapfile is fast where bash string surgery is not): ip's text form names the namespace
+# of every veth peer by opening every file in /run/netns, once per process, which grows with the number of
+# namespaces. With "names" it also lists the namespaces by the ids NS gives them, so veth peers there get names;
+# elsewhere a peer in another namespace reads "unnamed", and the check looks at the other end instead.
 declare -A HAVE=()
-RE_LINK='^([0-9]+): ([^:@ ]+)(@([^: ]+))?: <([^>]*)> mtu ([0-9]+) (.*)$'
-RE_ADDR='^[0-9]+: +([^ ]+) +inet6? ([^ ]+) (.*)$'
-RE_KIND='link/[a-z]+ [^\\]*\\ +([a-z0-9_]+)'
-RE_VIA=' via ([^ ]+)'
-RE_DEV=' dev ([^ ]+)'
+RE_LINK='^"ifindex":([0-9]+),("link":"([^"]*)",|"link_index":([0-9]+),)?"ifname":"([^"]*)","flags":\[([^]]*)\],"mtu":([0-9]+)'
+RE_ADDR='"local":"([^"]+)","prefixlen":([0-9]+)'
+RE_ROUTE='"dst":"([^"]+)"(,"gateway":"([^"]+)")?,"dev":"([^"]+)"'
+RE_MASTER='"master":"([^"]+)"'
+RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
+RE_NSID='"link_netnsid":([0-9]+)'
 
 snapshot() {
-  local ns=$1 out route6 line name flags rest kind
-  local -a in=()
-  if [[ $ns != host ]]; then
-    [[ -e /run/netns/$ns ]] || return 0
-    in=(-n "$ns")
-  fi
-  if ! out=$(printf 'link show\naddr show\nroute show table main\n' | ip "${in[@]}" -o -d -batch - 2>/dev/null); then
+  local ns=$1 query=$'addr show\nroute show table all' out part name="" key
+  local -a parts
+  local -A nsid=()
+  if [[ $ns != host && ! -e /run/netns/$ns ]]; then return 0; fi
+  if [[ -n ${2:-} ]]; then query=$'netns list\n'$query; fi
+  if ! out=$(in_ns "$ns" ip -j -d -batch - <<<"$query" 2>/dev/null); then
     HAVE[netns/$ns/]="a stale file in /run/netns"
     return 0
   fi
-  route6=$(ip "${in[@]}" -o -6 route show table main 2>/dev/null) || route6=
   HAVE[netns/$ns/]=present
-  while IFS= read -r line; do
-    if [[ $line =~ $RE_LINK ]]; then
-      name=${BASH_REMATCH[2]} flags=,${BASH_REMATCH[5]}, rest=${BASH_REMATCH[7]}
-      HAVE[ifindex/$ns/$name]=${BASH_REMATCH[1]}
-      HAVE[iflink/$ns/$name]=${BASH_REMATCH[4]#if}
-      HAVE[mtu/$ns/$name]=${BASH_REMATCH[6]}
-      # where the peer lives, as ip names it from here: a named namespace, or an unnamed one (the host)
-      HAVE[peerns/$ns/$name]=$ns
-      if [[ $rest =~ \ link-netns\ ([^ ]+) ]]; then HAVE[peerns/$ns/$name]=${BASH_REMATCH[1]}; fi
-      if [[ $rest =~ \ link-netnsid\ [0-9]+ ]]; then HAVE[peerns/$ns/$name]=host; fi
-      kind=device
-      if [[ $rest == *link/loopback* ]]; then kind=loopback; elif [[ $rest =~ $RE_KIND ]]; then kind=${BASH_REMATCH[1]}; fi
-      HAVE[link/$ns/$name]=$kind
-      HAVE[state/$ns/$name]=down
-      if [[ $flags == *,UP,* ]]; then HAVE[state/$ns/$name]=up; fi
-      HAVE[oper/$ns/$name]=down
-      if [[ $flags == *,LOWER_UP,* ]]; then HAVE[oper/$ns/$name]=up; fi
-      HAVE[master/$ns/$name]=none
-      if [[ $rest =~ \ master\ ([^ ]+) ]]; then HAVE[master/$ns/$name]=${BASH_REMATCH[1]}; fi
-      if [[ $rest =~ link/ether\ ([0-9a-f:]+) ]]; then HAVE[mac/$ns/$name]=${BASH_REMATCH[1]}; fi
-    elif [[ $line =~ $RE_ADDR ]]; then
-      name=addr/$ns/${BASH_REMATCH[2]} rest=${BASH_REMATCH[3]}
-      HAVE[$name]=${BASH_REMATCH[1]}
-      if [[ $rest =~ (tentative|dadfailed) ]]; then HAVE[$name]+=" (${BASH_REMATCH[1]})"; fi
-    else
-      remember_route route4 "$ns" "$line"
-    fi
-  done <<<"$out"
-  while IFS= read -r line; do
-    remember_route route6 "$ns" "$line"
-  done <<<"$route6"
+  mapfile -t -d '{' parts <<<"$out"
+  for part in "${parts[@]}"; do
+    case $part in
+      '"ifindex":'*)
+        [[ $part =~ $RE_LINK ]] || continue
+        name=${BASH_REMATCH[5]} key=$ns/${BASH_REMATCH[5]}
+        HAVE[ifindex/$key]=${BASH_REMATCH[1]}
+        HAVE[iflink/$key]=${BASH_REMATCH[3]}${BASH_REMATCH[4]} # the peer by name (same namespace) or ifindex
+        HAVE[mtu/$key]=${BASH_REMATCH[7]}
+        HAVE[state/$key]=down HAVE[oper/$key]=down HAVE[master/$key]=none HAVE[link/$key]=device HAVE[peerns/$key]=$ns
+        case ${BASH_REMATCH[6]} in *'"UP"'*) HAVE[state/$key]=up ;; esac
+        case ${BASH_REMATCH[6]} in *'"LOWER_UP"'*) HAVE[oper/$key]=up ;; esac
+        if [[ $part =~ $RE_MASTER ]]; then HAVE[master/$key]=${BASH_REMATCH[1]}; fi
+        if [[ $part =~ $RE_MAC ]]; then
+          HAVE[mac/$key]=${BASH_REMATCH[2]}
+          if [[ ${BASH_REMATCH[1]} == loopback ]]; then HAVE[link/$key]=loopback; fi
+        fi
+        if [[ $part =~ $RE_NSID ]]; then HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}; fi
+        ;;
+      '"info_kind":'*) if [[ $part =~ ^\"info_kind\":\"([^\"]+)\" ]]; then HAVE[link/$ns/$name]=${BASH_REMATCH[1]}; fi ;;
+      '"family":'*)
+        [[ $part =~ $RE_ADDR ]] || continue
+        key=addr/$ns/${BASH_REMATCH[1]}/${BASH_REMATCH[2]}
+        HAVE[$key]=$name
+        if [[ $part =~ \"(tentative|dadfailed)\":true ]]; then HAVE[$key]+=" (${BASH_REMATCH[1]})"; fi
+        ;;
+      '"type":'*)
+        # a route of the main table; HAVE keeps 'via GW dev DEV'. Only IPv6 routes carry a preference.
+        [[ $part == *'"table":"main"'* && $part =~ $RE_ROUTE ]] || continue
+        key=${BASH_REMATCH[1]} name="dev ${BASH_REMATCH[4]}"
+        if [[ -n ${BASH_REMATCH[3]} ]]; then name="via ${BASH_REMATCH[3]} $name"; fi
+        if [[ $part == *'"pref":'* ]]; then HAVE[route6/$ns/$key]=$name; else HAVE[route4/$ns/$key]=$name; fi
+        ;;
+      '"name":'*) if [[ $part =~ ^\"name\":\"([^\"]+)\",\"id\":([0-9]+) ]]; then nsid[${BASH_REMATCH[2]}]=${BASH_REMATCH[1]}; fi ;;
+    esac
+  done
 }
 
 # read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
@@ -120,26 +147,15 @@ read_sysctls() {
     # shellcheck disable=SC2016 # expanded by the inner bash
     while IFS='=' read -r key value; do
       HAVE[sysctl/$ns/$key]=$value
-    done < <(ip netns exec "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
+    done < <(in_ns "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
   fi
 }
 
 # observe reads the live state of the host and of every namespace of the lab.
 observe() {
   HAVE=()
-  snapshot host
-  snapshot 'ns1'
-  snapshot 'ns2'
-}
-
-# A route line is 'DEST [via GW] dev DEV ...' (with -d it starts with its type); HAVE keeps 'via GW dev DEV'.
-remember_route() {
-  local line=${3#unicast } value
-  if [[ $line =~ $RE_DEV ]]; then
-    value="dev ${BASH_REMATCH[1]}"
-    if [[ $line =~ $RE_VIA ]]; then value="via ${BASH_REMATCH[1]} $value"; fi
-    HAVE[$1/$2/${line%% *}]=$value
-  fi
+  snapshot host names
+  snapshot 'ns1' names
 }
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.
@@ -152,7 +168,7 @@ set_sysctl() {
     printf '%s\n' "$3" >"$path"
   else
     # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner bash
-    ip netns exec "$1" bash -c 'printf "%s\n" "$2" >"$1"' _ "$path" "$3"
+    in_ns "$1" bash -c 'printf "%s\n" "$2" >"$1"' _ "$path" "$3"
   fi
 }
 
@@ -161,53 +177,102 @@ set_sysctl() {
 REMOVED=0
 LEFT=()
 BATCH=()
+DOOMED=()  # the lab's namespaces being deleted
+VANISH=() # host veth ends that go with them
 
 # remove ATTR NS OBJ KIND --do WORDS...: queue WORDS when the object exists as KIND.
 remove() {
   local attr=$1 ns=$2 obj=$3 kind=$4 have
   shift 5
   have=${HAVE[$attr/$ns/$obj]:-absent}
+  if [[ $attr == netns && -e /run/netns/$ns ]]; then
+    have=present
+    DOOMED+=("$ns")
+  fi
   if [[ $have == absent ]]; then return 0; fi
   if [[ $have != "$kind" && $attr == link ]]; then
     LEFT+=("$ns/$obj is a $have where the lab wants a $kind: left alone")
     return 0
   fi
-  if [[ $attr == netns ]]; then end_processes "$ns"; fi
   BATCH+=("$*")
 }
 
-# end_processes NS: TERM, then after two seconds KILL, whatever still runs inside the namespace.
+# goes_with NS LINK: the host's veth LINK goes when namespace NS is deleted, if its peer is there; a veth of that
+# name with its peer elsewhere is the lab's too, and is deleted.
+goes_with() {
+  local ns=$1 obj=$2
+  case ${HAVE[link/host/$obj]:-absent} in
+    absent) ;;
+    veth)
+      if [[ ${HAVE[peerns/host/$obj]} == "$ns" && -e /run/netns/$ns ]]; then
+        VANISH+=("$obj")
+        REMOVED=$((REMOVED + 1))
+      else
+        BATCH+=("link del $obj")
+      fi
+      ;;
+    *) LEFT+=("host/$obj is a ${HAVE[link/host/$obj]} where the lab wants a veth: left alone") ;;
+  esac
+}
+
+# end_processes: TERM, then after two seconds KILL, whatever still runs inside the namespaces being deleted
+# (one ip process lists them all).
 end_processes() {
   local -a pids
   local i
-  mapfile -t pids < <(ip netns pids "$1" 2>/dev/null)
-  if ((${#pids[@]} == 0)); then return 0; fi
-  say "$1: ending what still runs inside (pids ${pids[*]})"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for ((i = 0; i < 20; i++)); do
-    mapfile -t pids < <(ip netns pids "$1" 2>/dev/null)
+  for ((i = 0; i < 21; i++)); do
+    mapfile -t pids < <(printf 'netns pids %s\n' "${DOOMED[@]}" | ip -force -batch - 2>/dev/null)
     if ((${#pids[@]} == 0)); then return 0; fi
+    if ((i == 0)); then say "ending what still runs inside the lab's namespaces (pids ${pids[*]})"; fi
+    if ((i < 20)); then kill -TERM "${pids[@]}" 2>/dev/null || true; else kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     sleep 0.1
   done
-  kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
 flush() {
   local ns=$1
-  local -a in=()
+  if [[ $ns == host ]] && ((${#DOOMED[@]})); then end_processes; fi
   if ((${#BATCH[@]} == 0)); then return 0; fi
-  [[ $ns == host ]] || in=(-n "$ns")
   # -force: try every removal even if one fails, then report
-  printf '%s\n' "${BATCH[@]}" | ip "${in[@]}" -force -batch - || die 1 "in $ns, ip could not remove everything (above); run down.sh again"
+  printf '%s\n' "${BATCH[@]}" | in_ns "$ns" ip -force -batch - || die 1 "in $ns, ip could not remove everything (above); run down.sh again"
   REMOVED=$((REMOVED + ${#BATCH[@]}))
   say "$ns: removed ${#BATCH[@]}"
   BATCH=()
 }
 
+# wait_vanished: until the host shows none of the veth ends that go with the deleted namespaces, for
+# NETGEN_DOWN_WAIT seconds (default 30).
+wait_vanished() {
+  local deadline=$((SECONDS + ${NETGEN_DOWN_WAIT:-30})) line obj
+  local -a left
+  local -A shown
+  while ((${#VANISH[@]})); do
+    shown=()
+    while IFS= read -r line; do
+      line=${line%% *}
+      shown[${line%@*}]=1
+    done < <(ip -br link show type veth)
+    left=()
+    for obj in "${VANISH[@]}"; do
+      if [[ -n ${shown[$obj]:-} ]]; then left+=("$obj"); fi
+    done
+    VANISH=("${left[@]}")
+    if ((${#VANISH[@]} == 0)); then break; fi
+    if ((SECONDS >= deadline)); then
+      LEFT+=("${#VANISH[@]} veths are still in the host after their namespaces were deleted: ${VANISH[*]:0:8}")
+      UNREMOVED=1
+      break
+    fi
+    sleep 0.05
+  done
+}
+
 # --- main -------------------------------------------------------------------------------------------------------
 preflight
 lock
+UNREMOVED=0
 
+# Only the host, and the namespaces where down deletes veths itself, are read.
 observe
 
 # ====== in ns1 ========================================
@@ -221,6 +286,7 @@ remove netns 'ns2' '' present --do netns del 'ns2'
 # namespace ns1 (examples/veth_pair.py:5)
 remove netns 'ns1' '' present --do netns del 'ns1'
 flush 'host'
+wait_vanished
 
 # Host sysctls go back to what they were before the lab first changed them; the record stays until they all do.
 UNRESTORED=0
@@ -239,6 +305,7 @@ fi
 
 if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
 ((UNRESTORED == 0)) || die 1 "$UNRESTORED host sysctls are not as they were before the lab; run down.sh again"
+((UNREMOVED == 0)) || die 1 "the kernel has not finished removing the lab's veths; run down.sh again"
 if ((REMOVED == 0)); then
   say "lab $LAB is not present; nothing to remove"
 else
