@@ -29,6 +29,11 @@ class GraphFormat(str, Enum):
     png = "png"
 
 
+class Style(str, Enum):
+    batched = "batched"
+    plain = "plain"
+
+
 class Variant(str, Enum):
     up = "up"
     down = "down"
@@ -78,6 +83,9 @@ def compile_command(
     variant: Annotated[Variant, typer.Option("--variant", "-v", help="Which script to print.")] = Variant.up,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", metavar="DIR", file_okay=False,
                                                 help="Write up.sh, down.sh and verify.sh into DIR instead.")] = None,
+    style: Annotated[Style, typer.Option("--style", help="batched: one ip -batch per namespace, with checks and "
+                                         "rollback; plain: one ip command per line, as the articles write it.")]
+    = Style.batched,
 ) -> None:
     """Compile LAB.py and print its up script (or --variant down|verify), or write all three with -o DIR.
 
@@ -85,12 +93,12 @@ def compile_command(
     """
     compiled = _compile(lab)
     if out is None:
-        sys.stdout.write(compiled.script(variant.value))
+        sys.stdout.write(compiled.script(variant.value, style.value))
         return
     from .pipeline import write_scripts
 
     try:
-        written = write_scripts(compiled, str(out))
+        written = write_scripts(compiled, str(out), style.value)
     except OSError as e:
         _err(f"netgen: cannot write to {out}: {e.strerror}")
         raise typer.Exit(1) from None

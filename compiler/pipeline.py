@@ -21,8 +21,8 @@ class Compiled:
     plan: plan.Plan
     warnings: list[Diagnostic]
 
-    def script(self, variant: str) -> str:
-        return render.render(self.plan, variant)
+    def script(self, variant: str, style: str = "batched") -> str:
+        return render.render(self.plan, variant, style)
 
 
 def compile_lab(path: str) -> Compiled:
@@ -37,9 +37,9 @@ def compile_lab(path: str) -> Compiled:
     return Compiled(plan.build(lab, __version__), found)
 
 
-def write_scripts(compiled: Compiled, directory: str) -> list[str]:
+def write_scripts(compiled: Compiled, directory: str, style: str = "batched") -> list[str]:
     """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, each whole or not at all."""
-    texts = {f"{v}.sh": compiled.script(v) for v in render.VARIANTS}  # render all before writing any
+    texts = {f"{v}.sh": compiled.script(v, style) for v in render.VARIANTS}  # render all before writing any
     texts[manifest.NAME] = manifest.text(texts)
     os.makedirs(directory, exist_ok=True)
     written = []

@@ -10,6 +10,7 @@ import jinja2
 from .plan import Plan, V
 
 VARIANTS = ("up", "down", "verify")
+STYLES = ("batched", "plain")
 
 
 def comment(value: object) -> str:
@@ -50,6 +51,11 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(plan: Plan, variant: str) -> str:
-    """The script `variant` (up, down or verify) for `plan`."""
+def render(plan: Plan, variant: str, style: str = "batched") -> str:
+    """The script `variant` (up, down or verify) for `plan`, batched per namespace or plain (one ip per line)."""
+    if style == "plain":
+        from . import plain  # plain builds on this module's quoting
+
+        lines = getattr(plain, variant)(plan)
+        return environment().get_template("plain.sh.j2").render(plan=plan, variant=variant, lines=lines)
     return environment().get_template(f"{variant}.sh.j2").render(plan=plan, variant=variant)

@@ -1,0 +1,96 @@
+"""The plain style: the same plan as one `ip` command per line, as the articles write it.
+
+Learners read these scripts, and the benchmark compares them with the batched ones: same lab, same objects in the
+same order, only the batching (and the conflict checks and rollback of the batched up.sh) differ. Each function
+returns (comment, command) pairs; the command words are already shell-quoted.
+"""
+
+from __future__ import annotations
+
+from .model import HOST
+from .plan import Plan, Step, V
+from .render import shell_quote, words
+
+
+def _ip(ns: str, command: tuple[str, ...]) -> str:
+    return "ip " + ("" if ns == HOST else f"-n {shell_quote(ns)} ") + words(command)
+
+
+def _sysctl(ns: str, key: str, value: str | None = None) -> str:
+    inner = f"sysctl -qw {shell_quote(f'{key}={value}')}" if value is not None else f"sysctl -n {shell_quote(key)}"
+    return inner if ns == HOST else f"ip netns exec {shell_quote(ns)} {inner}"
+
+
+def _note(step: Step) -> str:
+    return f"{step.what} ({step.loc})"
+
+
+def up(plan: Plan) -> list[tuple[str, str]]:
+    lines = []
+    for section in plan.sections:
+        for step in section.steps:
+            if step.expect or not step.do:
+                continue  # external objects are used as they are; a veth's far end comes with its pair
+            if step.check[0] == "sysctl":
+                lines.append((_note(step), _sysctl(section.ns, step.check[2], step.check[3])))
+            else:
+                lines.append((_note(step), _ip(section.ns, step.do)))
+    return lines
+
+
+def down(plan: Plan) -> list[tuple[str, str]]:
+    """Reverse order; a veth with its far end in a lab namespace goes with the namespace, and down waits for it."""
+    lines, waits = [], []
+    for section in reversed(plan.sections):
+        for step in reversed(section.steps):
+            if not step.teardown:
+                continue
+            if step.gone_with:
+                name = shell_quote(step.check[2])
+                waits.append((f"{step.what}: goes with namespace {step.gone_with}",
+                              f"while ip link show dev {name} >/dev/null 2>&1; do sleep 0.05; done"))
+            else:
+                lines.append((_note(step), _ip(section.ns, step.teardown) + " 2>/dev/null || true"))
+    return lines + waits
+
+
+def _check(step: Step) -> tuple[str, str, str] | None:
+    """(what, text, command) for one check; the command's output must contain the text."""
+    attr, ns, obj, want = step.check
+    show = ("link", "show", "dev", V(obj))
+    if attr == "netns":
+        return f"{ns} netns", ("lo:"), _ip(ns, ("link", "show", "lo"))
+    if attr == "link":
+        return f"{ns}/{obj} kind {want}", (f" {want} "), _ip(ns, ("-d",) + show)
+    if attr == "state":
+        return f"{ns}/{obj} state {want}", f": {obj}", _ip(ns, show + ("up",))  # shown only when up
+    if attr == "oper":
+        return f"{ns}/{obj} carrier", "LOWER_UP", _ip(ns, show)
+    if attr == "master":
+        return f"{ns}/{obj} master {want}", (f" master {want} "), _ip(ns, show)
+    if attr == "mtu":
+        return f"{ns}/{obj} mtu {want}", (f" mtu {want} "), _ip(ns, show)
+    if attr == "mac":
+        return f"{ns}/{obj} mac {want}", (f" {want} "), _ip(ns, show)
+    if attr == "addr":
+        return f"{ns}/{want} address {obj}", (f" {obj} "), _ip(ns, ("addr", "show", "dev", V(want)))
+    if attr in ("route4", "route6"):
+        family = ("-6",) if attr == "route6" else ()
+        return f"{ns} route {obj} {want}", (f"{obj} {want}"), _ip(ns, family + ("route", "show", V(obj)))
+    if attr == "peer":
+        pns, pname = want.split("/", 1)
+        where = f"@{pname}:" if pns == ns else " link-netnsid " if pns == HOST else f" link-netns {pns}"
+        return f"{ns}/{obj} peer {want}", (where), _ip(ns, show)
+    if attr == "sysctl":
+        return f"{ns} sysctl {obj}", want, _sysctl(ns, obj)
+    return None
+
+
+def verify(plan: Plan) -> list[tuple[str, str, str]]:
+    """(comment, text, command) for every check of the batched verify.sh, one ip process each."""
+    out = []
+    for step in [s for section in plan.sections for s in section.steps] + list(plan.checks):
+        check = _check(step)
+        if check is not None:
+            out.append((f"{check[0]} ({step.loc})", shell_quote(check[1]), check[2]))
+    return out
