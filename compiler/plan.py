@@ -103,19 +103,21 @@ def _link_steps(iface: Interface) -> list[Step]:
     out = []
     if iface.mtu is not None:
         mtu = V(iface.mtu)
-        out.append(Step(f"{iface.ref}: mtu {mtu}", loc, ("mtu", ns, name, mtu), ("link", "set", name, "mtu", mtu)))
+        out.append(Step(f"{iface.ref}: mtu {mtu}", loc, ("mtu", ns, name, mtu),
+                        ("link", "set", "dev", name, "mtu", mtu)))
     if iface.mac is not None:
         mac = V(iface.mac.lower())
         out.append(Step(f"{iface.ref}: mac {mac}", loc, ("mac", ns, name, mac),
-                        ("link", "set", name, "address", mac)))
+                        ("link", "set", "dev", name, "address", mac)))
     if iface.master is not None:
         master = V(iface.master)
         out.append(Step(f"{iface.ref}: port of bridge {master}", loc, ("master", ns, name, master),
-                        ("link", "set", name, "master", master), ("link", "set", name, "nomaster")))
+                        ("link", "set", "dev", name, "master", master),
+                        ("link", "set", "dev", name, "nomaster")))
     if iface.external:
         out.append(Step(f"{iface.ref}: up (external)", loc, ("state", ns, name, "up"), expect=True))
     else:
-        out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", name, "up")))
+        out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", "dev", name, "up")))
     for addr in iface.addresses:
         cidr = V(_interface(addr.cidr))
         if iface.external:
@@ -136,14 +138,14 @@ def _veth_step(iface: Interface, near: dict, far: dict) -> tuple[Step, Step]:
         step = Step(f"{iface.ref}: made with its peer {pns}/{pname}", iface.loc, ("link", ns, name, "veth"))
     else:
         pns, pname = near[key]
-        words = ("link", "add", name, "type", "veth", "peer", "name", V(pname))
+        words = ("link", "add", "name", name, "type", "veth", "peer", "name", V(pname))
         if pns != iface.ns:
             words += ("netns", V(pns))
         # Deleting a veth waits for the kernel (about 25 ms each); deleting its far end's namespace removes it in
         # one batch with the namespace, and down waits for it to vanish from the host.
         gone_with = pns if iface.ns == HOST and pns != HOST else ""
         step = Step(f"veth pair {iface.ref} <-> {pns}/{pname}", iface.loc, ("link", ns, name, "veth"), words,
-                    ("link", "del", name), ("link", "del", name), gone_with=gone_with)
+                    ("link", "del", "dev", name), ("link", "del", "dev", name), gone_with=gone_with)
     peer = Step(f"{iface.ref}: peer is {pns}/{pname}", iface.loc, ("peer", ns, name, V(f"{pns}/{pname}")))
     return step, peer
 
@@ -189,7 +191,7 @@ def build(lab: Lab, version: str) -> Plan:
                      for n in lab.namespaces]
         else:
             steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", V(ns), "lo", "up"),
-                          ("link", "set", "lo", "up"))]
+                          ("link", "set", "dev", "lo", "up"))]
         ifaces = sorted(by_ns[ns], key=lambda i: i.kind != "bridge")  # bridges first: ports need them
         for iface in ifaces:
             if iface.external:
@@ -198,8 +200,8 @@ def build(lab: Lab, version: str) -> Plan:
             elif iface.kind == "bridge":
                 name = V(iface.name)
                 steps.append(Step(f"bridge {iface.ref}", iface.loc, ("link", V(ns), name, "bridge"),
-                                  ("link", "add", name, "type", "bridge"), ("link", "del", name),
-                                  ("link", "del", name)))
+                                  ("link", "add", "name", name, "type", "bridge"), ("link", "del", "dev", name),
+                                  ("link", "del", "dev", name)))
             else:
                 step, peer = _veth_step(iface, near, far)
                 steps.append(step)

@@ -207,7 +207,7 @@ goes_with() {
         VANISH+=("$obj")
         REMOVED=$((REMOVED + 1))
       else
-        BATCH+=("link del $obj")
+        BATCH+=("link del dev $obj")
       fi
       ;;
     *) LEFT+=("host/$obj is a ${HAVE[link/host/$obj]} where the lab wants a veth: left alone") ;;
@@ -280,7 +280,7 @@ goes_with 'ns2' 'brvethotherend1'
 # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
 goes_with 'ns1' 'brvethotherend0'
 # bridge host/br0 (examples/bridge.py:5)
-remove link 'host' 'br0' bridge --do link del 'br0'
+remove link 'host' 'br0' bridge --do link del dev 'br0'
 # namespace ns2 (examples/bridge.py:7)
 remove netns 'ns2' '' present --do netns del 'ns2'
 # namespace ns1 (examples/bridge.py:7)

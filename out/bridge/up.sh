@@ -333,9 +333,9 @@ step() {
   # A setting changed on a link that existed before this run is put back on rollback.
   if [[ -z $undo && $have != absent && -n ${HAVE[link/$ns/$obj]:-} ]]; then
     case $attr in
-      state) undo="link set $obj $have" ;;
-      mtu) undo="link set $obj mtu $have" ;;
-      mac) undo="link set $obj address $have" ;;
+      state) undo="link set dev $obj $have" ;;
+      mtu) undo="link set dev $obj mtu $have" ;;
+      mac) undo="link set dev $obj address $have" ;;
     esac
   fi
   if [[ $attr == sysctl ]]; then
@@ -473,44 +473,44 @@ plan() {
     --undo netns del 'ns2'
   # bridge host/br0 (examples/bridge.py:5)
   step link 'host' 'br0' bridge \
-    --do link add 'br0' type bridge \
-    --undo link del 'br0'
+    --do link add name 'br0' type bridge \
+    --undo link del dev 'br0'
   # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
   step link 'host' 'brvethotherend0' veth \
-    --do link add 'brvethotherend0' type veth peer name 'br-veth0' netns 'ns1' \
-    --undo link del 'brvethotherend0'
+    --do link add name 'brvethotherend0' type veth peer name 'br-veth0' netns 'ns1' \
+    --undo link del dev 'brvethotherend0'
   # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
   step link 'host' 'brvethotherend1' veth \
-    --do link add 'brvethotherend1' type veth peer name 'br-veth1' netns 'ns2' \
-    --undo link del 'brvethotherend1'
+    --do link add name 'brvethotherend1' type veth peer name 'br-veth1' netns 'ns2' \
+    --undo link del dev 'brvethotherend1'
   # host/br0: up (examples/bridge.py:5)
   step state 'host' 'br0' up \
-    --do link set 'br0' up
+    --do link set dev 'br0' up
   # host/brvethotherend0: port of bridge br0 (examples/bridge.py:10)
   step master 'host' 'brvethotherend0' 'br0' \
-    --do link set 'brvethotherend0' master 'br0' \
-    --undo link set 'brvethotherend0' nomaster
+    --do link set dev 'brvethotherend0' master 'br0' \
+    --undo link set dev 'brvethotherend0' nomaster
   # host/brvethotherend0: up (examples/bridge.py:10)
   step state 'host' 'brvethotherend0' up \
-    --do link set 'brvethotherend0' up
+    --do link set dev 'brvethotherend0' up
   # host/brvethotherend1: port of bridge br0 (examples/bridge.py:10)
   step master 'host' 'brvethotherend1' 'br0' \
-    --do link set 'brvethotherend1' master 'br0' \
-    --undo link set 'brvethotherend1' nomaster
+    --do link set dev 'brvethotherend1' master 'br0' \
+    --undo link set dev 'brvethotherend1' nomaster
   # host/brvethotherend1: up (examples/bridge.py:10)
   step state 'host' 'brvethotherend1' up \
-    --do link set 'brvethotherend1' up
+    --do link set dev 'brvethotherend1' up
   flush
   # ====== in ns1 ========================================
   begin 'ns1'
   # ns1/lo: up (examples/bridge.py:7)
   step state 'ns1' lo up \
-    --do link set lo up
+    --do link set dev lo up
   # ns1/br-veth0: made with its peer host/brvethotherend0 (examples/bridge.py:10)
   step link 'ns1' 'br-veth0' veth
   # ns1/br-veth0: up (examples/bridge.py:10)
   step state 'ns1' 'br-veth0' up \
-    --do link set 'br-veth0' up
+    --do link set dev 'br-veth0' up
   # ns1/br-veth0: address 192.168.11.200/24 (examples/bridge.py:10)
   step addr 'ns1' '192.168.11.200/24' 'br-veth0' \
     --do addr add '192.168.11.200/24' dev 'br-veth0' \
@@ -520,12 +520,12 @@ plan() {
   begin 'ns2'
   # ns2/lo: up (examples/bridge.py:7)
   step state 'ns2' lo up \
-    --do link set lo up
+    --do link set dev lo up
   # ns2/br-veth1: made with its peer host/brvethotherend1 (examples/bridge.py:10)
   step link 'ns2' 'br-veth1' veth
   # ns2/br-veth1: up (examples/bridge.py:10)
   step state 'ns2' 'br-veth1' up \
-    --do link set 'br-veth1' up
+    --do link set dev 'br-veth1' up
   # ns2/br-veth1: address 192.168.11.201/24 (examples/bridge.py:10)
   step addr 'ns2' '192.168.11.201/24' 'br-veth1' \
     --do addr add '192.168.11.201/24' dev 'br-veth1' \

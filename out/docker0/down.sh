@@ -207,7 +207,7 @@ goes_with() {
         VANISH+=("$obj")
         REMOVED=$((REMOVED + 1))
       else
-        BATCH+=("link del $obj")
+        BATCH+=("link del dev $obj")
       fi
       ;;
     *) LEFT+=("host/$obj is a ${HAVE[link/host/$obj]} where the lab wants a veth: left alone") ;;
@@ -280,7 +280,7 @@ goes_with 'nginx-2' 'veth-nginx-2'
 # veth pair host/veth-nginx-1 <-> nginx-1/eth0 (examples/docker0.py:12)
 goes_with 'nginx-1' 'veth-nginx-1'
 # bridge host/docker0 (examples/docker0.py:9)
-remove link 'host' 'docker0' bridge --do link del 'docker0'
+remove link 'host' 'docker0' bridge --do link del dev 'docker0'
 # namespace nginx-2 (examples/docker0.py:11)
 remove netns 'nginx-2' '' present --do netns del 'nginx-2'
 # namespace nginx-1 (examples/docker0.py:11)

@@ -333,9 +333,9 @@ step() {
   # A setting changed on a link that existed before this run is put back on rollback.
   if [[ -z $undo && $have != absent && -n ${HAVE[link/$ns/$obj]:-} ]]; then
     case $attr in
-      state) undo="link set $obj $have" ;;
-      mtu) undo="link set $obj mtu $have" ;;
-      mac) undo="link set $obj address $have" ;;
+      state) undo="link set dev $obj $have" ;;
+      mtu) undo="link set dev $obj mtu $have" ;;
+      mac) undo="link set dev $obj address $have" ;;
     esac
   fi
   if [[ $attr == sysctl ]]; then
@@ -473,48 +473,48 @@ plan() {
     --undo netns del 'nginx-2'
   # bridge host/docker0 (examples/docker0.py:9)
   step link 'host' 'docker0' bridge \
-    --do link add 'docker0' type bridge \
-    --undo link del 'docker0'
+    --do link add name 'docker0' type bridge \
+    --undo link del dev 'docker0'
   # veth pair host/veth-nginx-1 <-> nginx-1/eth0 (examples/docker0.py:12)
   step link 'host' 'veth-nginx-1' veth \
-    --do link add 'veth-nginx-1' type veth peer name 'eth0' netns 'nginx-1' \
-    --undo link del 'veth-nginx-1'
+    --do link add name 'veth-nginx-1' type veth peer name 'eth0' netns 'nginx-1' \
+    --undo link del dev 'veth-nginx-1'
   # veth pair host/veth-nginx-2 <-> nginx-2/eth0 (examples/docker0.py:12)
   step link 'host' 'veth-nginx-2' veth \
-    --do link add 'veth-nginx-2' type veth peer name 'eth0' netns 'nginx-2' \
-    --undo link del 'veth-nginx-2'
+    --do link add name 'veth-nginx-2' type veth peer name 'eth0' netns 'nginx-2' \
+    --undo link del dev 'veth-nginx-2'
   # host/docker0: up (examples/docker0.py:9)
   step state 'host' 'docker0' up \
-    --do link set 'docker0' up
+    --do link set dev 'docker0' up
   # host/docker0: address 172.17.0.1/16 (examples/docker0.py:9)
   step addr 'host' '172.17.0.1/16' 'docker0' \
     --do addr add '172.17.0.1/16' dev 'docker0' \
     --undo addr del '172.17.0.1/16' dev 'docker0'
   # host/veth-nginx-1: port of bridge docker0 (examples/docker0.py:12)
   step master 'host' 'veth-nginx-1' 'docker0' \
-    --do link set 'veth-nginx-1' master 'docker0' \
-    --undo link set 'veth-nginx-1' nomaster
+    --do link set dev 'veth-nginx-1' master 'docker0' \
+    --undo link set dev 'veth-nginx-1' nomaster
   # host/veth-nginx-1: up (examples/docker0.py:12)
   step state 'host' 'veth-nginx-1' up \
-    --do link set 'veth-nginx-1' up
+    --do link set dev 'veth-nginx-1' up
   # host/veth-nginx-2: port of bridge docker0 (examples/docker0.py:12)
   step master 'host' 'veth-nginx-2' 'docker0' \
-    --do link set 'veth-nginx-2' master 'docker0' \
-    --undo link set 'veth-nginx-2' nomaster
+    --do link set dev 'veth-nginx-2' master 'docker0' \
+    --undo link set dev 'veth-nginx-2' nomaster
   # host/veth-nginx-2: up (examples/docker0.py:12)
   step state 'host' 'veth-nginx-2' up \
-    --do link set 'veth-nginx-2' up
+    --do link set dev 'veth-nginx-2' up
   flush
   # ====== in nginx-1 ========================================
   begin 'nginx-1'
   # nginx-1/lo: up (examples/docker0.py:11)
   step state 'nginx-1' lo up \
-    --do link set lo up
+    --do link set dev lo up
   # nginx-1/eth0: made with its peer host/veth-nginx-1 (examples/docker0.py:12)
   step link 'nginx-1' 'eth0' veth
   # nginx-1/eth0: up (examples/docker0.py:12)
   step state 'nginx-1' 'eth0' up \
-    --do link set 'eth0' up
+    --do link set dev 'eth0' up
   # nginx-1/eth0: address 172.17.0.2/16 (examples/docker0.py:12)
   step addr 'nginx-1' '172.17.0.2/16' 'eth0' \
     --do addr add '172.17.0.2/16' dev 'eth0' \
@@ -528,12 +528,12 @@ plan() {
   begin 'nginx-2'
   # nginx-2/lo: up (examples/docker0.py:11)
   step state 'nginx-2' lo up \
-    --do link set lo up
+    --do link set dev lo up
   # nginx-2/eth0: made with its peer host/veth-nginx-2 (examples/docker0.py:12)
   step link 'nginx-2' 'eth0' veth
   # nginx-2/eth0: up (examples/docker0.py:12)
   step state 'nginx-2' 'eth0' up \
-    --do link set 'eth0' up
+    --do link set dev 'eth0' up
   # nginx-2/eth0: address 172.17.0.3/16 (examples/docker0.py:12)
   step addr 'nginx-2' '172.17.0.3/16' 'eth0' \
     --do addr add '172.17.0.3/16' dev 'eth0' \

@@ -208,7 +208,7 @@ goes_with() {
         VANISH+=("$obj")
         REMOVED=$((REMOVED + 1))
       else
-        BATCH+=("link del $obj")
+        BATCH+=("link del dev $obj")
       fi
       ;;
     *) LEFT+=("host/$obj is a ${HAVE[link/host/$obj]} where the lab wants a veth: left alone") ;;
@@ -277,7 +277,7 @@ observe
 
 # ====== in ns1 ========================================
 # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
-remove link 'ns1' 'veth0' veth --do link del 'veth0'
+remove link 'ns1' 'veth0' veth --do link del dev 'veth0'
 flush 'ns1'
 
 # ====== in host ========================================

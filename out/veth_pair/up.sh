@@ -323,9 +323,9 @@ step() {
   # A setting changed on a link that existed before this run is put back on rollback.
   if [[ -z $undo && $have != absent && -n ${HAVE[link/$ns/$obj]:-} ]]; then
     case $attr in
-      state) undo="link set $obj $have" ;;
-      mtu) undo="link set $obj mtu $have" ;;
-      mac) undo="link set $obj address $have" ;;
+      state) undo="link set dev $obj $have" ;;
+      mtu) undo="link set dev $obj mtu $have" ;;
+      mac) undo="link set dev $obj address $have" ;;
     esac
   fi
   if [[ $attr == sysctl ]]; then
@@ -466,14 +466,14 @@ plan() {
   begin 'ns1'
   # ns1/lo: up (examples/veth_pair.py:5)
   step state 'ns1' lo up \
-    --do link set lo up
+    --do link set dev lo up
   # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
   step link 'ns1' 'veth0' veth \
-    --do link add 'veth0' type veth peer name 'veth1' netns 'ns2' \
-    --undo link del 'veth0'
+    --do link add name 'veth0' type veth peer name 'veth1' netns 'ns2' \
+    --undo link del dev 'veth0'
   # ns1/veth0: up (examples/veth_pair.py:7)
   step state 'ns1' 'veth0' up \
-    --do link set 'veth0' up
+    --do link set dev 'veth0' up
   # ns1/veth0: address 192.168.10.200/24 (examples/veth_pair.py:7)
   step addr 'ns1' '192.168.10.200/24' 'veth0' \
     --do addr add '192.168.10.200/24' dev 'veth0' \
@@ -483,12 +483,12 @@ plan() {
   begin 'ns2'
   # ns2/lo: up (examples/veth_pair.py:6)
   step state 'ns2' lo up \
-    --do link set lo up
+    --do link set dev lo up
   # ns2/veth1: made with its peer ns1/veth0 (examples/veth_pair.py:7)
   step link 'ns2' 'veth1' veth
   # ns2/veth1: up (examples/veth_pair.py:7)
   step state 'ns2' 'veth1' up \
-    --do link set 'veth1' up
+    --do link set dev 'veth1' up
   # ns2/veth1: address 192.168.10.201/24 (examples/veth_pair.py:7)
   step addr 'ns2' '192.168.10.201/24' 'veth1' \
     --do addr add '192.168.10.201/24' dev 'veth1' \

@@ -1,0 +1,174 @@
+"""netgen's benchmark: the same labs built by netgen's batched scripts, by plain one-command-per-line scripts
+(`netgen compile --style plain`) and by Mininet when it is installed, side by side in one run, each in a sandbox.
+
+    sudo python bench/run.py                       # star and chain at N = 100, 500, 1000, 3 repetitions
+    sudo python bench/run.py --sizes 500 --reps 5  # one point
+    python bench/run.py --sizes 3 --reps 1 --out - # the smoke test's run
+
+It prints a markdown table of medians with ratios to the baselines, and writes it to bench/results.md unless
+--out says otherwise. Timings include starting bash and entering the sandbox (a few ms), the same for every tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent / "tests"))
+from sandbox import Sandbox  # noqa: E402  (the tests' sandbox: unshare --net --mount, private /run)
+
+SHAPES = {"star": ("STAR_N", BENCH / "labs" / "star.py"), "chain": ("CHAIN_N", BENCH / "labs" / "chain.py")}
+MININET = BENCH / "mininet_star.py"
+
+
+def timed(argv: list[str], env: dict | None = None) -> tuple[float, int]:
+    """(wall seconds, peak resident memory in MB) of one run of argv, which must succeed."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed:\n{proc.stderr.read().decode()}")
+    return elapsed, usage.ru_maxrss // 1024
+
+
+def in_sandbox(box: Sandbox, command: str) -> float:
+    start = time.perf_counter()
+    result = box.run(command, timeout=1800)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"bench: `{command}` failed in the sandbox:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return elapsed
+
+
+def lifecycle(box: Sandbox, scripts: Path) -> dict[str, float]:
+    """up, verify and down of compiled scripts; down must leave the sandbox with no namespace and no veth."""
+    times = {step: in_sandbox(box, f"bash {scripts}/{step}.sh") for step in ("up", "verify", "down")}
+    left = box.run("ip netns list; ip -br link show type veth").stdout.strip()
+    if left:
+        raise SystemExit(f"bench: {scripts}/down.sh left:\n{left}")
+    return times
+
+
+def mininet_python() -> str | None:
+    """The python that runs `mn` (Debian's package installs Mininet for the system python3), if it has Mininet."""
+    mn = shutil.which("mn")
+    if mn is None:
+        return None
+    python = Path(mn).read_text(errors="replace").splitlines()[0].removeprefix("#!").split()[-1]
+    ok = subprocess.run([python, "-c", "import mininet"], capture_output=True).returncode == 0
+    return python if ok else None
+
+
+def mininet(box: Sandbox, n: int) -> dict[str, float]:
+    out = box.run(f"{mininet_python()} {MININET} {n}", timeout=1800)
+    if out.returncode != 0:
+        raise SystemExit(f"bench: Mininet failed:\n{out.stderr[-2000:]}")
+    start, stop = map(float, out.stdout.split()[-2:])
+    return {"up": start, "down": stop}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def measure(shape: str, n: int, reps: int, work: Path, with_mininet: bool) -> dict:
+    var, lab = SHAPES[shape]
+    env = {var: str(n)}
+    row: dict = {"compile": [], "rss": [], "netgen": {}, "plain": {}, "mininet": {}}
+    for style in ("batched", "plain"):
+        t, rss = timed(["netgen", "compile", str(lab), "--style", style, "-o", str(work / style)], env)
+        if style == "batched":
+            row["compile"].append(t)
+            row["rss"].append(rss)
+    for _ in range(reps - 1):
+        t, rss = timed(["netgen", "compile", str(lab), "-o", str(work / "batched")], env)
+        row["compile"].append(t)
+        row["rss"].append(rss)
+    box = Sandbox()
+    try:
+        for _ in range(reps):  # side by side: each repetition runs every tool once
+            for tool, scripts in (("netgen", work / "batched"), ("plain", work / "plain")):
+                for step, t in lifecycle(box, scripts).items():
+                    row[tool].setdefault(step, []).append(t)
+            if with_mininet and shape == "star":
+                for step, t in mininet(box, n).items():
+                    row["mininet"].setdefault(step, []).append(t)
+    finally:
+        box.close()
+    return row
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def fmt(value: float | None) -> str:
+    return f"{value:.2f} s" if value is not None else "-"
+
+
+def table(results: dict, reps: int, note: str) -> str:
+    lines = [f"Medians of {reps} runs on this machine ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d')}.",
+             note, "",
+             "| lab | N | compile | netgen up | verify | down | plain up | verify | down | Mininet start | stop "
+             "| up vs plain | up vs Mininet | down vs plain | verify vs up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (shape, n), row in results.items():
+        m = {tool: {step: median(v) for step, v in row[tool].items()} for tool in ("netgen", "plain", "mininet")}
+        g, p, mn = m["netgen"], m["plain"], m["mininet"]
+        lines.append(
+            f"| {shape} | {n} | {fmt(median(row['compile']))}, {max(row['rss'])} MB | {fmt(g['up'])} "
+            f"| {fmt(g['verify'])} | {fmt(g['down'])} | {fmt(p['up'])} | {fmt(p['verify'])} | {fmt(p['down'])} "
+            f"| {fmt(mn.get('up'))} | {fmt(mn.get('down'))} | {ratio(g['up'], p['up'])} "
+            f"| {ratio(g['up'], mn.get('up'))} | {ratio(g['down'], p['down'])} | {ratio(g['verify'], g['up'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def startup(reps: int, work: Path) -> str:
+    """The 10,000-namespace compile and `netgen --version`, the issue's other two targets."""
+    compiles = [timed(["netgen", "compile", str(SHAPES["star"][1]), "-o", str(work / "big")],
+                      {"STAR_N": "10000"}) for _ in range(reps)]
+    version = [timed(["netgen", "--version"])[0] for _ in range(reps)]
+    return (f"\nCompile of a 10,000-namespace star: {median([c[0] for c in compiles]):.2f} s, "
+            f"{max(c[1] for c in compiles)} MB peak. `netgen --version`: {median(version):.2f} s.\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100,500,1000", help="comma-separated N (default 100,500,1000)")
+    parser.add_argument("--shapes", default="star,chain", help="star, chain or both (default)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of every measurement (default 3)")
+    parser.add_argument("--out", default=str(BENCH / "results.md"), help="where to write the table; - for none")
+    parser.add_argument("--no-big", action="store_true", help="skip the 10,000-namespace compile")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench: run as root (it builds labs in sandboxes)")
+    with_mininet = mininet_python() is not None
+    note = ("Mininet 2.3 (LinuxBridge, no controller) ran the star." if with_mininet else
+            "Mininet is not installed (apt-get install mininet bridge-utils): its columns are empty.")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="netgen-bench-") as tmp:
+        for shape in args.shapes.split(","):
+            for n in map(int, args.sizes.split(",")):
+                print(f"bench: {shape} N={n} ...", file=sys.stderr, flush=True)
+                work = Path(tmp) / f"{shape}-{n}"
+                results[(shape, n)] = measure(shape, n, args.reps, work, with_mininet)
+        text = table(results, args.reps, note)
+        if not args.no_big:
+            text += startup(args.reps, Path(tmp))
+    print(text)
+    if args.out != "-":
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
