@@ -42,6 +42,7 @@ class Step:
 class Section:
     ns: str  # where the batch runs
     steps: tuple[Step, ...]
+    after: tuple[str, ...] = ()  # sections that must finish first: they make veths with an end in this one
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class Plan:
     def removing(self) -> tuple[str, ...]:
         """Namespaces where down deletes links itself (veths made there), in the lab's order."""
         return tuple(s.ns for s in self.sections if s.ns != HOST and any(step.teardown for step in s.steps))
+
+    @property
+    def dad(self) -> tuple[str, ...]:
+        """Namespaces given an IPv6 address: up reads them once more, to wait for duplicate address detection."""
+        return tuple(dict.fromkeys(i.ns for i in self.lab.interfaces if i.ns != HOST and not i.external
+                                   and any(":" in a.cidr for a in i.addresses)))
 
 
 _interface = cache(ipaddress.ip_interface)
@@ -181,6 +188,10 @@ def build(lab: Lab, version: str) -> Plan:
         near[a], far[b] = b, a
     with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
     naming = frozenset(a[0] for a, b in near.items() if a[0] != HOST and b[0] not in (HOST, a[0]))
+    makers: dict[str, set[str]] = {}  # per namespace, the other namespaces whose sections make veths into it
+    for a, b in near.items():
+        if a[0] != HOST and b[0] != a[0]:
+            makers.setdefault(b[0], set()).add(a[0])
 
     sections = []
     checks = []
@@ -215,7 +226,7 @@ def build(lab: Lab, version: str) -> Plan:
                        s.loc, ("sysctl", V(ns), V(s.key), V(s.value)), ("sysctl", V(s.key), V(s.value)))
                   for s in lab.sysctls if s.ns == ns]
         if steps:
-            sections.append(Section(ns, tuple(steps)))
+            sections.append(Section(ns, tuple(steps), tuple(sorted(makers.get(ns, ()), key=rank.get))))
 
     probes = tuple(
         Probe(f"{e.ns} {'reaches' if e.reach else 'must not reach'} {e.target}"

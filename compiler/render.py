@@ -21,6 +21,7 @@ def comment(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+@cache  # names and addresses repeat across steps
 def shell_quote(value: object) -> str:
     """The one filter every user value passes through: always single quotes, so a reviewer sees every value
     quoted and no value can become shell code."""
@@ -29,7 +30,7 @@ def shell_quote(value: object) -> str:
 
 def words(command: tuple[str, ...]) -> str:
     """A command's words for the script: user values (plan.V) quoted, netgen's own keywords bare."""
-    return " ".join(shell_quote(w) if isinstance(w, V) else w for w in command)
+    return " ".join([shell_quote(w) if isinstance(w, V) else w for w in command])
 
 
 @cache

@@ -125,7 +125,8 @@ def test_down_after_up_killed_at_any_point_leaves_nothing(sandbox, example):
     total = int(ok(sandbox.run(script(example, "up"))).stdout.rsplit("(", 1)[1].split()[0])
     ok(sandbox.run(script(example, "down")))
     for k in range(total + 1):
-        killed = sandbox.run(KILLING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
+        killed = sandbox.run(KILLING_IP.replace("@K@", str(k))
+                             + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
         assert killed.returncode != 0 or k == total
         ok(sandbox.run(script(example, "down")))
         assert sandbox.snapshot() == before, f"{example}: down after up was killed at change {k + 1}"
@@ -166,7 +167,8 @@ def test_a_lab_of_60_namespaces_lives_and_rolls_back(sandbox, tmp_path):
     ok(sandbox.run(f"bash {tmp_path}/down.sh"))
     assert sandbox.snapshot() == before
     for k in (0, 1, total // 3, total // 2, total - 1):
-        failed = sandbox.run(FAILING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH bash {tmp_path}/up.sh")
+        failed = sandbox.run(FAILING_IP.replace("@K@", str(k))
+                             + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH bash {tmp_path}/up.sh")
         assert failed.returncode == 1 and sandbox.snapshot() == before, k
 
 
@@ -211,7 +213,8 @@ def test_a_failed_up_puts_host_sysctls_back(sandbox, external_lab):
     ok(sandbox.run(EXTERNAL_BRIDGE + " && sysctl -qw net.ipv4.ip_forward=0"))
     before = sandbox.snapshot(carrier=False)
     # The host's 8 ip lines and its sysctls are done; c1's batch fails after 2 of its lines.
-    failed = sandbox.run(FAILING_IP.replace("@K@", "10") + f"PATH=/tmp/failing-ip:$PATH bash {external_lab}/up.sh")
+    failed = sandbox.run(FAILING_IP.replace("@K@", "10")
+                         + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH bash {external_lab}/up.sh")
     assert failed.returncode == 1
     assert "undo in host: sysctl net.ipv4.ip_forward 0" in failed.stderr
     assert sandbox.snapshot(carrier=False) == before

@@ -1,5 +1,6 @@
 """Real labs built from the committed scripts in out/, each inside its own sandbox (needs root)."""
 
+import os
 import time
 
 import pytest
@@ -126,6 +127,7 @@ def test_down_ends_processes_inside_the_lab(sandbox):
 
 
 # An `ip` first on PATH that lets the first @K@ lines of up's batches run, then fails the next like iproute2 does.
+# It counts lines across batches, so up runs with NETGEN_JOBS=1: one batch at a time, in the plan's order.
 FAILING_IP = r"""
 mkdir -p /tmp/failing-ip && cat > /tmp/failing-ip/ip <<'WRAPPER'
 #!/bin/bash
@@ -157,11 +159,66 @@ def test_failed_up_undoes_what_it_made_at_every_step(sandbox, example):
     total = int(up.stdout.rsplit("(", 1)[1].split()[0])
     ok(sandbox.run(script(example, "down")))
     assert sandbox.snapshot() == before
-    for k in range(total):
-        result = sandbox.run(FAILING_IP.replace("@K@", str(k)) + f"PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
+    for k in range(total):  # one job at a time, so that the wrapper counts lines in the order up runs them
+        result = sandbox.run(FAILING_IP.replace("@K@", str(k))
+                             + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
         assert result.returncode == 1, (k, result.stdout, result.stderr)
         assert "ip refused" in result.stderr and "(injected)" in result.stderr
         assert sandbox.snapshot() == before, f"after a failure at change {k + 1} of {total}: {result.stderr}"
+
+
+# An `ip` whose batch fails at the line that gives namespace ns-9's leaf its address, while other batches run.
+FAILING_NS_IP = r"""
+mkdir -p /tmp/failing-ns && cat > /tmp/failing-ns/ip <<'WRAPPER'
+#!/bin/bash
+real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
+args=("$@") file=
+for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == -batch ]] && file=${args[i+1]}; done
+if [[ -n $file && $file != - ]] && line=$(grep -n '^addr add 10.200.0.11/16' "$file"); then
+  keep=$((${line%%:*} - 1))
+  head -n "$keep" "$file" > "$file.part"
+  "$real" "${args[@]/$file/$file.part}" || exit 1
+  echo "RTNETLINK answers: Operation not permitted (injected)" >&2
+  echo "Command failed $file:$((keep + 1))" >&2; exit 1
+fi
+exec "$real" "$@"
+WRAPPER
+chmod +x /tmp/failing-ns/ip
+"""
+
+
+def test_a_batch_failing_while_others_run_undoes_every_namespace(sandbox, tmp_path):
+    from netgen.pipeline import compile_lab, write_scripts
+
+    os.environ["STAR_N"] = "12"
+    try:
+        write_scripts(compile_lab(str(REPO / "bench" / "labs" / "star.py")), str(tmp_path))
+    finally:
+        del os.environ["STAR_N"]
+    before = sandbox.snapshot()
+    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
+    assert result.returncode == 1, result.stdout
+    assert "in leaf-9, ip refused: addr add 10.200.0.11/16 dev eth0" in result.stderr
+    assert "undo in leaf-12: addr del 10.200.0.14/16 dev eth0" in result.stderr  # started alongside, then undone
+    assert sandbox.snapshot() == before
+
+
+def test_down_after_up_killed_while_batches_run_leaves_nothing(sandbox, tmp_path):
+    from netgen.pipeline import compile_lab, write_scripts
+
+    os.environ["STAR_N"] = "12"
+    try:
+        write_scripts(compile_lab(str(REPO / "bench" / "labs" / "star.py")), str(tmp_path))
+    finally:
+        del os.environ["STAR_N"]
+    before = sandbox.snapshot()
+    killing = FAILING_NS_IP.replace('echo "RTNETLINK answers: Operation not permitted (injected)" >&2',
+                                    "kill -KILL $PPID; exit 1")
+    killed = sandbox.run(killing + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
+    assert killed.returncode in (-9, 137) and "lab star is up" not in killed.stdout
+    assert "leaf-12" in sandbox.run("ip netns list").stdout  # half built: the kill left no chance to undo
+    ok(sandbox.run(f"bash {tmp_path}/down.sh"))
+    assert sandbox.snapshot() == before
 
 
 def test_every_feature_builds_verifies_converges_and_goes(sandbox, tmp_path):
@@ -172,6 +229,9 @@ def test_every_feature_builds_verifies_converges_and_goes(sandbox, tmp_path):
     write_scripts(compile_lab(str(REPO / "tests" / "labs" / "features.py")), str(tmp_path))
     before = sandbox.snapshot()
     ok(sandbox.run(f"bash {tmp_path}/up.sh"))
+    # up returns once duplicate address detection is over: IPv6 works as soon as it has finished
+    assert ok(sandbox.run("for n in ns-a router ns-b; do ip -n $n -6 addr show tentative; done")).stdout == ""
+    assert ok(sandbox.run("ip -n router -6 route get 2001:db8:2::2 && ip netns exec ns-a ping -c1 -W1 2001:db8:2::2"))
     verify = ok(sandbox.run(f"bash {tmp_path}/verify.sh"))
     for line in ("ok   ns-a/to-r mtu: 1400", "ok   router/sw0 mac: 02:00:00:00:02:01",
                  "ok   ns-b route6 2001:db8:1::/64: via 2001:db8:2::1 dev to-r",
@@ -205,7 +265,7 @@ def test_a_name_taken_between_check_and_use_fails_up_and_the_other_object_stays(
     ok(sandbox.run(RACING_IP))
     result = sandbox.run(f"PATH=/tmp/racing-ip:$PATH {script('docker0', 'up')}")
     assert result.returncode == 1
-    assert "ip refused: link add veth-nginx-2 type veth peer name eth0 netns nginx-2" in result.stderr
+    assert "ip refused: link add name veth-nginx-2 type veth peer name eth0 netns nginx-2" in result.stderr
     assert "File exists" in result.stderr
     links = sandbox.run("ip -br link show; ip netns list").stdout
     assert "veth-nginx-2@racer" in links and "racer@veth-nginx-2" in links  # the racer's pair is not undone

@@ -29,9 +29,9 @@ def test_a_veth_is_made_once_by_the_section_that_runs_first_with_its_far_end_in_
                              "lab.veth(a.port('h'), lab.host.port('a-h'))\n"
                              "lab.veth(a.port('l1'), a.port('l2'))\n")
     made = [(ns, cmd) for ns, cmd in dos(plan) if "type veth" in cmd]
-    assert made == [("host", "link add a-h type veth peer name h netns a"),
-                    ("a", "link add to-b type veth peer name to-a netns b"),
-                    ("a", "link add l1 type veth peer name l2")]
+    assert made == [("host", "link add name a-h type veth peer name h netns a"),
+                    ("a", "link add name to-b type veth peer name to-a netns b"),
+                    ("a", "link add name l1 type veth peer name l2")]
     far = [step for s in plan.sections for step in s.steps if step.check[0] == "link" and not step.do]
     assert {(step.check[1], step.check[2]) for step in far} == {("a", "h"), ("b", "to-a"), ("a", "l2")}
 
@@ -40,9 +40,9 @@ def test_bridges_come_before_their_ports_and_settings_follow_creation(tmp_path):
     plan = plan_of(tmp_path, "n = lab.netns('n')\nbr = n.bridge('br0', '10.0.0.1/24', mtu=1400)\n"
                              "lab.veth(br.port('p', mac='02:00:00:00:00:01'), lab.host.port('h'))\n")
     order = [cmd for ns, cmd in dos(plan) if ns == "n"]
-    assert order == ["link set lo up", "link add br0 type bridge", "link set br0 mtu 1400", "link set br0 up",
-                     "addr add 10.0.0.1/24 dev br0", "link set p address 02:00:00:00:00:01",
-                     "link set p master br0", "link set p up"]
+    assert order == ["link set dev lo up", "link add name br0 type bridge", "link set dev br0 mtu 1400",
+                     "link set dev br0 up", "addr add 10.0.0.1/24 dev br0", "link set dev p address 02:00:00:00:00:01",
+                     "link set dev p master br0", "link set dev p up"]
 
 
 def test_routes_find_their_device_and_are_written_as_ip_shows_them(tmp_path):
@@ -76,3 +76,23 @@ def test_verify_checks_peers_both_ways_and_carrier(tmp_path):
     plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\nlab.veth(a.port('x'), b.port('y'))\n")
     assert {c.check for c in plan.checks} == {("peer", "a", "x", "b/y"), ("peer", "b", "y", "a/x"),
                                               ("oper", "a", "x", "up"), ("oper", "b", "y", "up")}
+
+
+def test_devices_are_named_after_a_keyword_so_ip_never_reads_a_name_as_one(tmp_path):
+    plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\n"
+                             "lab.veth(a.port('up', '10.0.0.1/30'), b.port('type'))\na.route('default', via='10.0.0.2')\n")
+    assert ("a", "link add name up type veth peer name type netns b") in dos(plan)
+    assert ("a", "link set dev up up") in dos(plan)
+    assert ("a", "route add default via 10.0.0.2 dev up") in dos(plan)
+
+
+def test_host_veths_go_with_their_namespace_and_only_makers_of_namespace_pairs_read_peer_names(tmp_path):
+    plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\nc = lab.netns('c')\n"
+                             "lab.veth(lab.host.port('h-a'), a.port('x'))\n"
+                             "lab.veth(b.port('to-c'), c.port('to-b'))\n"
+                             "lab.veth(lab.host.port('h1'), lab.host.port('h2'))\n")
+    made = {s.check[2]: s for sec in plan.sections for s in sec.steps if s.check[0] == "link" and s.do}
+    assert made["h-a"].gone_with == "a"  # down deletes namespace a and waits for h-a to vanish
+    assert made["to-c"].gone_with == "" and made["h1"].gone_with == ""  # deleted one by one
+    assert plan.naming == {"b"}
+    assert plan.removing == ("b",)

@@ -34,22 +34,36 @@ preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
+  TMP=$(mktemp -d) || die 2 "cannot make a temporary directory"
+  trap cleanup EXIT
+}
+
+# A scratch directory for ip's batches and readings, and the lab's lock while this run holds it.
+TMP=
+LOCKED=
+cleanup() {
+  rm -rf "$TMP"
+  if [[ -n $LOCKED ]]; then rm -f "$LOCK_FILE"; fi
 }
 
 # in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network
 # namespace; `ip -n` and `ip netns exec` also copy the mount table, which holds one mount per named namespace,
 # so each call slows as labs grow (about 2x per call at 500 namespaces). They are the fallback without nsenter.
 NSENTER=
-in_ns() {
-  local ns=$1
-  shift
-  if [[ $ns == host ]]; then
-    "$@"
+IN_NS=()
+ns_prefix() {
+  if [[ $1 == host ]]; then
+    IN_NS=()
   elif [[ -n $NSENTER ]]; then
-    nsenter --net="/run/netns/$ns" "$@"
+    IN_NS=(nsenter --net="/run/netns/$1")
   else
-    ip netns exec "$ns" "$@"
+    IN_NS=(ip netns exec "$1")
   fi
+}
+in_ns() {
+  ns_prefix "$1"
+  shift
+  "${IN_NS[@]}" "$@"
 }
 
 # One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
@@ -65,16 +79,16 @@ lock() {
     ((SECONDS < deadline)) || die 2 "lab $LAB is in use by another run (pid ${pid:-?}, lock $LOCK_FILE); try again when it has finished"
     sleep 0.2
   done
-  trap 'rm -f "$LOCK_FILE"' EXIT
+  LOCKED=1
 }
 
 # --- the live state ---------------------------------------------------------------------------------------------
-# snapshot NS [names] reads the links, addresses and routes of namespace NS (host: the root namespace) with one
-# ip process and records them in HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. It reads
-# JSON, split at each '{' (mapfile is fast where bash string surgery is not): ip's text form names the namespace
-# of every veth peer by opening every file in /run/netns, once per process, which grows with the number of
-# namespaces. With "names" it also lists the namespaces by the ids NS gives them, so veth peers there get names;
-# elsewhere a peer in another namespace reads "unnamed", and the check looks at the other end instead.
+# The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
+# (host: the root namespace) is read by one ip process as JSON, which parse splits at each '{' (mapfile is fast
+# where bash string surgery is not). ip's text form would name the namespace of every veth peer by opening every
+# file in /run/netns, once per process, which grows with the number of namespaces; so only the host and the
+# namespaces in NAMING (those that make a veth into another namespace) list the namespaces by id, and give their
+# peers names. Elsewhere a peer in another namespace reads "unnamed", and the peer check looks at the other end.
 declare -A HAVE=()
 RE_LINK='^"ifindex":([0-9]+),("link":"([^"]*)",|"link_index":([0-9]+),)?"ifname":"([^"]*)","flags":\[([^]]*)\],"mtu":([0-9]+)'
 RE_ADDR='"local":"([^"]+)","prefixlen":([0-9]+)'
@@ -83,18 +97,31 @@ RE_MASTER='"master":"([^"]+)"'
 RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
 RE_NSID='"link_netnsid":([0-9]+)'
 
+# fetch NS FILE writes ip's JSON for namespace NS into FILE. It runs in the background, and ends in exec.
+fetch() {
+  local query=$'addr show\nroute show table all'
+  if [[ $1 == host || -n ${NAMING[$1]:-} ]]; then query=$'netns list\n'$query; fi
+  ns_prefix "$1"
+  exec "${IN_NS[@]}" ip -j -d -batch - <<<"$query" >"$2" 2>/dev/null
+}
+
+# snapshot NS reads namespace NS now.
 snapshot() {
-  local ns=$1 query=$'addr show\nroute show table all' out part name="" key
+  if [[ $1 != host && ! -e /run/netns/$1 ]]; then return 0; fi
+  if (fetch "$1" "$TMP/snapshot"); then
+    parse "$1" "$TMP/snapshot"
+  else
+    HAVE[netns/$1/]="a stale file in /run/netns"
+  fi
+}
+
+# parse NS FILE records what fetch wrote for namespace NS.
+parse() {
+  local ns=$1 part name="" key
   local -a parts
   local -A nsid=()
-  if [[ $ns != host && ! -e /run/netns/$ns ]]; then return 0; fi
-  if [[ -n ${2:-} ]]; then query=$'netns list\n'$query; fi
-  if ! out=$(in_ns "$ns" ip -j -d -batch - <<<"$query" 2>/dev/null); then
-    HAVE[netns/$ns/]="a stale file in /run/netns"
-    return 0
-  fi
   HAVE[netns/$ns/]=present
-  mapfile -t -d '{' parts <<<"$out"
+  mapfile -t -d '{' parts <"$2"
   for part in "${parts[@]}"; do
     case $part in
       '"ifindex":'*)
@@ -148,12 +175,39 @@ read_sysctls() {
   fi
 }
 
-# observe reads the live state of the host and of every namespace of the lab.
+# The namespaces observe reads, and those of them that name their veth peers' namespaces.
+READS=(
+  'ns1'
+  'ns2'
+)
+declare -A NAMING=()
+
+# observe reads the live state of the host and of the namespaces in READS, NETGEN_JOBS (default 4) ip processes
+# at a time, recording each reading (in the order they started) while the next ones run.
 observe() {
+  local ns n=0 k=0 jobs=${NETGEN_JOBS:-4}
+  local -a names=() pids=()
   HAVE=()
-  snapshot host names
-  snapshot 'ns1'
-  snapshot 'ns2'
+  for ns in host "${READS[@]}"; do
+    if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
+    fetch "$ns" "$TMP/read.$n" &
+    names+=("$ns") pids+=("$!") n=$((n + 1))
+    while ((n - k > jobs)); do
+      record "$k"
+      k=$((k + 1))
+    done
+  done
+  for (( ; k < n; k++)); do record "$k"; done
+}
+
+# record K: the K-th reading of observe.
+record() {
+  if wait "${pids[$1]}"; then
+    parse "${names[$1]}" "$TMP/read.$1"
+  else
+    HAVE[netns/${names[$1]}/]="a stale file in /run/netns"
+  fi
+  rm -f "$TMP/read.$1"
 }
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.
@@ -189,25 +243,26 @@ result() {
   fi
 }
 
-# peer_of NS LINK WANT: WANT (ns/name) when the veth's other end is that one: the peer namespace as ip names it
-# from at least one end (the host's, or the end that made the pair), and ifindex and iflink matching both ways
-# (indexes repeat between namespaces, so neither is enough alone).
+# peer_of NS LINK WANT sets PEER to WANT (ns/name) when the veth's other end is that one: the peer namespace as ip
+# names it from at least one end (the host's, or the end that made the pair), and ifindex and iflink matching both
+# ways (indexes repeat between namespaces, so neither is enough alone). A variable, not output: no subshell.
+PEER=
 peer_of() {
   local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link where
   link=${HAVE[iflink/$ns/$obj]:-}
   where=${HAVE[peerns/$ns/$obj]:-}
   if [[ $where == unnamed && ${HAVE[peerns/$pns/$pname]:-} == "$ns" ]]; then where=$pns; fi
   if [[ -z ${HAVE[ifindex/$ns/$obj]:-} ]]; then
-    printf absent
+    PEER=absent
   elif [[ $where == unnamed ]]; then
-    printf 'a link in another namespace'
+    PEER="a link in another namespace"
   elif [[ $where != "$pns" ]]; then
-    printf 'a link in %s' "$where"
+    PEER="a link in $where"
   elif [[ ($link == "${HAVE[ifindex/$pns/$pname]:-}" || $link == "$pname") &&
     (${HAVE[iflink/$pns/$pname]:-} == "${HAVE[ifindex/$ns/$obj]}" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
-    printf '%s' "$want"
+    PEER=$want
   else
-    printf 'another link (iflink %s)' "${link:-none}"
+    PEER="another link (iflink ${link:-none})"
   fi
 }
 
@@ -227,7 +282,10 @@ check() {
       result "$ns/$want address $obj" present "$have" "$settles"
       ;;
     route4 | route6) result "$ns ${attr/route4/route} $obj" "$want" "$have" 0 ;;
-    peer) result "$ns/$obj peer" "$want" "$(peer_of "$ns" "$obj" "$want")" 0 ;;
+    peer)
+      peer_of "$ns" "$obj" "$want"
+      result "$ns/$obj peer" "$want" "$PEER" 0
+      ;;
     oper) result "$ns/$obj carrier" "$want" "$have" 1 ;;
     link) result "$ns/$obj kind" "$want" "$have" 0 ;;
     sysctl) result "$ns sysctl $obj" "$want" "$have" 0 ;;
@@ -290,11 +348,12 @@ JOURNAL_NS=()
 JOURNAL_UNDO=()
 CHANGES=0
 INTERRUPTED=
-TMP=
+AFTER=() # sections that must have finished before this batch starts
 
+# begin NS [--after NS...]: the steps that follow run in namespace NS.
 begin() {
-  [[ -z $INTERRUPTED ]] || stop_interrupted
-  SECTION=$1 BATCH=() BATCH_UNDO=() SYSCTLS=()
+  if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
+  SECTION=$1 BATCH=() BATCH_UNDO=() SYSCTLS=() AFTER=("${@:3}")
 }
 
 # An existing object of another shape is never changed: kind of link, bridge master, address on another link,
@@ -310,7 +369,7 @@ conflicting() {
 step() {
   local attr=$1 ns=$2 obj=$3 want=$4 have word do="" undo="" to="" expect=""
   if [[ $MODE == verify ]]; then
-    if [[ $SECTION == host ]]; then check "$@"; fi
+    if [[ $SECTION == host || -n ${AFTER_CHECK[$SECTION]:-} ]]; then check "$@"; fi
     return 0
   fi
   shift 4
@@ -346,62 +405,119 @@ step() {
   BATCH_UNDO+=("$undo")
 }
 
-# flush runs the section's batch. ip -batch stops at the first failing line and keeps what it did before it,
-# so the lines before the failing one go to the journal; then everything in the journal is undone.
+# --- batches ----------------------------------------------------------------------------------------------------
+# flush starts the section's batch as a job: the host's alone and first (it makes the namespaces), then the
+# namespaces' NETGEN_JOBS (default 4) at a time, since most of the time of each is starting processes. A section
+# waits for the sections in its AFTER list, which make veths with an end in it.
+JOBS=${NETGEN_JOBS:-4}
+NJOBS=0
+RUNNING=()        # jobs started and not yet finished, in the order they started
+declare -A BUSY=() # their namespaces
+JOB_NS=()
+JOB_PID=()
+
 flush() {
-  local n=$((${#BATCH[@]} + ${#SYSCTLS[@]} / 3))
-  if ((${#BATCH[@]})); then run_batch; fi
-  if ((${#SYSCTLS[@]})); then apply_sysctls; fi
-  if ((n)); then say "$SECTION: $n changes"; fi
-  BATCH=() BATCH_UNDO=() SYSCTLS=()
-  [[ -z $INTERRUPTED ]] || stop_interrupted
+  local dep
+  if ((${#BATCH[@]} + ${#SYSCTLS[@]} == 0)); then return 0; fi
+  for dep in "${AFTER[@]}"; do
+    if [[ -n ${BUSY[$dep]:-} ]]; then finish_jobs; fi
+  done
+  if ((${#RUNNING[@]} >= JOBS)); then finish_jobs; fi
+  start_job
+  if [[ $SECTION == host ]]; then finish_jobs; fi
 }
 
-run_batch() {
-  local status=0 failed="" pid i
-  printf '%s\n' "${BATCH[@]}" >"$TMP/batch"
-  # In the background, ip ignores SIGINT: an interrupt reaches only this script, which lets ip finish.
-  in_ns "$SECTION" ip -batch "$TMP/batch" 2>"$TMP/err" &
-  pid=$!
-  while :; do
-    status=0
-    wait "$pid" || status=$?
-    kill -0 "$pid" 2>/dev/null || break
-  done
-  if ((status != 0)); then
-    failed=$(sed -n 's/^Command failed .*:\([0-9][0-9]*\)$/\1/p' "$TMP/err")
-    failed=${failed:-${#BATCH[@]}}
+# start_job writes the section's batch, undo lines and sysctls to files and starts ip in the background, where it
+# ignores SIGINT: an interrupt reaches only this script, which lets ip finish and then undoes.
+start_job() {
+  local j=$NJOBS
+  NJOBS=$((NJOBS + 1))
+  JOB_NS[j]=$SECTION JOB_PID[j]=""
+  : >"$TMP/batch.$j"
+  if ((${#BATCH[@]})); then
+    printf '%s\n' "${BATCH[@]}" >"$TMP/batch.$j"
+    printf '%s\n' "${BATCH_UNDO[@]}" >"$TMP/undo.$j"
+    run_ip "$SECTION" "$j" &
+    JOB_PID[j]=$!
   fi
-  for ((i = 0; i < ${failed:-$((${#BATCH[@]} + 1))} - 1; i++)); do
-    CHANGES=$((CHANGES + 1))
-    if [[ -n ${BATCH_UNDO[i]} ]]; then
-      JOURNAL_NS+=("$SECTION")
-      JOURNAL_UNDO+=("${BATCH_UNDO[i]}")
+  printf '%s\n' "${SYSCTLS[@]}" >"$TMP/sysctls.$j"
+  RUNNING+=("$j")
+  BUSY[$SECTION]=1
+  BATCH=() BATCH_UNDO=() SYSCTLS=()
+}
+
+run_ip() {
+  ns_prefix "$1"
+  exec "${IN_NS[@]}" ip -batch "$TMP/batch.$2" 2>"$TMP/err.$2"
+}
+
+# finish_jobs waits for the running jobs, in the order they started. ip -batch stops at the first failing line and
+# keeps what it did before it, so the lines before the failing one go to the journal. Then each job's sysctls are
+# set. When a job failed, everything in the journal is undone.
+finish_jobs() {
+  local j ns status failed i refused=""
+  local -a lines undo sysctls
+  for j in "${RUNNING[@]}"; do
+    ns=${JOB_NS[j]} status=0 failed=""
+    mapfile -t lines <"$TMP/batch.$j"
+    if [[ -n ${JOB_PID[j]} ]]; then
+      while :; do
+        status=0
+        wait "${JOB_PID[j]}" || status=$?
+        kill -0 "${JOB_PID[j]}" 2>/dev/null || break # wait returns early when a trapped signal arrives
+      done
+      mapfile -t undo <"$TMP/undo.$j"
+      if ((status != 0)); then
+        failed=$(sed -n 's/^Command failed .*:\([0-9][0-9]*\)$/\1/p' "$TMP/err.$j")
+        failed=${failed:-${#lines[@]}}
+      fi
+      for ((i = 0; i < ${failed:-$((${#lines[@]} + 1))} - 1; i++)); do
+        CHANGES=$((CHANGES + 1))
+        if [[ -n ${undo[i]} ]]; then
+          JOURNAL_NS+=("$ns")
+          JOURNAL_UNDO+=("${undo[i]}")
+        fi
+      done
+      if ((status != 0)); then
+        printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$ns" "${lines[failed - 1]}" >&2
+        grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
+        refused=1
+        continue
+      fi
     fi
+    mapfile -t sysctls <"$TMP/sysctls.$j"
+    if [[ -n $refused ]]; then continue; fi
+    if ((${#sysctls[@]} > 1)) && ! apply_sysctls "$ns" "${sysctls[@]}"; then
+      refused=1
+      continue
+    fi
+    say "$ns: $((${#lines[@]} + ${#sysctls[@]} / 3)) changes"
   done
-  if ((status != 0)); then
-    printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$SECTION" "${BATCH[failed - 1]}" >&2
-    grep -v '^Command failed' "$TMP/err" | sed 's/^/  /' >&2 || true
+  RUNNING=() BUSY=()
+  if [[ -n $refused ]]; then
     rollback
     exit 1
   fi
 }
 
-# apply_sysctls sets the section's sysctls. In the host, the value each one had before the lab first changed it
-# is recorded in STATE_FILE, for down.sh to put back.
+# apply_sysctls NS KEY VALUE OLD...: sets each KEY to VALUE in namespace NS. In the host, the value each one had
+# before the lab first changed it (OLD) is recorded in STATE_FILE, for down.sh to put back. Stops at the first that
+# cannot be set.
 apply_sysctls() {
-  local i key value old
-  for ((i = 0; i < ${#SYSCTLS[@]}; i += 3)); do
-    key=${SYSCTLS[i]} value=${SYSCTLS[i + 1]} old=${SYSCTLS[i + 2]}
-    if [[ $SECTION == host ]]; then record_original "$key" "$old"; fi
-    if ! set_sysctl "$SECTION" "$key" "$value" 2>"$TMP/err"; then
-      printf '%s: in %s, could not set sysctl %s to %s\n' "$SCRIPT" "$SECTION" "$key" "$value" >&2
+  local ns=$1 key value old
+  shift
+  while (($# >= 3)); do
+    key=$1 value=$2 old=$3
+    shift 3
+    if [[ $ns == host ]]; then record_original "$key" "$old"; fi
+    if ! set_sysctl "$ns" "$key" "$value" 2>"$TMP/err"; then
+      printf '%s: in %s, could not set sysctl %s to %s\n' "$SCRIPT" "$ns" "$key" "$value" >&2
       sed 's/^/  /' "$TMP/err" >&2
-      rollback
-      exit 1
+      return 1
     fi
     CHANGES=$((CHANGES + 1))
-    JOURNAL_NS+=("$SECTION")
+    if [[ $old == absent ]]; then continue; fi # in a namespace this run made: it goes with the namespace
+    JOURNAL_NS+=("$ns")
     JOURNAL_UNDO+=("sysctl $key $old")
   done
 }
@@ -453,6 +569,7 @@ undo_batch() {
 
 on_signal() { INTERRUPTED=$1; }
 stop_interrupted() {
+  finish_jobs
   printf '%s: interrupted by SIG%s\n' "$SCRIPT" "$INTERRUPTED" >&2
   rollback
   if [[ $INTERRUPTED == INT ]]; then exit 130; fi
@@ -536,8 +653,6 @@ plan() {
 # --- main -------------------------------------------------------------------------------------------------------
 preflight
 lock
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP" "$LOCK_FILE"' EXIT
 
 observe
 
@@ -551,20 +666,20 @@ MODE=apply
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 plan
+finish_jobs
+if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
 
 # What was built is checked with one more read of the host: the host's steps (its namespaces, bridges, veth ends,
 # addresses, routes and sysctls) and the carrier of its links. Inside namespaces, ip's exit status is the check, so
-# this costs no process per namespace; verify.sh reads every namespace. A lab that does not check out is undone
-# like any other failure.
-NAMESPACES=(
-  'ns1'
-  'ns2'
-)
-observe_host() {
+# this costs no process per namespace; verify.sh reads every namespace. The exception: namespaces with IPv6
+# addresses are read until duplicate address detection has finished, so that up ends with addresses that work.
+# A lab that does not check out is undone like any other failure.
+declare -A AFTER_CHECK=()
+observe_built() {
   local ns
   HAVE=()
-  snapshot host names
-  for ns in "${NAMESPACES[@]}"; do
+  snapshot host
+  for ns in "${READS[@]}"; do
     if [[ -e /run/netns/$ns ]]; then HAVE[netns/$ns/]=present; fi
   done
 }
@@ -573,7 +688,7 @@ built_checks() {
   host_structure_checks
 }
 MODE=verify
-run_checks built_checks observe_host
+run_checks built_checks observe_built
 if ((FAILED)); then
   printf '%s\n' "${REPORT[@]}" | grep '^FAIL' >&2
   say "$FAILED checks fail after building the lab" >&2

@@ -37,22 +37,36 @@ preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
+  TMP=$(mktemp -d) || die 2 "cannot make a temporary directory"
+  trap cleanup EXIT
+}
+
+# A scratch directory for ip's batches and readings, and the lab's lock while this run holds it.
+TMP=
+LOCKED=
+cleanup() {
+  rm -rf "$TMP"
+  if [[ -n $LOCKED ]]; then rm -f "$LOCK_FILE"; fi
 }
 
 # in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network
 # namespace; `ip -n` and `ip netns exec` also copy the mount table, which holds one mount per named namespace,
 # so each call slows as labs grow (about 2x per call at 500 namespaces). They are the fallback without nsenter.
 NSENTER=
-in_ns() {
-  local ns=$1
-  shift
-  if [[ $ns == host ]]; then
-    "$@"
+IN_NS=()
+ns_prefix() {
+  if [[ $1 == host ]]; then
+    IN_NS=()
   elif [[ -n $NSENTER ]]; then
-    nsenter --net="/run/netns/$ns" "$@"
+    IN_NS=(nsenter --net="/run/netns/$1")
   else
-    ip netns exec "$ns" "$@"
+    IN_NS=(ip netns exec "$1")
   fi
+}
+in_ns() {
+  ns_prefix "$1"
+  shift
+  "${IN_NS[@]}" "$@"
 }
 
 # One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
@@ -68,16 +82,16 @@ lock() {
     ((SECONDS < deadline)) || die 2 "lab $LAB is in use by another run (pid ${pid:-?}, lock $LOCK_FILE); try again when it has finished"
     sleep 0.2
   done
-  trap 'rm -f "$LOCK_FILE"' EXIT
+  LOCKED=1
 }
 
 # --- the live state ---------------------------------------------------------------------------------------------
-# snapshot NS [names] reads the links, addresses and routes of namespace NS (host: the root namespace) with one
-# ip process and records them in HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. It reads
-# JSON, split at each '{' (mapfile is fast where bash string surgery is not): ip's text form names the namespace
-# of every veth peer by opening every file in /run/netns, once per process, which grows with the number of
-# namespaces. With "names" it also lists the namespaces by the ids NS gives them, so veth peers there get names;
-# elsewhere a peer in another namespace reads "unnamed", and the check looks at the other end instead.
+# The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
+# (host: the root namespace) is read by one ip process as JSON, which parse splits at each '{' (mapfile is fast
+# where bash string surgery is not). ip's text form would name the namespace of every veth peer by opening every
+# file in /run/netns, once per process, which grows with the number of namespaces; so only the host and the
+# namespaces in NAMING (those that make a veth into another namespace) list the namespaces by id, and give their
+# peers names. Elsewhere a peer in another namespace reads "unnamed", and the peer check looks at the other end.
 declare -A HAVE=()
 RE_LINK='^"ifindex":([0-9]+),("link":"([^"]*)",|"link_index":([0-9]+),)?"ifname":"([^"]*)","flags":\[([^]]*)\],"mtu":([0-9]+)'
 RE_ADDR='"local":"([^"]+)","prefixlen":([0-9]+)'
@@ -86,18 +100,31 @@ RE_MASTER='"master":"([^"]+)"'
 RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
 RE_NSID='"link_netnsid":([0-9]+)'
 
+# fetch NS FILE writes ip's JSON for namespace NS into FILE. It runs in the background, and ends in exec.
+fetch() {
+  local query=$'addr show\nroute show table all'
+  if [[ $1 == host || -n ${NAMING[$1]:-} ]]; then query=$'netns list\n'$query; fi
+  ns_prefix "$1"
+  exec "${IN_NS[@]}" ip -j -d -batch - <<<"$query" >"$2" 2>/dev/null
+}
+
+# snapshot NS reads namespace NS now.
 snapshot() {
-  local ns=$1 query=$'addr show\nroute show table all' out part name="" key
+  if [[ $1 != host && ! -e /run/netns/$1 ]]; then return 0; fi
+  if (fetch "$1" "$TMP/snapshot"); then
+    parse "$1" "$TMP/snapshot"
+  else
+    HAVE[netns/$1/]="a stale file in /run/netns"
+  fi
+}
+
+# parse NS FILE records what fetch wrote for namespace NS.
+parse() {
+  local ns=$1 part name="" key
   local -a parts
   local -A nsid=()
-  if [[ $ns != host && ! -e /run/netns/$ns ]]; then return 0; fi
-  if [[ -n ${2:-} ]]; then query=$'netns list\n'$query; fi
-  if ! out=$(in_ns "$ns" ip -j -d -batch - <<<"$query" 2>/dev/null); then
-    HAVE[netns/$ns/]="a stale file in /run/netns"
-    return 0
-  fi
   HAVE[netns/$ns/]=present
-  mapfile -t -d '{' parts <<<"$out"
+  mapfile -t -d '{' parts <"$2"
   for part in "${parts[@]}"; do
     case $part in
       '"ifindex":'*)
@@ -151,11 +178,38 @@ read_sysctls() {
   fi
 }
 
-# observe reads the live state of the host and of every namespace of the lab.
+# The namespaces observe reads, and those of them that name their veth peers' namespaces.
+READS=(
+  'ns1'
+)
+declare -A NAMING=(['ns1']=1 )
+
+# observe reads the live state of the host and of the namespaces in READS, NETGEN_JOBS (default 4) ip processes
+# at a time, recording each reading (in the order they started) while the next ones run.
 observe() {
+  local ns n=0 k=0 jobs=${NETGEN_JOBS:-4}
+  local -a names=() pids=()
   HAVE=()
-  snapshot host names
-  snapshot 'ns1' names
+  for ns in host "${READS[@]}"; do
+    if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
+    fetch "$ns" "$TMP/read.$n" &
+    names+=("$ns") pids+=("$!") n=$((n + 1))
+    while ((n - k > jobs)); do
+      record "$k"
+      k=$((k + 1))
+    done
+  done
+  for (( ; k < n; k++)); do record "$k"; done
+}
+
+# record K: the K-th reading of observe.
+record() {
+  if wait "${pids[$1]}"; then
+    parse "${names[$1]}" "$TMP/read.$1"
+  else
+    HAVE[netns/${names[$1]}/]="a stale file in /run/netns"
+  fi
+  rm -f "$TMP/read.$1"
 }
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.
