@@ -33,6 +33,11 @@ class Step:
     gone_with: str = ""  # the lab namespace whose deletion removes this object (a veth with its far end there)
 
     @property
+    def owner(self) -> str:
+        """The namespace where the object lives, so where its undo and teardown run (a namespace's is the host)."""
+        return HOST if self.check[0] == "netns" else self.check[1]
+
+    @property
     def made(self) -> bool:
         """A namespace or link up creates (and verify --absent expects gone after down)."""
         return bool(self.do) and self.check[0] in ("netns", "link")
@@ -42,7 +47,6 @@ class Step:
 class Section:
     ns: str  # where the batch runs
     steps: tuple[Step, ...]
-    after: tuple[str, ...] = ()  # sections that must finish first: they make veths with an end in this one
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,20 @@ class Plan:
     summary: tuple[str, ...]
 
     @property
+    def teardowns(self) -> tuple[tuple[str, tuple[Step, ...]], ...]:
+        """What down removes, per namespace where it runs: the lab's namespaces last to first, then the host; in
+        each, the objects newest first."""
+        by_ns: dict[str, list[Step]] = {ns: [] for ns in (*reversed(self.namespaces), HOST)}
+        for section in reversed(self.sections):
+            for step in reversed(section.steps):
+                if step.teardown:
+                    by_ns[step.owner].append(step)
+        return tuple((ns, tuple(steps)) for ns, steps in by_ns.items() if steps)
+
+    @property
     def removing(self) -> tuple[str, ...]:
-        """Namespaces where down deletes links itself (veths made there), in the lab's order."""
-        return tuple(s.ns for s in self.sections if s.ns != HOST and any(step.teardown for step in s.steps))
+        """Namespaces where down deletes links itself (veths between two namespaces), last to first."""
+        return tuple(ns for ns, _ in self.teardowns if ns != HOST)
 
     @property
     def dad(self) -> tuple[str, ...]:
@@ -136,23 +151,23 @@ def _link_steps(iface: Interface) -> list[Step]:
     return out
 
 
-def _veth_step(iface: Interface, near: dict, far: dict) -> tuple[Step, Step]:
-    """The step that makes (or, for the far end, expects) one veth end, and verify's check of its peer."""
+def _veth_made(iface: Interface, pns: str, pname: str) -> Step:
+    """The host's step that makes a veth pair, with each end straight in its namespace: so no namespace's batch
+    waits for another's."""
     ns, name = V(iface.ns), V(iface.name)
-    key = (iface.ns, iface.name)
-    if key in far:
-        pns, pname = far[key]
-        step = Step(f"{iface.ref}: made with its peer {pns}/{pname}", iface.loc, ("link", ns, name, "veth"))
-    else:
-        pns, pname = near[key]
-        words = ("link", "add", "name", name, "type", "veth", "peer", "name", V(pname))
-        if pns != iface.ns:
-            words += ("netns", V(pns))
-        # Deleting a veth waits for the kernel (about 25 ms each); deleting its far end's namespace removes it in
-        # one batch with the namespace, and down waits for it to vanish from the host.
-        gone_with = pns if iface.ns == HOST and pns != HOST else ""
-        step = Step(f"veth pair {iface.ref} <-> {pns}/{pname}", iface.loc, ("link", ns, name, "veth"), words,
-                    ("link", "del", "dev", name), ("link", "del", "dev", name), gone_with=gone_with)
+    words = ("link", "add", "name", name) + (("netns", ns) if iface.ns != HOST else ())
+    words += ("type", "veth", "peer", "name", V(pname)) + (("netns", V(pns)) if pns != HOST else ())
+    # Deleting a veth waits for the kernel (about 25 ms each); deleting its far end's namespace removes it in
+    # one batch with the namespace, and down waits for it to vanish from the host.
+    gone_with = pns if iface.ns == HOST and pns != HOST else ""
+    return Step(f"veth pair {iface.ref} <-> {pns}/{pname}", iface.loc, ("link", ns, name, "veth"), words,
+                ("link", "del", "dev", name), ("link", "del", "dev", name), gone_with=gone_with)
+
+
+def _veth_end(iface: Interface, pns: str, pname: str) -> tuple[Step, Step]:
+    """In the end's own section: that it exists as a veth, and verify's check of its peer."""
+    ns, name = V(iface.ns), V(iface.name)
+    step = Step(f"{iface.ref}: veth, made with its peer {pns}/{pname}", iface.loc, ("link", ns, name, "veth"))
     peer = Step(f"{iface.ref}: peer is {pns}/{pname}", iface.loc, ("peer", ns, name, V(f"{pns}/{pname}")))
     return step, peer
 
@@ -179,19 +194,17 @@ def build(lab: Lab, version: str) -> Plan:
     routes_by_ns: dict[str, list[Route]] = {ns: [] for ns in order}
     for r in lab.routes:
         routes_by_ns[r.ns].append(r)
-    # Each veth pair is made by the section that runs first (the host's, if it has an end there), which creates
-    # the far end straight in its own namespace.
+    # The host's section makes every veth pair, after the namespaces. `near` is the end named first in the
+    # command (the host's end, if there is one, else the end in the namespace that comes first).
     near: dict[tuple[str, str], tuple[str, str]] = {}
-    far: dict[tuple[str, str], tuple[str, str]] = {}
+    peers: dict[tuple[str, str], tuple[str, str]] = {}
     for v in lab.veths:
         a, b = (v.a, v.b) if rank[v.a[0]] <= rank[v.b[0]] else (v.b, v.a)
-        near[a], far[b] = b, a
+        near[a], peers[a], peers[b] = b, b, a
     with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
+    # Peer namespaces have no name inside a namespace unless it lists them: those with a veth to another one do.
     naming = frozenset(a[0] for a, b in near.items() if a[0] != HOST and b[0] not in (HOST, a[0]))
-    makers: dict[str, set[str]] = {}  # per namespace, the other namespaces whose sections make veths into it
-    for a, b in near.items():
-        if a[0] != HOST and b[0] != a[0]:
-            makers.setdefault(b[0], set()).add(a[0])
+    iface_of = {(i.ns, i.name): i for i in lab.interfaces}
 
     sections = []
     checks = []
@@ -200,6 +213,7 @@ def build(lab: Lab, version: str) -> Plan:
             steps = [Step(f"namespace {n.name}", n.loc, ("netns", V(n.name), V(""), "present"),
                           ("netns", "add", V(n.name)), ("netns", "del", V(n.name)), ("netns", "del", V(n.name)))
                      for n in lab.namespaces]
+            steps += [_veth_made(iface_of[a], *b) for a, b in near.items() if a[0] != HOST]
         else:
             steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", V(ns), "lo", "up"),
                           ("link", "set", "dev", "lo", "up"))]
@@ -214,8 +228,12 @@ def build(lab: Lab, version: str) -> Plan:
                                   ("link", "add", "name", name, "type", "bridge"), ("link", "del", "dev", name),
                                   ("link", "del", "dev", name)))
             else:
-                step, peer = _veth_step(iface, near, far)
-                steps.append(step)
+                key = (iface.ns, iface.name)
+                made, peer = _veth_end(iface, *peers[key])
+                if ns == HOST and key in near:
+                    steps.append(_veth_made(iface, *near[key]))
+                elif key not in near:  # the host's step checks the end it names first
+                    steps.append(made)
                 checks.append(peer)
         for iface in ifaces:
             steps += _link_steps(iface)
@@ -226,7 +244,7 @@ def build(lab: Lab, version: str) -> Plan:
                        s.loc, ("sysctl", V(ns), V(s.key), V(s.value)), ("sysctl", V(s.key), V(s.value)))
                   for s in lab.sysctls if s.ns == ns]
         if steps:
-            sections.append(Section(ns, tuple(steps), tuple(sorted(makers.get(ns, ()), key=rank.get))))
+            sections.append(Section(ns, tuple(steps)))
 
     probes = tuple(
         Probe(f"{e.ns} {'reaches' if e.reach else 'must not reach'} {e.target}"

@@ -33,6 +33,11 @@ def words(command: tuple[str, ...]) -> str:
     return " ".join([shell_quote(w) if isinstance(w, V) else w for w in command])
 
 
+def line(command: tuple[str, ...]) -> str:
+    """A command as one quoted `ip -batch` line: up.sh hands it to ip as it is."""
+    return shell_quote(" ".join(command))
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -49,6 +54,7 @@ def environment() -> jinja2.Environment:
     env.filters["q"] = shell_quote
     env.filters["c"] = comment
     env.filters["words"] = words
+    env.filters["line"] = line
     return env
 
 

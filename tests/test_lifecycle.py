@@ -101,7 +101,8 @@ def test_signal_during_up_undoes_this_run(sandbox, sig, at):
     before = sandbox.snapshot()
     ok(sandbox.run(SLOW_IP.replace("@AT@", str(at))))
     up = subprocess.Popen(["nsenter", "-t", str(sandbox.proc.pid), "--net", "--mount", "env",
-                           "PATH=/tmp/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin", "bash", f"{REPO}/out/docker0/up.sh"],
+                           "PATH=/tmp/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin", "NETGEN_JOBS=1",  # one batch at a time: counted in order
+                           "bash", f"{REPO}/out/docker0/up.sh"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(100):
         if sandbox.run("test -e /tmp/slow-ip/reached").returncode == 0:
@@ -116,7 +117,7 @@ def test_signal_during_up_undoes_this_run(sandbox, sig, at):
 
 # The same wrapper idea as FAILING_IP, but at line @K@ the script itself is SIGKILLed: no rollback can run.
 KILLING_IP = FAILING_IP.replace('echo "RTNETLINK answers: Operation not permitted (injected)" >&2',
-                                'kill -KILL $PPID; exit 1')
+                                'pkill -KILL -f "bash .*/up.sh"; exit 1')
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

@@ -121,7 +121,7 @@ def test_down_ends_processes_inside_the_lab(sandbox):
     ok(sandbox.run(script("veth_pair", "up")))
     ok(sandbox.run("(ip netns exec ns1 sleep 300 >/dev/null 2>&1 &)"))
     result = ok(sandbox.run(script("veth_pair", "down")))
-    assert "ending what still runs inside the lab's namespaces (pids " in result.stdout
+    assert "ending what still runs inside the namespaces of the lab (pids " in result.stdout
     assert sandbox.run("ip netns list").stdout == ""
     ok(sandbox.run(script("veth_pair", "up")))  # and up right after down works
 
@@ -199,7 +199,15 @@ def test_a_batch_failing_while_others_run_undoes_every_namespace(sandbox, tmp_pa
     result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
     assert result.returncode == 1, result.stdout
     assert "in leaf-9, ip refused: addr add 10.200.0.11/16 dev eth0" in result.stderr
-    assert "undo in leaf-12: addr del 10.200.0.14/16 dev eth0" in result.stderr  # started alongside, then undone
+    assert "undo in host: netns del leaf-12" in result.stderr  # what was made inside goes with the namespace
+    assert sandbox.snapshot() == before
+    # namespaces that were there before the run stay, and what the run did inside them is undone line by line
+    # (their lo is up already: once up, the kernel keeps 127.0.0.1 on lo, which no undo can take back)
+    ok(sandbox.run("for i in $(seq 1 12); do ip netns add leaf-$i && ip -n leaf-$i link set lo up; done"))
+    before = sandbox.snapshot()
+    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
+    assert result.returncode == 1, result.stdout
+    assert "undo in leaf-1: addr del 10.200.0.3/16 dev eth0" in result.stderr
     assert sandbox.snapshot() == before
 
 
@@ -213,7 +221,7 @@ def test_down_after_up_killed_while_batches_run_leaves_nothing(sandbox, tmp_path
         del os.environ["STAR_N"]
     before = sandbox.snapshot()
     killing = FAILING_NS_IP.replace('echo "RTNETLINK answers: Operation not permitted (injected)" >&2',
-                                    "kill -KILL $PPID; exit 1")
+                                    'pkill -KILL -f "bash .*/up.sh"; exit 1')
     killed = sandbox.run(killing + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
     assert killed.returncode in (-9, 137) and "lab star is up" not in killed.stdout
     assert "leaf-12" in sandbox.run("ip netns list").stdout  # half built: the kill left no chance to undo

@@ -37,7 +37,8 @@ preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
-  TMP=$(mktemp -d) || die 2 "cannot make a temporary directory"
+  # In /run, a tmpfs: making a file on a disk-backed /tmp can cost a millisecond, and a big lab makes thousands.
+  TMP=$(mktemp -d -p /run netgen.XXXXXXXX 2>/dev/null || mktemp -d) || die 2 "cannot make a temporary directory"
   trap cleanup EXIT
 }
 
@@ -100,9 +101,12 @@ RE_MASTER='"master":"([^"]+)"'
 RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
 RE_NSID='"link_netnsid":([0-9]+)'
 
+# What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
+READING='link show'
+
 # fetch NS FILE writes ip's JSON for namespace NS into FILE. It runs in the background, and ends in exec.
 fetch() {
-  local query=$'addr show\nroute show table all'
+  local query=$READING
   if [[ $1 == host || -n ${NAMING[$1]:-} ]]; then query=$'netns list\n'$query; fi
   ns_prefix "$1"
   exec "${IN_NS[@]}" ip -j -d -batch - <<<"$query" >"$2" 2>/dev/null
@@ -162,20 +166,12 @@ parse() {
   done
 }
 
-# read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
-read_sysctls() {
-  local ns=$1 key value
-  shift
-  if [[ $ns == host ]]; then
-    for key in "$@"; do
-      if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/$ns/$key]=$(<"/proc/sys/${key//.//}"); fi
-    done
-  elif [[ ${HAVE[netns/$ns/]:-} == present ]]; then
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    while IFS='=' read -r key value; do
-      HAVE[sysctl/$ns/$key]=$value
-    done < <(in_ns "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
-  fi
+# read_host_sysctls KEY... records the current values of the lab's host sysctls.
+read_host_sysctls() {
+  local key
+  for key in "$@"; do
+    if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}"); fi
+  done
 }
 
 # The namespaces observe reads, and those of them that name their veth peers' namespaces.
@@ -184,32 +180,67 @@ READS=(
 )
 declare -A NAMING=(['ns1']=1 )
 
-# observe reads the live state of the host and of the namespaces in READS, NETGEN_JOBS (default 4) ip processes
-# at a time, recording each reading (in the order they started) while the next ones run.
+# observe reads the live state of the host and of the namespaces in READS that exist. Each is read by a small sh
+# script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there. xargs runs them
+# NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and this script
+# records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
+# shellcheck disable=SC2016 # expanded by sh when it reads
+OBSERVE_SH='ns=$1 query=$2
+shift 2
+for key; do
+  path=/proc/sys
+  IFS=.
+  for part in $key; do path=$path/$part; done
+  unset IFS
+  if [ -r "$path" ]; then
+    value=
+    read -r value <"$path" || true # dash returns 1 here even when it has read the value
+    printf "%s=%s\n" "$key" "$value"
+  fi
+done >"sysctl.$ns"
+ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
+echo "$? $ns" >&3'
+declare -A KEYS=()
 observe() {
-  local ns n=0 k=0 jobs=${NETGEN_JOBS:-4}
-  local -a names=() pids=()
+  local ns query status key value enter=env
+  local -A asked=()
   HAVE=()
+  printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
+  printf '%s\n' "$READING" >"$TMP/query"
+  printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
+  if [[ -n $NSENTER ]]; then enter=nsenter; fi
   for ns in host "${READS[@]}"; do
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
-    fetch "$ns" "$TMP/read.$n" &
-    names+=("$ns") pids+=("$!") n=$((n + 1))
-    while ((n - k > jobs)); do
-      record "$k"
-      k=$((k + 1))
-    done
+    query=query
+    if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then query=query.naming; fi
+    asked[$ns]=1
+    case $enter/$ns in
+      nsenter/host) printf -- '--net=/proc/%s/ns/net ' "$$" ;;
+      nsenter/*) printf -- '--net=/run/netns/%s ' "$ns" ;;
+      env/host) ;;
+      env/*) printf 'ip netns exec %s ' "$ns" ;;
+    esac
+    printf 'sh observe.sh %s %s%s\n' "$ns" "$query" "${KEYS[$ns]:+ ${KEYS[$ns]}}" # xargs -L: no trailing blank
+  done >"$TMP/reads"
+  mkfifo "$TMP/ready"
+  exec 3<>"$TMP/ready"
+  (
+    { cd "$TMP" && xargs -P "${NETGEN_JOBS:-4}" -L 1 -a reads "$enter" 2>/dev/null; } || true
+    echo "end -" >&3
+  ) &
+  while read -r status ns <&3 && [[ $status != end ]]; do
+    unset "asked[$ns]"
+    if ((status != 0)); then
+      HAVE[netns/$ns/]="a stale file in /run/netns"
+      continue
+    fi
+    parse "$ns" "$TMP/read.$ns"
+    while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
   done
-  for (( ; k < n; k++)); do record "$k"; done
-}
-
-# record K: the K-th reading of observe.
-record() {
-  if wait "${pids[$1]}"; then
-    parse "${names[$1]}" "$TMP/read.$1"
-  else
-    HAVE[netns/${names[$1]}/]="a stale file in /run/netns"
-  fi
-  rm -f "$TMP/read.$1"
+  wait $! || true
+  exec 3>&-
+  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.*
+  for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
 }
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.
@@ -231,13 +262,12 @@ set_sysctl() {
 REMOVED=0
 LEFT=()
 BATCH=()
-DOOMED=()  # the lab's namespaces being deleted
+DOOMED=()  # lab namespaces being deleted
 VANISH=() # host veth ends that go with them
 
-# remove ATTR NS OBJ KIND --do WORDS...: queue WORDS when the object exists as KIND.
+# remove ATTR NS OBJ KIND LINE: queue LINE (for `ip -batch`) when the object exists as KIND.
 remove() {
   local attr=$1 ns=$2 obj=$3 kind=$4 have
-  shift 5
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == netns && -e /run/netns/$ns ]]; then
     have=present
@@ -248,7 +278,7 @@ remove() {
     LEFT+=("$ns/$obj is a $have where the lab wants a $kind: left alone")
     return 0
   fi
-  BATCH+=("$*")
+  BATCH+=("$5")
 }
 
 # goes_with NS LINK: the host's veth LINK goes when namespace NS is deleted, if its peer is there; a veth of that
@@ -269,15 +299,26 @@ goes_with() {
   esac
 }
 
-# end_processes: TERM, then after two seconds KILL, whatever still runs inside the namespaces being deleted
-# (one ip process lists them all).
+# end_processes: TERM, then after two seconds KILL, whatever still runs inside the namespaces being deleted. One
+# stat lists the namespace of every process with those of the lab (by inode), where `ip netns pids` would scan
+# every process once per namespace.
 end_processes() {
   local -a pids
-  local i
+  local -A doomed=()
+  local i ns inode path
+  for ns in "${DOOMED[@]}"; do doomed[/run/netns/$ns]=1; done
   for ((i = 0; i < 21; i++)); do
-    mapfile -t pids < <(printf 'netns pids %s\n' "${DOOMED[@]}" | ip -force -batch - 2>/dev/null)
+    local -A lab_inodes=()
+    pids=()
+    while read -r inode path; do
+      if [[ -n ${doomed[$path]:-} ]]; then
+        lab_inodes[$inode]=1
+      elif [[ $path == /proc/* && -n ${lab_inodes[$inode]:-} ]]; then
+        path=${path#/proc/} pids+=("${path%%/*}")
+      fi
+    done < <(stat -L -c '%i %n' "${!doomed[@]}" /proc/[0-9]*/ns/net 2>/dev/null)
     if ((${#pids[@]} == 0)); then return 0; fi
-    if ((i == 0)); then say "ending what still runs inside the lab's namespaces (pids ${pids[*]})"; fi
+    if ((i == 0)); then say "ending what still runs inside the namespaces of the lab (pids ${pids[*]})"; fi
     if ((i < 20)); then kill -TERM "${pids[@]}" 2>/dev/null || true; else kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     sleep 0.1
   done
@@ -331,14 +372,14 @@ observe
 
 # ====== in ns1 ========================================
 # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
-remove link 'ns1' 'veth0' veth --do link del dev 'veth0'
+remove link 'ns1' 'veth0' veth 'link del dev veth0'
 flush 'ns1'
 
 # ====== in host ========================================
 # namespace ns2 (examples/veth_pair.py:6)
-remove netns 'ns2' '' present --do netns del 'ns2'
+remove netns 'ns2' '' present 'netns del ns2'
 # namespace ns1 (examples/veth_pair.py:5)
-remove netns 'ns1' '' present --do netns del 'ns1'
+remove netns 'ns1' '' present 'netns del ns1'
 flush 'host'
 wait_vanished
 
@@ -359,7 +400,7 @@ fi
 
 if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
 ((UNRESTORED == 0)) || die 1 "$UNRESTORED host sysctls are not as they were before the lab; run down.sh again"
-((UNREMOVED == 0)) || die 1 "the kernel has not finished removing the lab's veths; run down.sh again"
+((UNREMOVED == 0)) || die 1 "the kernel has not finished removing the veths of the lab; run down.sh again"
 if ((REMOVED == 0)); then
   say "lab $LAB is not present; nothing to remove"
 else

@@ -34,7 +34,8 @@ preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
-  TMP=$(mktemp -d) || die 2 "cannot make a temporary directory"
+  # In /run, a tmpfs: making a file on a disk-backed /tmp can cost a millisecond, and a big lab makes thousands.
+  TMP=$(mktemp -d -p /run netgen.XXXXXXXX 2>/dev/null || mktemp -d) || die 2 "cannot make a temporary directory"
   trap cleanup EXIT
 }
 
@@ -97,9 +98,12 @@ RE_MASTER='"master":"([^"]+)"'
 RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
 RE_NSID='"link_netnsid":([0-9]+)'
 
+# What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
+READING=$'addr show\nroute show table all'
+
 # fetch NS FILE writes ip's JSON for namespace NS into FILE. It runs in the background, and ends in exec.
 fetch() {
-  local query=$'addr show\nroute show table all'
+  local query=$READING
   if [[ $1 == host || -n ${NAMING[$1]:-} ]]; then query=$'netns list\n'$query; fi
   ns_prefix "$1"
   exec "${IN_NS[@]}" ip -j -d -batch - <<<"$query" >"$2" 2>/dev/null
@@ -159,20 +163,12 @@ parse() {
   done
 }
 
-# read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
-read_sysctls() {
-  local ns=$1 key value
-  shift
-  if [[ $ns == host ]]; then
-    for key in "$@"; do
-      if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/$ns/$key]=$(<"/proc/sys/${key//.//}"); fi
-    done
-  elif [[ ${HAVE[netns/$ns/]:-} == present ]]; then
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    while IFS='=' read -r key value; do
-      HAVE[sysctl/$ns/$key]=$value
-    done < <(in_ns "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
-  fi
+# read_host_sysctls KEY... records the current values of the lab's host sysctls.
+read_host_sysctls() {
+  local key
+  for key in "$@"; do
+    if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}"); fi
+  done
 }
 
 # The namespaces observe reads, and those of them that name their veth peers' namespaces.
@@ -182,32 +178,67 @@ READS=(
 )
 declare -A NAMING=(['ns1']=1 )
 
-# observe reads the live state of the host and of the namespaces in READS, NETGEN_JOBS (default 4) ip processes
-# at a time, recording each reading (in the order they started) while the next ones run.
+# observe reads the live state of the host and of the namespaces in READS that exist. Each is read by a small sh
+# script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there. xargs runs them
+# NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and this script
+# records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
+# shellcheck disable=SC2016 # expanded by sh when it reads
+OBSERVE_SH='ns=$1 query=$2
+shift 2
+for key; do
+  path=/proc/sys
+  IFS=.
+  for part in $key; do path=$path/$part; done
+  unset IFS
+  if [ -r "$path" ]; then
+    value=
+    read -r value <"$path" || true # dash returns 1 here even when it has read the value
+    printf "%s=%s\n" "$key" "$value"
+  fi
+done >"sysctl.$ns"
+ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
+echo "$? $ns" >&3'
+declare -A KEYS=()
 observe() {
-  local ns n=0 k=0 jobs=${NETGEN_JOBS:-4}
-  local -a names=() pids=()
+  local ns query status key value enter=env
+  local -A asked=()
   HAVE=()
+  printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
+  printf '%s\n' "$READING" >"$TMP/query"
+  printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
+  if [[ -n $NSENTER ]]; then enter=nsenter; fi
   for ns in host "${READS[@]}"; do
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
-    fetch "$ns" "$TMP/read.$n" &
-    names+=("$ns") pids+=("$!") n=$((n + 1))
-    while ((n - k > jobs)); do
-      record "$k"
-      k=$((k + 1))
-    done
+    query=query
+    if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then query=query.naming; fi
+    asked[$ns]=1
+    case $enter/$ns in
+      nsenter/host) printf -- '--net=/proc/%s/ns/net ' "$$" ;;
+      nsenter/*) printf -- '--net=/run/netns/%s ' "$ns" ;;
+      env/host) ;;
+      env/*) printf 'ip netns exec %s ' "$ns" ;;
+    esac
+    printf 'sh observe.sh %s %s%s\n' "$ns" "$query" "${KEYS[$ns]:+ ${KEYS[$ns]}}" # xargs -L: no trailing blank
+  done >"$TMP/reads"
+  mkfifo "$TMP/ready"
+  exec 3<>"$TMP/ready"
+  (
+    { cd "$TMP" && xargs -P "${NETGEN_JOBS:-4}" -L 1 -a reads "$enter" 2>/dev/null; } || true
+    echo "end -" >&3
+  ) &
+  while read -r status ns <&3 && [[ $status != end ]]; do
+    unset "asked[$ns]"
+    if ((status != 0)); then
+      HAVE[netns/$ns/]="a stale file in /run/netns"
+      continue
+    fi
+    parse "$ns" "$TMP/read.$ns"
+    while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
   done
-  for (( ; k < n; k++)); do record "$k"; done
-}
-
-# record K: the K-th reading of observe.
-record() {
-  if wait "${pids[$1]}"; then
-    parse "${names[$1]}" "$TMP/read.$1"
-  else
-    HAVE[netns/${names[$1]}/]="a stale file in /run/netns"
-  fi
-  rm -f "$TMP/read.$1"
+  wait $! || true
+  exec 3>&-
+  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.*
+  for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
 }
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.
@@ -326,24 +357,27 @@ structure_checks() {
 }
 
 # --- running steps ----------------------------------------------------------------------------------------------
-# step ATTR NS OBJ WANT [--do WORDS...] [--undo WORDS...]: when the host already has WANT, nothing to do; when the
-# object exists with another shape, a conflict; otherwise the --do words are queued for this section's batch.
-MODE=check # then apply, then verify
+# step ATTR NS OBJ WANT [DO [UNDO]]: when the host already has WANT, nothing to do; when the object exists with
+# another shape, a conflict; otherwise DO (one line of `ip -batch`) is queued for this section's batch, and UNDO
+# is what takes it back. expect ATTR NS OBJ WANT: an external object, which must already be as the lab wants.
+MODE=check # then apply
 SECTION=host
 CONFLICTS=()
 BATCH=()
-BATCH_UNDO=()
-SYSCTLS=() # KEY VALUE OLD, repeated: applied after the batch of the section
+BATCH_UNDO=() # OWNER UNDO for each line of BATCH: the namespace where the undo runs
+SYSCTLS=()    # KEY VALUE OLD, repeated: set after the batch of the section
 JOURNAL_NS=()
 JOURNAL_UNDO=()
 CHANGES=0
 INTERRUPTED=
-AFTER=() # sections that must have finished before this batch starts
+declare -A FRESH=() # lab namespaces that did not exist: nothing can be in them, and deleting them undoes all
 
-# begin NS [--after NS...]: the steps that follow run in namespace NS.
+# begin NS: the steps that follow run in namespace NS. A namespace that does not exist yet has nothing to check,
+# so its steps are skipped in check mode.
 begin() {
   if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
-  SECTION=$1 BATCH=() BATCH_UNDO=() SYSCTLS=() AFTER=("${@:3}")
+  SECTION=$1 BATCH=() BATCH_UNDO=() SYSCTLS=()
+  [[ $MODE == apply || -z ${FRESH[$1]:-} ]]
 }
 
 # An existing object of another shape is never changed: kind of link, bridge master, address on another link,
@@ -357,25 +391,19 @@ conflicting() {
 }
 
 step() {
-  local attr=$1 ns=$2 obj=$3 want=$4 have word do="" undo="" to="" expect=""
-  if [[ $MODE == verify ]]; then
-    if [[ $SECTION == host || -n ${AFTER_CHECK[$SECTION]:-} ]]; then check "$@"; fi
+  local attr=$1 ns=$2 obj=$3 want=$4 do=${5:-} undo=${6:-} owner=$2 have
+  if [[ $attr == netns ]]; then owner=host; fi
+  if [[ -n ${FRESH[$owner]:-} ]]; then # no conflict is possible, and no undo is needed
+    if [[ $MODE == check || -z $do ]]; then return 0; fi
+    if [[ $attr == sysctl ]]; then SYSCTLS+=("$obj" "$want" absent); else BATCH+=("$do") BATCH_UNDO+=(""); fi
     return 0
   fi
-  shift 4
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
   if [[ $have == "$want" ]]; then return 0; fi
-  for word in "$@"; do
-    case $word in
-      --expect) expect=" (external: the lab uses it as it is)" ;;
-      --do | --undo) to=$word ;;
-      *) if [[ $to == --do ]]; then do+=${do:+ }$word; else undo+=${undo:+ }$word; fi ;;
-    esac
-  done
-  if [[ -n $expect ]] || conflicting "$attr" "$have"; then
+  if conflicting "$attr" "$have"; then
     check "$attr" "$ns" "$obj" "$want" # words the mismatch as verify.sh does
-    CONFLICTS+=("${REPORT[-1]#FAIL }$expect")
+    CONFLICTS+=("${REPORT[-1]#FAIL }")
     return 0
   fi
   if [[ $MODE == check || -z $do ]]; then return 0; fi
@@ -392,124 +420,154 @@ step() {
     return 0
   fi
   BATCH+=("$do")
-  BATCH_UNDO+=("$undo")
+  BATCH_UNDO+=("${undo:+$owner $undo}")
+}
+
+expect() {
+  local have
+  have=${HAVE[$1/$2/$3]:-absent}
+  if [[ $1 == addr ]]; then have=${have% (tentative)}; fi
+  if [[ $have != "$4" ]]; then
+    check "$@"
+    CONFLICTS+=("${REPORT[-1]#FAIL } (external: the lab uses it as it is)")
+  fi
 }
 
 # --- batches ----------------------------------------------------------------------------------------------------
-# flush starts the section's batch as a job: the host's alone and first (it makes the namespaces), then the
-# namespaces' NETGEN_JOBS (default 4) at a time, since most of the time of each is starting processes. A section
-# waits for the sections in its AFTER list, which make veths with an end in it.
+# The host's batch runs first and alone: it makes the namespaces and every veth pair, each end straight in its
+# namespace. Then the namespaces' batches, which need nothing from each other, run NETGEN_JOBS (default 4) at a
+# time through xargs, since most of the time of each is starting processes. Each is this small sh script, run
+# inside its namespace: the section's `ip -batch`, then its sysctls. It writes done.J: ok, ip (ip refused a line;
+# err.J says which) or `sysctl K` (the K-th sysctl could not be set), and on failure the stop file, so that no
+# other batch starts. Batches run in the background, where they ignore SIGINT: an interrupt reaches only this
+# script, which lets them finish and then undoes.
+# shellcheck disable=SC2016 # expanded by sh when the job runs
+JOB_SH='set -u
+if [ -e "$1/stop" ]; then exit 0; fi
+if [ -s "$1/batch.$2" ] && ! ip -batch "$1/batch.$2" 2>"$1/err.$2"; then
+  : >"$1/stop"
+  echo ip >"$1/done.$2"
+  exit 0
+fi
+k=0
+while IFS= read -r key && IFS= read -r value && IFS= read -r old; do
+  path=/proc/sys
+  IFS=.
+  for part in $key; do path=$path/$part; done
+  if ! { printf "%s\n" "$value" >"$path"; } 2>>"$1/err.$2"; then
+    : >"$1/stop"
+    echo "sysctl $k" >"$1/done.$2"
+    exit 0
+  fi
+  k=$((k + 1))
+done <"$1/sysctls.$2"
+echo ok >"$1/done.$2"'
 JOBS=${NETGEN_JOBS:-4}
 NJOBS=0
-RUNNING=()        # jobs started and not yet finished, in the order they started
-declare -A BUSY=() # their namespaces
 JOB_NS=()
-JOB_PID=()
+QUEUED=() # jobs of the namespaces, as xargs reads them in TMP: how nsenter (or ip) enters NS, then sh job . J
 
+# flush queues the section's batch as job J: its lines, undo lines and sysctls go to files; the host's runs now.
 flush() {
-  local dep
-  if ((${#BATCH[@]} + ${#SYSCTLS[@]} == 0)); then return 0; fi
-  for dep in "${AFTER[@]}"; do
-    if [[ -n ${BUSY[$dep]:-} ]]; then finish_jobs; fi
-  done
-  if ((${#RUNNING[@]} >= JOBS)); then finish_jobs; fi
-  start_job
-  if [[ $SECTION == host ]]; then finish_jobs; fi
-}
-
-# start_job writes the section's batch, undo lines and sysctls to files and starts ip in the background, where it
-# ignores SIGINT: an interrupt reaches only this script, which lets ip finish and then undoes.
-start_job() {
   local j=$NJOBS
+  if ((${#BATCH[@]} + ${#SYSCTLS[@]} == 0)); then return 0; fi
   NJOBS=$((NJOBS + 1))
-  JOB_NS[j]=$SECTION JOB_PID[j]=""
-  : >"$TMP/batch.$j"
+  JOB_NS[j]=$SECTION
   if ((${#BATCH[@]})); then
     printf '%s\n' "${BATCH[@]}" >"$TMP/batch.$j"
     printf '%s\n' "${BATCH_UNDO[@]}" >"$TMP/undo.$j"
-    run_ip "$SECTION" "$j" &
-    JOB_PID[j]=$!
+  else
+    : >"$TMP/batch.$j"
   fi
   printf '%s\n' "${SYSCTLS[@]}" >"$TMP/sysctls.$j"
-  RUNNING+=("$j")
-  BUSY[$SECTION]=1
-  BATCH=() BATCH_UNDO=() SYSCTLS=()
+  if [[ $SECTION != host ]]; then
+    if [[ -n $NSENTER ]]; then QUEUED+=("--net=/run/netns/$SECTION sh job . $j"); else QUEUED+=("netns exec $SECTION sh job . $j"); fi
+    return 0
+  fi
+  # host sysctls: the value each had before the lab first changed it goes to STATE_FILE, for down.sh
+  local i
+  for ((i = 0; i + 2 < ${#SYSCTLS[@]}; i += 3)); do record_original "${SYSCTLS[i]}" "${SYSCTLS[i + 2]}"; done
+  sh "$TMP/job" "$TMP" "$j" &
+  wait_for $!
+  finish "$j"
 }
 
-run_ip() {
-  ns_prefix "$1"
-  exec "${IN_NS[@]}" ip -batch "$TMP/batch.$2" 2>"$TMP/err.$2"
-}
-
-# finish_jobs waits for the running jobs, in the order they started. ip -batch stops at the first failing line and
-# keeps what it did before it, so the lines before the failing one go to the journal. Then each job's sysctls are
-# set. When a job failed, everything in the journal is undone.
-finish_jobs() {
-  local j ns status failed i refused=""
-  local -a lines undo sysctls
-  for j in "${RUNNING[@]}"; do
-    ns=${JOB_NS[j]} status=0 failed=""
-    mapfile -t lines <"$TMP/batch.$j"
-    if [[ -n ${JOB_PID[j]} ]]; then
-      while :; do
-        status=0
-        wait "${JOB_PID[j]}" || status=$?
-        kill -0 "${JOB_PID[j]}" 2>/dev/null || break # wait returns early when a trapped signal arrives
-      done
-      mapfile -t undo <"$TMP/undo.$j"
-      if ((status != 0)); then
-        failed=$(sed -n 's/^Command failed .*:\([0-9][0-9]*\)$/\1/p' "$TMP/err.$j")
-        failed=${failed:-${#lines[@]}}
-      fi
-      for ((i = 0; i < ${failed:-$((${#lines[@]} + 1))} - 1; i++)); do
-        CHANGES=$((CHANGES + 1))
-        if [[ -n ${undo[i]} ]]; then
-          JOURNAL_NS+=("$ns")
-          JOURNAL_UNDO+=("${undo[i]}")
-        fi
-      done
-      if ((status != 0)); then
-        printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$ns" "${lines[failed - 1]}" >&2
-        grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
-        refused=1
-        continue
-      fi
-    fi
-    mapfile -t sysctls <"$TMP/sysctls.$j"
-    if [[ -n $refused ]]; then continue; fi
-    if ((${#sysctls[@]} > 1)) && ! apply_sysctls "$ns" "${sysctls[@]}"; then
-      refused=1
-      continue
-    fi
-    say "$ns: $((${#lines[@]} + ${#sysctls[@]} / 3)) changes"
+# wait_for PID: wait returns early when a trapped signal arrives, so wait again until PID has ended.
+wait_for() {
+  while :; do
+    wait "$1" || true
+    kill -0 "$1" 2>/dev/null || break
   done
-  RUNNING=() BUSY=()
-  if [[ -n $refused ]]; then
+}
+
+# run_queued runs the namespaces' jobs, then records the result of each, in the order of the plan.
+run_queued() {
+  local j enter=ip
+  if ((${#QUEUED[@]} == 0)); then return 0; fi
+  printf '%s\n' "${QUEUED[@]}" >"$TMP/queued"
+  if [[ -n $NSENTER ]]; then enter=nsenter; fi
+  (cd "$TMP" && exec xargs -P "$JOBS" -L 1 -a queued "$enter") &
+  wait_for $!
+  for ((j = 1; j < NJOBS; j++)); do finish "$j"; done
+  if [[ -n $REFUSED ]]; then
     rollback
     exit 1
   fi
 }
 
-# apply_sysctls NS KEY VALUE OLD...: sets each KEY to VALUE in namespace NS. In the host, the value each one had
-# before the lab first changed it (OLD) is recorded in STATE_FILE, for down.sh to put back. Stops at the first that
-# cannot be set.
-apply_sysctls() {
-  local ns=$1 key value old
-  shift
-  while (($# >= 3)); do
-    key=$1 value=$2 old=$3
-    shift 3
-    if [[ $ns == host ]]; then record_original "$key" "$old"; fi
-    if ! set_sysctl "$ns" "$key" "$value" 2>"$TMP/err"; then
-      printf '%s: in %s, could not set sysctl %s to %s\n' "$SCRIPT" "$ns" "$key" "$value" >&2
-      sed 's/^/  /' "$TMP/err" >&2
-      return 1
+# finish J records what job J did. ip -batch stops at the first failing line and keeps what it did before it, so
+# the lines before that one go to the journal, with the sysctls that were set. A job that never started (a stop
+# after a failure) did nothing. The host's failure is undone at once; a namespace's after every job is recorded.
+REFUSED=
+finish() {
+  local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0
+  local -a lines undo sysctls
+  if [[ -f $TMP/done.$j ]]; then read -r result <"$TMP/done.$j"; fi
+  if [[ -z $result && -e $TMP/stop ]]; then return 0; fi # it never started
+  mapfile -t lines <"$TMP/batch.$j"
+  mapfile -t sysctls <"$TMP/sysctls.$j"
+  applied=${#lines[@]}
+  case $result in
+    ip)
+      applied=$(sed -n 's/^Command failed .*:\([0-9][0-9]*\)$/\1/p' "$TMP/err.$j")
+      applied=$((${applied:-${#lines[@]}} - 1))
+      printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$ns" "${lines[applied]}" >&2
+      grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
+      ;;
+    sysctl*)
+      sys=$((${result#sysctl } * 3))
+      printf '%s: in %s, could not set sysctl %s to %s\n' "$SCRIPT" "$ns" "${sysctls[sys]}" "${sysctls[sys + 1]}" >&2
+      sed 's/^/  /' "$TMP/err.$j" >&2
+      ;;
+    ok) sys=$((${#sysctls[@]} / 3 * 3)) ;;
+    *)
+      applied=0
+      printf '%s: in %s, the batch did not run: the namespace could not be entered\n' "$SCRIPT" "$ns" >&2
+      ;;
+  esac
+  if ((applied)); then mapfile -t undo <"$TMP/undo.$j"; fi
+  for ((i = 0; i < applied; i++)); do
+    if [[ -n ${undo[i]} ]]; then
+      JOURNAL_NS+=("${undo[i]%% *}")
+      JOURNAL_UNDO+=("${undo[i]#* }")
     fi
-    CHANGES=$((CHANGES + 1))
-    if [[ $old == absent ]]; then continue; fi # in a namespace this run made: it goes with the namespace
-    JOURNAL_NS+=("$ns")
-    JOURNAL_UNDO+=("sysctl $key $old")
   done
+  CHANGES=$((CHANGES + applied + sys / 3))
+  for ((i = 0; i < sys; i += 3)); do
+    if [[ ${sysctls[i + 2]} != absent ]]; then # else in a namespace this run made: it goes with the namespace
+      JOURNAL_NS+=("$ns")
+      JOURNAL_UNDO+=("sysctl ${sysctls[i]} ${sysctls[i + 2]}")
+    fi
+  done
+  if [[ $result == ok ]]; then
+    say "$ns: $((applied + sys / 3)) changes"
+    return 0
+  fi
+  REFUSED=1
+  if [[ $ns == host ]]; then
+    rollback
+    exit 1
+  fi
 }
 
 record_original() {
@@ -557,9 +615,11 @@ undo_batch() {
   printf '%s\n' "$@" | in_ns "$ns" ip -force -batch - >&2 || say "some undo commands failed (above)" >&2
 }
 
-on_signal() { INTERRUPTED=$1; }
+on_signal() {
+  INTERRUPTED=$1
+  : >"$TMP/stop" # no batch starts after this one
+}
 stop_interrupted() {
-  finish_jobs
   printf '%s: interrupted by SIG%s\n' "$SCRIPT" "$INTERRUPTED" >&2
   rollback
   if [[ $INTERRUPTED == INT ]]; then exit 130; fi
@@ -569,48 +629,51 @@ stop_interrupted() {
 # --- the lab's steps, in order ----------------------------------------------------------------------------------
 plan() {
   # ====== in host ========================================
-  begin 'host'
-  # namespace ns1 (examples/veth_pair.py:5)
-  step netns 'ns1' '' present \
-    --do netns add 'ns1' \
-    --undo netns del 'ns1'
-  # namespace ns2 (examples/veth_pair.py:6)
-  step netns 'ns2' '' present \
-    --do netns add 'ns2' \
-    --undo netns del 'ns2'
-  flush
+  if begin 'host'; then
+    # namespace ns1 (examples/veth_pair.py:5)
+    step netns 'ns1' '' present \
+      'netns add ns1' \
+      'netns del ns1'
+    # namespace ns2 (examples/veth_pair.py:6)
+    step netns 'ns2' '' present \
+      'netns add ns2' \
+      'netns del ns2'
+    # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
+    step link 'ns1' 'veth0' veth \
+      'link add name veth0 netns ns1 type veth peer name veth1 netns ns2' \
+      'link del dev veth0'
+    flush
+  fi
   # ====== in ns1 ========================================
-  begin 'ns1'
-  # ns1/lo: up (examples/veth_pair.py:5)
-  step state 'ns1' lo up \
-    --do link set dev lo up
-  # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
-  step link 'ns1' 'veth0' veth \
-    --do link add name 'veth0' type veth peer name 'veth1' netns 'ns2' \
-    --undo link del dev 'veth0'
-  # ns1/veth0: up (examples/veth_pair.py:7)
-  step state 'ns1' 'veth0' up \
-    --do link set dev 'veth0' up
-  # ns1/veth0: address 192.168.10.200/24 (examples/veth_pair.py:7)
-  step addr 'ns1' '192.168.10.200/24' 'veth0' \
-    --do addr add '192.168.10.200/24' dev 'veth0' \
-    --undo addr del '192.168.10.200/24' dev 'veth0'
-  flush
+  if begin 'ns1'; then
+    # ns1/lo: up (examples/veth_pair.py:5)
+    step state 'ns1' lo up \
+      'link set dev lo up'
+    # ns1/veth0: up (examples/veth_pair.py:7)
+    step state 'ns1' 'veth0' up \
+      'link set dev veth0 up'
+    # ns1/veth0: address 192.168.10.200/24 (examples/veth_pair.py:7)
+    step addr 'ns1' '192.168.10.200/24' 'veth0' \
+      'addr add 192.168.10.200/24 dev veth0' \
+      'addr del 192.168.10.200/24 dev veth0'
+    flush
+  fi
   # ====== in ns2 ========================================
-  begin 'ns2' --after 'ns1'
-  # ns2/lo: up (examples/veth_pair.py:6)
-  step state 'ns2' lo up \
-    --do link set dev lo up
-  # ns2/veth1: made with its peer ns1/veth0 (examples/veth_pair.py:7)
-  step link 'ns2' 'veth1' veth
-  # ns2/veth1: up (examples/veth_pair.py:7)
-  step state 'ns2' 'veth1' up \
-    --do link set dev 'veth1' up
-  # ns2/veth1: address 192.168.10.201/24 (examples/veth_pair.py:7)
-  step addr 'ns2' '192.168.10.201/24' 'veth1' \
-    --do addr add '192.168.10.201/24' dev 'veth1' \
-    --undo addr del '192.168.10.201/24' dev 'veth1'
-  flush
+  if begin 'ns2'; then
+    # ns2/lo: up (examples/veth_pair.py:6)
+    step state 'ns2' lo up \
+      'link set dev lo up'
+    # ns2/veth1: veth, made with its peer ns1/veth0 (examples/veth_pair.py:7)
+    step link 'ns2' 'veth1' veth
+    # ns2/veth1: up (examples/veth_pair.py:7)
+    step state 'ns2' 'veth1' up \
+      'link set dev veth1 up'
+    # ns2/veth1: address 192.168.10.201/24 (examples/veth_pair.py:7)
+    step addr 'ns2' '192.168.10.201/24' 'veth1' \
+      'addr add 192.168.10.201/24 dev veth1' \
+      'addr del 192.168.10.201/24 dev veth1'
+    flush
+  fi
 }
 
 # --- main -------------------------------------------------------------------------------------------------------
@@ -618,6 +681,9 @@ preflight
 lock
 
 observe
+for ns in "${READS[@]}"; do
+  if [[ -z ${HAVE[netns/$ns/]:-} ]]; then FRESH[$ns]=1; fi
+done
 
 plan
 if ((${#CONFLICTS[@]})); then
@@ -626,28 +692,39 @@ if ((${#CONFLICTS[@]})); then
 fi
 
 MODE=apply
+printf '%s\n' "$JOB_SH" >"$TMP/job"
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 plan
-finish_jobs
+run_queued
 if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
 
-# What was built is checked with one more read of the host: the host's steps (its namespaces, bridges, veth ends,
-# addresses, routes and sysctls) and the carrier of its links. Inside namespaces, ip's exit status is the check, so
-# this costs no process per namespace; verify.sh reads every namespace. The exception: namespaces with IPv6
-# addresses are read until duplicate address detection has finished, so that up ends with addresses that work.
-# A lab that does not check out is undone like any other failure.
-declare -A AFTER_CHECK=()
+# What was built is checked with one more, light, read: that the namespaces exist, the carrier of the host's
+# links and the host's sysctls. Elsewhere `ip`'s exit status is the check, which costs no process per namespace;
+# verify.sh reads everything. Namespaces with IPv6 addresses are read until duplicate address detection has
+# finished, so that up ends with addresses that work. A lab that does not check out is undone like any other
+# failure.
 observe_built() {
-  local ns
+  local ns name rest
   HAVE=()
-  snapshot host
+  while read -r name _ rest; do
+    HAVE[oper/host/${name%%@*}]=down
+    case $rest in *LOWER_UP*) HAVE[oper/host/${name%%@*}]=up ;; esac
+  done < <(ip -br link show)
   for ns in "${READS[@]}"; do
     if [[ -e /run/netns/$ns ]]; then HAVE[netns/$ns/]=present; fi
   done
 }
 built_checks() {
-  plan
+  local ns key have settles
+  for ns in "${READS[@]}"; do check netns "$ns" "" present; done
+  for key in "${!HAVE[@]}"; do # addresses still in duplicate address detection, or that failed it
+    if [[ $key == addr/* && ${HAVE[$key]} =~ ^([^ ]+)\ \((tentative|dadfailed)\)$ ]]; then
+      ns=${key#addr/} ns=${ns%%/*} have=${BASH_REMATCH[2]} settles=0
+      if [[ $have == tentative ]]; then settles=1; fi
+      result "$ns/${BASH_REMATCH[1]} address ${key#addr/"$ns"/}" present "$have" "$settles"
+    fi
+  done
   host_structure_checks
 }
 MODE=verify

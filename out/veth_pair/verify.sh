@@ -34,7 +34,8 @@ preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
-  TMP=$(mktemp -d) || die 2 "cannot make a temporary directory"
+  # In /run, a tmpfs: making a file on a disk-backed /tmp can cost a millisecond, and a big lab makes thousands.
+  TMP=$(mktemp -d -p /run netgen.XXXXXXXX 2>/dev/null || mktemp -d) || die 2 "cannot make a temporary directory"
   trap cleanup EXIT
 }
 
@@ -97,9 +98,12 @@ RE_MASTER='"master":"([^"]+)"'
 RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
 RE_NSID='"link_netnsid":([0-9]+)'
 
+# What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
+READING=$'addr show\nroute show table all'
+
 # fetch NS FILE writes ip's JSON for namespace NS into FILE. It runs in the background, and ends in exec.
 fetch() {
-  local query=$'addr show\nroute show table all'
+  local query=$READING
   if [[ $1 == host || -n ${NAMING[$1]:-} ]]; then query=$'netns list\n'$query; fi
   ns_prefix "$1"
   exec "${IN_NS[@]}" ip -j -d -batch - <<<"$query" >"$2" 2>/dev/null
@@ -159,20 +163,12 @@ parse() {
   done
 }
 
-# read_sysctls NS KEY... records the current values of the lab's sysctls in NS.
-read_sysctls() {
-  local ns=$1 key value
-  shift
-  if [[ $ns == host ]]; then
-    for key in "$@"; do
-      if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/$ns/$key]=$(<"/proc/sys/${key//.//}"); fi
-    done
-  elif [[ ${HAVE[netns/$ns/]:-} == present ]]; then
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    while IFS='=' read -r key value; do
-      HAVE[sysctl/$ns/$key]=$value
-    done < <(in_ns "$ns" bash -c 'for k; do f=/proc/sys/${k//.//}; [[ -r $f ]] && printf "%s=%s\n" "$k" "$(<"$f")"; done; true' _ "$@")
-  fi
+# read_host_sysctls KEY... records the current values of the lab's host sysctls.
+read_host_sysctls() {
+  local key
+  for key in "$@"; do
+    if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}"); fi
+  done
 }
 
 # The namespaces observe reads, and those of them that name their veth peers' namespaces.
@@ -182,32 +178,67 @@ READS=(
 )
 declare -A NAMING=(['ns1']=1 )
 
-# observe reads the live state of the host and of the namespaces in READS, NETGEN_JOBS (default 4) ip processes
-# at a time, recording each reading (in the order they started) while the next ones run.
+# observe reads the live state of the host and of the namespaces in READS that exist. Each is read by a small sh
+# script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there. xargs runs them
+# NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and this script
+# records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
+# shellcheck disable=SC2016 # expanded by sh when it reads
+OBSERVE_SH='ns=$1 query=$2
+shift 2
+for key; do
+  path=/proc/sys
+  IFS=.
+  for part in $key; do path=$path/$part; done
+  unset IFS
+  if [ -r "$path" ]; then
+    value=
+    read -r value <"$path" || true # dash returns 1 here even when it has read the value
+    printf "%s=%s\n" "$key" "$value"
+  fi
+done >"sysctl.$ns"
+ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
+echo "$? $ns" >&3'
+declare -A KEYS=()
 observe() {
-  local ns n=0 k=0 jobs=${NETGEN_JOBS:-4}
-  local -a names=() pids=()
+  local ns query status key value enter=env
+  local -A asked=()
   HAVE=()
+  printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
+  printf '%s\n' "$READING" >"$TMP/query"
+  printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
+  if [[ -n $NSENTER ]]; then enter=nsenter; fi
   for ns in host "${READS[@]}"; do
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
-    fetch "$ns" "$TMP/read.$n" &
-    names+=("$ns") pids+=("$!") n=$((n + 1))
-    while ((n - k > jobs)); do
-      record "$k"
-      k=$((k + 1))
-    done
+    query=query
+    if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then query=query.naming; fi
+    asked[$ns]=1
+    case $enter/$ns in
+      nsenter/host) printf -- '--net=/proc/%s/ns/net ' "$$" ;;
+      nsenter/*) printf -- '--net=/run/netns/%s ' "$ns" ;;
+      env/host) ;;
+      env/*) printf 'ip netns exec %s ' "$ns" ;;
+    esac
+    printf 'sh observe.sh %s %s%s\n' "$ns" "$query" "${KEYS[$ns]:+ ${KEYS[$ns]}}" # xargs -L: no trailing blank
+  done >"$TMP/reads"
+  mkfifo "$TMP/ready"
+  exec 3<>"$TMP/ready"
+  (
+    { cd "$TMP" && xargs -P "${NETGEN_JOBS:-4}" -L 1 -a reads "$enter" 2>/dev/null; } || true
+    echo "end -" >&3
+  ) &
+  while read -r status ns <&3 && [[ $status != end ]]; do
+    unset "asked[$ns]"
+    if ((status != 0)); then
+      HAVE[netns/$ns/]="a stale file in /run/netns"
+      continue
+    fi
+    parse "$ns" "$TMP/read.$ns"
+    while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
   done
-  for (( ; k < n; k++)); do record "$k"; done
-}
-
-# record K: the K-th reading of observe.
-record() {
-  if wait "${pids[$1]}"; then
-    parse "${names[$1]}" "$TMP/read.$1"
-  else
-    HAVE[netns/${names[$1]}/]="a stale file in /run/netns"
-  fi
-  rm -f "$TMP/read.$1"
+  wait $! || true
+  exec 3>&-
+  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.*
+  for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
 }
 
 # --- checks -----------------------------------------------------------------------------------------------------
@@ -355,11 +386,11 @@ checks() {
   check netns 'ns1' '' present
   # namespace ns2 (examples/veth_pair.py:6)
   check netns 'ns2' '' present
+  # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
+  check link 'ns1' 'veth0' veth
   # ====== in ns1 ========================================
   # ns1/lo: up (examples/veth_pair.py:5)
   check state 'ns1' lo up
-  # veth pair ns1/veth0 <-> ns2/veth1 (examples/veth_pair.py:7)
-  check link 'ns1' 'veth0' veth
   # ns1/veth0: up (examples/veth_pair.py:7)
   check state 'ns1' 'veth0' up
   # ns1/veth0: address 192.168.10.200/24 (examples/veth_pair.py:7)
@@ -367,7 +398,7 @@ checks() {
   # ====== in ns2 ========================================
   # ns2/lo: up (examples/veth_pair.py:6)
   check state 'ns2' lo up
-  # ns2/veth1: made with its peer ns1/veth0 (examples/veth_pair.py:7)
+  # ns2/veth1: veth, made with its peer ns1/veth0 (examples/veth_pair.py:7)
   check link 'ns2' 'veth1' veth
   # ns2/veth1: up (examples/veth_pair.py:7)
   check state 'ns2' 'veth1' up
