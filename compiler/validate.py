@@ -211,7 +211,7 @@ def _routes(lab: Lab) -> list[Diagnostic]:
         if r.via is None and r.dev is None:
             out.append(_error(f"{where} needs a gateway (via=) or a device (dev=)", r.loc))
             continue
-        if r.family not in (None, 4, 6):
+        if not (r.family is None or type(r.family) is int and r.family in (4, 6)):  # 6.0 or True would pass `in`
             out.append(_error(f"{where}: family must be 4 or 6, got {r.family!r}", r.loc))
             continue
         if r.dev is not None and r.dev not in devices[r.ns]:
@@ -311,6 +311,8 @@ def _sysctls(lab: Lab) -> list[Diagnostic]:
 def _externals(lab: Lab) -> list[Diagnostic]:
     out = []
     for iface in lab.interfaces:
+        if not isinstance(iface.external, bool):
+            out.append(_error(f"{iface.ref}: external must be True or False, got {iface.external!r}", iface.loc))
         if not iface.external:
             continue
         if iface.ns != HOST:
@@ -322,7 +324,36 @@ def _externals(lab: Lab) -> list[Diagnostic]:
     return out
 
 
-RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations)
+def _references(lab: Lab) -> list[Diagnostic]:
+    """What the DSL makes true by construction and a lab read from data must be checked for: every object is in a
+    namespace of the lab, a master is a bridge beside its port, and each veth end is one end of exactly one pair."""
+    out = []
+    known = {ns.name for ns in lab.namespaces} | {HOST}
+    kinds = {(i.ns, i.name): i.kind for i in lab.interfaces}
+    for what, items in (("interface", lab.interfaces), ("route", lab.routes), ("sysctl", lab.sysctls)):
+        out += [_error(f"{what} in namespace {x.ns!r}, which the lab does not define", x.loc)
+                for x in items if x.ns not in known]
+    for iface in lab.interfaces:
+        if iface.master is not None and (iface.kind != "veth" or kinds.get((iface.ns, iface.master)) != "bridge"):
+            out.append(_error(f"{iface.ref}: master {iface.master!r} must be a bridge of the lab in {iface.ns}, and "
+                              f"only a veth end can be its port", iface.loc))
+        if iface.external and iface.kind != "bridge":
+            out.append(_error(f"{iface.ref}: only a bridge can be external", iface.loc))
+    pairs: dict[tuple[str, str], Loc] = {}
+    for v in lab.veths:
+        for end in (v.a, v.b):
+            if kinds.get(end) != "veth":
+                out.append(_error(f"veth pair end {end[0]}/{end[1]} is not a veth interface of the lab", v.loc))
+            elif end in pairs and v.a != v.b:
+                out.append(_error(f"{end[0]}/{end[1]} is already one end of the veth pair at line "
+                                  f"{pairs[end].line}", v.loc))
+            pairs.setdefault(end, v.loc)
+    out += [_error(f"{i.ref} is a veth end in no veth pair", i.loc)
+            for i in lab.interfaces if i.kind == "veth" and (i.ns, i.name) not in pairs]
+    return out
+
+
+RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations, _references)
 
 
 def validate(lab: Lab) -> list[Diagnostic]:

@@ -119,6 +119,8 @@ BAD_LINKS = [
                  5, ["veth() takes two ports made with ns.port() or bridge.port(), got <bridge host/br0>"],
                  id="veth-a-bridge"),
     pytest.param('lab.veth(ns, lab.host)\n', 4, ["veth() takes two ports", "got <namespace ns1>"], id="veth-a-netns"),
+    pytest.param('lab.host.bridge("br0", external=1)\n', 4, ["host/br0: external must be True or False, got 1"],
+                 id="external-not-a-bool"),
 ]
 
 
@@ -265,6 +267,9 @@ BAD_ROUTES = [
                  ["ns1 has a second route to 10.1.0.0/16; the first is at line 6"], id="same-destination"),
     pytest.param('ns.route("default", dev="e0", family=5)', 6,
                  ["route 'default' in ns1: family must be 4 or 6, got 5"], id="bad-family"),
+    # 6.0 == 6, but JSON (netgen export) keeps the two apart: only the integer compiles
+    pytest.param('ns.route("default", dev="e0", family=6.0)', 6,
+                 ["route 'default' in ns1: family must be 4 or 6, got 6.0"], id="float-family"),
 ]
 
 
