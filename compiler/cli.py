@@ -17,8 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    help="Compile a Python lab file into bash scripts that build (up.sh), remove (down.sh) and check (verify.sh) "
-    "network namespaces, veth pairs and bridges.\n\nExample: netgen compile examples/docker0.py -o out/docker0",
+    help="Compile a lab file (Python, or JSON data) into bash scripts that build (up.sh), remove (down.sh) and "
+    "check (verify.sh) network namespaces, veth pairs and bridges.\n\n"
+    "Example: netgen compile examples/docker0.py -o out/docker0",
 )
 
 
@@ -41,7 +42,9 @@ class Variant(str, Enum):
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    from .render import comment  # a message may quote a hostile name: no control characters reach the terminal
+
+    print("\n".join(map(comment, message.split("\n"))), file=sys.stderr)
 
 
 def _compile(lab: Path):
@@ -74,7 +77,9 @@ def main_options(
     """Options for every command."""
 
 
-LabArg = Annotated[Path, typer.Argument(metavar="LAB.py", help="The lab file.", exists=True, dir_okay=False)]
+LabArg = Annotated[Path, typer.Argument(
+    metavar="LAB.py|LAB.json", exists=True, dir_okay=False,
+    help="The lab: a Python file, which netgen runs, or a .json file (netgen export), which it only reads.")]
 
 
 @app.command("compile")
@@ -87,7 +92,7 @@ def compile_command(
                                          "rollback; plain: one ip command per line, as the articles write it.")]
     = Style.batched,
 ) -> None:
-    """Compile LAB.py and print its up script (or --variant down|verify), or write all three with -o DIR.
+    """Compile the lab and print its up script (or --variant down|verify), or write all three with -o DIR.
 
     Example: netgen compile examples/docker0.py > up.sh; netgen compile examples/docker0.py -o out/docker0
     """
@@ -105,9 +110,47 @@ def compile_command(
     _err(f"netgen: wrote {', '.join(written)}")
 
 
+@app.command("export")
+def export_command(
+    lab: LabArg,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", dir_okay=False,
+                                                help="Write to FILE (whole or not at all) instead of stdout.")] = None,
+) -> None:
+    """Print the lab as JSON, which `netgen compile LAB.json` turns into the same scripts without running any code.
+
+    Only a lab that compiles is exported; the JSON keeps its source, sha256 and every object's FILE:LINE.
+    Example: netgen export examples/docker0.py -o docker0.json; netgen compile docker0.json
+    """
+    from .labjson import to_json
+
+    text = to_json(_compile(lab).plan.lab)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from .pipeline import write_file
+
+    try:
+        write_file(str(out), text)
+    except OSError as e:
+        _err(f"netgen: cannot write {out}: {e.strerror}")
+        raise typer.Exit(1) from None
+    _err(f"netgen: wrote {out}")
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema (draft 2020-12) of the lab format that `netgen export` writes.
+
+    Example: netgen schema > lab.schema.json
+    """
+    from .labjson import schema
+
+    sys.stdout.write(schema())
+
+
 @app.command("check")
 def check_command(lab: LabArg) -> None:
-    """Validate LAB.py and print a short summary of what it builds.
+    """Validate the lab and print a short summary of what it builds.
 
     Example: netgen check examples/docker0.py
     """
@@ -123,7 +166,7 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compile and say what
 
 
 def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[str], dry_run: bool) -> None:
-    """Compile LAB.py into DIR, then run DIR/VARIANT.sh with bash, streaming its output; exit with its code."""
+    """Compile the lab into DIR, then run DIR/VARIANT.sh with bash, streaming its output; exit with its code."""
     from .pipeline import write_scripts
 
     compiled = _compile(lab)
@@ -154,7 +197,7 @@ def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> N
 
 @app.command("up")
 def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False) -> None:
-    """Compile LAB.py and build the lab on this host (as root) by running its up.sh.
+    """Compile the lab and build it on this host (as root) by running its up.sh.
 
     Example: sudo netgen up examples/docker0.py
     """
@@ -163,7 +206,7 @@ def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False) -> N
 
 @app.command("down")
 def down_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False) -> None:
-    """Compile LAB.py and remove the lab from this host by running its down.sh.
+    """Compile the lab and remove it from this host by running its down.sh.
 
     Example: sudo netgen down examples/docker0.py
     """
@@ -176,7 +219,7 @@ def verify_command(
     absent: Annotated[bool, typer.Option("--absent", help="Check that nothing of the lab is left.")] = False,
     tap: Annotated[bool, typer.Option("--tap", help="Print the results as TAP.")] = False,
 ) -> None:
-    """Compile LAB.py and check the live host against it with its verify.sh; exit 0 only if all checks pass.
+    """Compile the lab and check the live host against it with its verify.sh; exit 0 only if all checks pass.
 
     Example: sudo netgen verify examples/docker0.py --tap
     """
@@ -213,7 +256,7 @@ def try_command(
     command: Annotated[Optional[list[str]], typer.Argument(metavar="[-- COMMAND...]",
                                                            help="What to run in the sandbox (default: a shell).")] = None,
 ) -> None:
-    """Build LAB.py in a throwaway sandbox, verify it, run COMMAND (or a shell) there, and remove it all.
+    """Build the lab in a throwaway sandbox, verify it, run COMMAND (or a shell) there, and remove it all.
 
     The machine's own network is not touched: the lab lives in new network, mount and PID namespaces that end
     with the command. Example: sudo netgen try examples/docker0.py -- ip netns exec nginx-2 ping -c1 172.17.0.2
@@ -236,7 +279,7 @@ def try_command(
 
 @app.command("inspect")
 def inspect_command(
-    lab: Annotated[Optional[Path], typer.Argument(metavar="[LAB.py]", exists=True, dir_okay=False,
+    lab: Annotated[Optional[Path], typer.Argument(metavar="[LAB.py|LAB.json]", exists=True, dir_okay=False,
                                                   help="Show only this lab's objects, and which exist.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
