@@ -30,10 +30,11 @@ def is_data(path: str) -> bool:
     return path.lower().endswith(".json")
 
 
-def compile_lab(path: str) -> Compiled:
-    """Load, validate and plan the lab at `path`; raise CompileError with every problem found."""
+def compile_lab(path: str, timeout: float | None = None) -> Compiled:
+    """Load, validate and plan the lab at `path`; raise CompileError with every problem found. A Python lab still
+    running after `timeout` seconds is stopped; a JSON lab runs nothing."""
     try:
-        lab = labjson.load(path) if is_data(path) else loader.load(path)
+        lab = labjson.load(path) if is_data(path) else loader.load(path, timeout)
     except (loader.LoadError, labjson.JSONLabError) as e:
         raise CompileError(e.diagnostics) from None
     found = validate.validate(lab)
