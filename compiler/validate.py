@@ -131,9 +131,16 @@ _interface = cache(ipaddress.ip_interface)  # each address is looked at by sever
 _address = cache(ipaddress.ip_address)  # gateways repeat across namespaces
 
 
+# ipaddress takes any text after an IPv6 zone's '%' (fe80::1%eth0), spaces and newlines too, which would split the
+# words and lines of `ip -batch`: netgen takes no zones (a link-local gateway names its link with dev=).
+_NO_ZONE = "has a zone (%...); netgen takes addresses without one"
+
+
 @cache
 def address_problem(cidr: str) -> str | None:
     """Why `cidr` cannot be put on an interface, or None."""
+    if "%" in cidr:
+        return f"address {cidr!r} {_NO_ZONE}"
     if "/" not in cidr:
         return f"address {cidr!r} has no prefix length; write it in CIDR form, e.g. {cidr}/24"
     try:
@@ -211,6 +218,10 @@ def _routes(lab: Lab) -> list[Diagnostic]:
         if r.via is None and r.dev is None:
             out.append(_error(f"{where} needs a gateway (via=) or a device (dev=)", r.loc))
             continue
+        zoned = next((v for v in (r.dest, r.via) if v is not None and "%" in v), None)
+        if zoned is not None:
+            out.append(_error(f"{where}: {zoned!r} {_NO_ZONE} (name the link with dev=)", r.loc))
+            continue
         if not (r.family is None or type(r.family) is int and r.family in (4, 6)):  # 6.0 or True would pass `in`
             out.append(_error(f"{where}: family must be 4 or 6, got {r.family!r}", r.loc))
             continue
@@ -277,11 +288,14 @@ def _expectations(lab: Lab) -> list[Diagnostic]:
             names = ", ".join(sorted(known))
             out.append(_error(f"expectation from namespace {e.ns!r}, which the lab does not define "
                               f"(known: {names})", e.loc))
-        try:
-            ipaddress.ip_address(e.target)
-        except ValueError:
-            out.append(_error(f"expectation target {e.target!r} must be an IP address without a prefix length",
-                              e.loc))
+        if "%" in e.target:
+            out.append(_error(f"expectation target {e.target!r} {_NO_ZONE}", e.loc))
+        else:
+            try:
+                ipaddress.ip_address(e.target)
+            except ValueError:
+                out.append(_error(f"expectation target {e.target!r} must be an IP address without a prefix length",
+                                  e.loc))
         if e.tcp is not None and (not isinstance(e.tcp, int) or isinstance(e.tcp, bool)
                                   or not 1 <= e.tcp <= 65535):
             out.append(_error(f"tcp port must be a whole number from 1 to 65535, got {e.tcp!r}", e.loc))
