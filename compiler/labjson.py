@@ -35,7 +35,9 @@ class JSONLabError(Exception):
 
 def _printable(value: str) -> str | None:
     # source and the file of `at` are shown in script comments and messages as they are: no line breaks or escapes
-    return None if value.isprintable() else "must be printable text (no line breaks or control characters)"
+    if value and value.isprintable():
+        return None
+    return "must be non-empty printable text (no line breaks or control characters)"
 
 
 def _at(value: str) -> str | None:

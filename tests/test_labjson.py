@@ -160,8 +160,10 @@ BAD = [
     pytest.param(lab_json(sha256="abc"), ['lab.json: $.sha256: must be 64 lowercase hexadecimal digits, got "abc"'],
                  id="bad-sha256"),
     pytest.param(lab_json(source="lab.py\nrm -rf /"),
-                 ['lab.json: $.source: must be printable text (no line breaks or control characters), got "lab.py\\n'],
+                 ['lab.json: $.source: must be non-empty printable text (no line breaks or control characters), '
+                  'got "lab.py\\nrm -rf /"'],
                  id="source-with-a-newline"),
+    pytest.param(lab_json(source=""), ['lab.json: $.source: must be non-empty printable text'], id="empty-source"),
     pytest.param(lab_json(namespaces=[{"name": "a", "at": "line 3"}]),
                  ['lab.json: $.namespaces[0].at: must be "FILE:LINE", like "lab.py:12", got "line 3"'], id="bad-at"),
     pytest.param(lab_json(namespaces=[{"name": "a", "at": "x:" + "9" * 5000}]),
@@ -285,3 +287,37 @@ def test_every_lab_command_takes_json(command):
 def test_from_json_reads_text():
     lab = from_json(HAND_WRITTEN, "pair.json")
     assert (lab.name, lab.source, [n.name for n in lab.namespaces]) == ("pair", "pair.json", ["a", "b"])
+
+
+HOSTILE = [12, -1, True, None, 1.5, "", "x;reboot", "a\nb", "fe80::1%a\nb/64", "$(id)", [], {}]
+
+
+def _leaves(value, at=()):
+    """Every place in a JSON document that holds a scalar, as a path of keys and indexes."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, at + (k,))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, at + (i,))]
+    return [at]
+
+
+def test_any_hostile_value_anywhere_compiles_or_is_reported_never_an_exception(in_repo, tmp_path):
+    """Each scalar of the features lab replaced, one at a time, by each hostile value."""
+    document = json.loads(to_json(compile_lab("tests/labs/features.py").plan.lab))
+    path = tmp_path / "lab.json"
+    for leaf in _leaves(document):
+        for value in HOSTILE:
+            mutated = json.loads(json.dumps(document))
+            *parents, last = leaf
+            target = mutated
+            for key in parents:
+                target = target[key]
+            target[last] = value
+            path.write_text(json.dumps(mutated))
+            try:
+                compiled = compile_lab(str(path))
+            except CompileError as e:
+                assert e.diagnostics, (leaf, value)
+                continue
+            for variant in VARIANTS:
+                assert compiled.script(variant).startswith("#!/usr/bin/env bash\n"), (leaf, value)
