@@ -17,8 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    help="Compile a Python lab file into bash scripts that build (up.sh), remove (down.sh) and check (verify.sh) "
-    "network namespaces, veth pairs and bridges.\n\nExample: netgen compile examples/docker0.py -o out/docker0",
+    help="Compile a lab file (Python, or JSON data) into bash scripts that build (up.sh), remove (down.sh) and "
+    "check (verify.sh) network namespaces, veth pairs and bridges.\n\n"
+    "Example: netgen compile examples/docker0.py -o out/docker0",
 )
 
 
@@ -41,14 +42,16 @@ class Variant(str, Enum):
 
 
 def _err(message: str) -> None:
-    print(message, file=sys.stderr)
+    from .render import comment  # a message may quote a hostile name: no control characters reach the terminal
+
+    print("\n".join(map(comment, message.split("\n"))), file=sys.stderr)
 
 
-def _compile(lab: Path):
+def _compile(lab: Path, timeout: float):
     from .pipeline import CompileError, compile_lab
 
     try:
-        compiled = compile_lab(str(lab))
+        compiled = compile_lab(str(lab), timeout)
     except CompileError as e:
         for d in e.diagnostics:
             _err(str(d))
@@ -74,7 +77,13 @@ def main_options(
     """Options for every command."""
 
 
-LabArg = Annotated[Path, typer.Argument(metavar="LAB.py", help="The lab file.", exists=True, dir_okay=False)]
+LabArg = Annotated[Path, typer.Argument(
+    metavar="LAB.py|LAB.json", exists=True, dir_okay=False,
+    help="The lab: a Python file, which netgen runs, or a .json file (netgen export), which it only reads.")]
+TIMEOUT = 60.0  # seconds a Python lab may run: far more than any real lab needs, so only a stuck one is stopped
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", metavar="SECONDS", min=0,
+    help="Stop a Python lab that runs longer than this (0: no limit); a JSON lab runs nothing.")]
 
 
 @app.command("compile")
@@ -86,12 +95,13 @@ def compile_command(
     style: Annotated[Style, typer.Option("--style", help="batched: one ip -batch per namespace, with checks and "
                                          "rollback; plain: one ip command per line, as the articles write it.")]
     = Style.batched,
+    timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Compile LAB.py and print its up script (or --variant down|verify), or write all three with -o DIR.
+    """Compile the lab and print its up script (or --variant down|verify), or write all three with -o DIR.
 
     Example: netgen compile examples/docker0.py > up.sh; netgen compile examples/docker0.py -o out/docker0
     """
-    compiled = _compile(lab)
+    compiled = _compile(lab, timeout)
     if out is None:
         sys.stdout.write(compiled.script(variant.value, style.value))
         return
@@ -105,13 +115,52 @@ def compile_command(
     _err(f"netgen: wrote {', '.join(written)}")
 
 
+@app.command("export")
+def export_command(
+    lab: LabArg,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", dir_okay=False,
+                                                help="Write to FILE (whole or not at all) instead of stdout.")] = None,
+    timeout: TimeoutOpt = TIMEOUT,
+) -> None:
+    """Print the lab as JSON, which `netgen compile LAB.json` turns into the same scripts without running any code.
+
+    Only a lab that compiles is exported; the JSON keeps its source, sha256 and every object's FILE:LINE.
+    Example: netgen export examples/docker0.py -o docker0.json; netgen compile docker0.json
+    """
+    from .labjson import to_json
+
+    text = to_json(_compile(lab, timeout).plan.lab)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from .pipeline import write_file
+
+    try:
+        write_file(str(out), text)
+    except OSError as e:
+        _err(f"netgen: cannot write {out}: {e.strerror}")
+        raise typer.Exit(1) from None
+    _err(f"netgen: wrote {out}")
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema (draft 2020-12) of the lab format that `netgen export` writes.
+
+    Example: netgen schema > lab.schema.json
+    """
+    from .labjson import schema
+
+    sys.stdout.write(schema())
+
+
 @app.command("check")
-def check_command(lab: LabArg) -> None:
-    """Validate LAB.py and print a short summary of what it builds.
+def check_command(lab: LabArg, timeout: TimeoutOpt = TIMEOUT) -> None:
+    """Validate the lab and print a short summary of what it builds.
 
     Example: netgen check examples/docker0.py
     """
-    compiled = _compile(lab)
+    compiled = _compile(lab, timeout)
     print(f"lab {compiled.plan.lab.name} ({lab}): ok")
     for line in compiled.plan.summary:
         print(f"  {line}")
@@ -122,11 +171,12 @@ OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", fi
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compile and say what would run; run nothing.")]
 
 
-def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[str], dry_run: bool) -> None:
-    """Compile LAB.py into DIR, then run DIR/VARIANT.sh with bash, streaming its output; exit with its code."""
+def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[str], dry_run: bool,
+                     timeout: float) -> None:
+    """Compile the lab into DIR, then run DIR/VARIANT.sh with bash, streaming its output; exit with its code."""
     from .pipeline import write_scripts
 
-    compiled = _compile(lab)
+    compiled = _compile(lab, timeout)
     directory = out or Path("out") / compiled.plan.lab.name
     try:
         write_scripts(compiled, str(directory))
@@ -153,21 +203,21 @@ def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> N
 
 
 @app.command("up")
-def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False) -> None:
-    """Compile LAB.py and build the lab on this host (as root) by running its up.sh.
+def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT) -> None:
+    """Compile the lab and build it on this host (as root) by running its up.sh.
 
     Example: sudo netgen up examples/docker0.py
     """
-    _compile_and_run(lab, out, "up", [], dry_run)
+    _compile_and_run(lab, out, "up", [], dry_run, timeout)
 
 
 @app.command("down")
-def down_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False) -> None:
-    """Compile LAB.py and remove the lab from this host by running its down.sh.
+def down_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT) -> None:
+    """Compile the lab and remove it from this host by running its down.sh.
 
     Example: sudo netgen down examples/docker0.py
     """
-    _compile_and_run(lab, out, "down", [], dry_run)
+    _compile_and_run(lab, out, "down", [], dry_run, timeout)
 
 
 @app.command("verify")
@@ -175,12 +225,13 @@ def verify_command(
     lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False,
     absent: Annotated[bool, typer.Option("--absent", help="Check that nothing of the lab is left.")] = False,
     tap: Annotated[bool, typer.Option("--tap", help="Print the results as TAP.")] = False,
+    timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Compile LAB.py and check the live host against it with its verify.sh; exit 0 only if all checks pass.
+    """Compile the lab and check the live host against it with its verify.sh; exit 0 only if all checks pass.
 
     Example: sudo netgen verify examples/docker0.py --tap
     """
-    _compile_and_run(lab, out, "verify", ["--absent"] * absent + ["--tap"] * tap, dry_run)
+    _compile_and_run(lab, out, "verify", ["--absent"] * absent + ["--tap"] * tap, dry_run, timeout)
 
 
 @app.command("run")
@@ -210,10 +261,11 @@ def run_command(
 @app.command("try")
 def try_command(
     lab: LabArg,
-    command: Annotated[Optional[list[str]], typer.Argument(metavar="[-- COMMAND...]",
-                                                           help="What to run in the sandbox (default: a shell).")] = None,
+    command: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[-- COMMAND...]", help="What to run in the sandbox (default: a shell).")] = None,
+    timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Build LAB.py in a throwaway sandbox, verify it, run COMMAND (or a shell) there, and remove it all.
+    """Build the lab in a throwaway sandbox, verify it, run COMMAND (or a shell) there, and remove it all.
 
     The machine's own network is not touched: the lab lives in new network, mount and PID namespaces that end
     with the command. Example: sudo netgen try examples/docker0.py -- ip netns exec nginx-2 ping -c1 172.17.0.2
@@ -223,7 +275,7 @@ def try_command(
     from . import executor
     from .pipeline import write_scripts
 
-    compiled = _compile(lab)
+    compiled = _compile(lab, timeout)
     with tempfile.TemporaryDirectory(prefix="netgen-try-") as directory:
         write_scripts(compiled, directory)
         try:
@@ -236,9 +288,10 @@ def try_command(
 
 @app.command("inspect")
 def inspect_command(
-    lab: Annotated[Optional[Path], typer.Argument(metavar="[LAB.py]", exists=True, dir_okay=False,
+    lab: Annotated[Optional[Path], typer.Argument(metavar="[LAB.py|LAB.json]", exists=True, dir_okay=False,
                                                   help="Show only this lab's objects, and which exist.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """The live state: namespaces, interfaces, kind, state, addresses, bridge master and each veth's peer.
 
@@ -246,7 +299,7 @@ def inspect_command(
     """
     from . import executor, inventory
 
-    model = _compile(lab).plan.lab if lab is not None else None
+    model = _compile(lab, timeout).plan.lab if lab is not None else None
     try:
         found = inventory.collect(executor.ip_json, None if model is None else [n.name for n in model.namespaces])
     except (inventory.InventoryError, executor.ExecutorError) as e:
@@ -263,6 +316,7 @@ def graph_command(
                                              "drawn with Graphviz and need -o.")] = GraphFormat.dot,
     out: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", dir_okay=False,
                                                 help="Write to FILE instead of stdout.")] = None,
+    timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """Draw the topology: namespaces as boxes, bridges, veth pairs as edges with names and addresses.
 
@@ -270,7 +324,7 @@ def graph_command(
     """
     from . import graph
 
-    model = _compile(lab).plan.lab
+    model = _compile(lab, timeout).plan.lab
     if fmt in (GraphFormat.dot, GraphFormat.mermaid):
         text = graph.to_dot(model) if fmt is GraphFormat.dot else graph.to_mermaid(model)
         if out is None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
+import threading
 import traceback
 
 from . import dsl, model
@@ -21,21 +23,43 @@ class LoadError(Exception):
         self.diagnostics = diagnostics
 
 
+class _TimedOut(BaseException):
+    """Raised into the lab's code when its time is up; a BaseException, so `except Exception` in a lab lets it by."""
+
+
+def _time_up(signum, frame):
+    raise _TimedOut
+
+
+def _theirs(tb) -> list[traceback.FrameSummary]:
+    """The traceback's frames outside netgen: the lab's, its helpers' and what they called."""
+    netgen_dir = os.path.dirname(os.path.abspath(__file__))
+    return [f for f in traceback.extract_tb(tb) if os.path.dirname(os.path.abspath(f.filename)) != netgen_dir]
+
+
 def _user_frame(tb, path: str) -> Loc | None:
     """The innermost traceback frame in the lab file itself, or failing that outside netgen."""
-    frames = traceback.extract_tb(tb)
+    frames = _theirs(tb)
     for frame in reversed(frames):
         if frame.filename == path:
             return Loc(path, frame.lineno or 0)
-    netgen_dir = os.path.dirname(os.path.abspath(__file__))
-    for frame in reversed(frames):
-        if os.path.dirname(os.path.abspath(frame.filename)) != netgen_dir:
-            return Loc(frame.filename, frame.lineno or 0)
-    return None
+    return Loc(frames[-1].filename, frames[-1].lineno or 0) if frames else None
 
 
-def load(path: str) -> model.Lab:
-    """Execute the lab file at `path` and return its model, or raise LoadError with what went wrong."""
+def _timeout(tb, path: str, timeout: float) -> Diagnostic:
+    """At the lab's own line, saying which line was running (in a helper module, say) when time was up."""
+    message = f"the lab file did not finish within {timeout:g} s"
+    frames = _theirs(tb)
+    if frames:  # empty only if the alarm came just as the lab finished
+        last = frames[-1]
+        message += f" (it was running {'line ' if last.filename == path else last.filename + ':'}{last.lineno})"
+    return Diagnostic("error", message, _user_frame(tb, path))
+
+
+def load(path: str, timeout: float | None = None) -> model.Lab:
+    """Execute the lab file at `path` and return its model, or raise LoadError with what went wrong.
+
+    A lab still running after `timeout` seconds is stopped (by SIGALRM, so only in the main thread)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -53,8 +77,19 @@ def load(path: str) -> model.Lab:
     lab_dir = os.path.dirname(os.path.abspath(path))
     sys.path.insert(0, lab_dir)  # like `python lab.py`: helper modules next to the lab can be imported
     imported = set(sys.modules)
+    timed = bool(timeout) and threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _time_up) if timed else None
     try:
-        exec(code, namespace)
+        try:
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            exec(code, namespace)
+        finally:  # the alarm may still fire in here, before it is cancelled: the outer try reports it
+            if timed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)  # None: set in C
+    except _TimedOut as e:
+        raise LoadError([_timeout(e.__traceback__, path, timeout)]) from None
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # the user's code failed: point at their line, not ours

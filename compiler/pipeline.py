@@ -6,7 +6,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-from . import __version__, loader, manifest, plan, render, validate
+from . import __version__, labjson, loader, manifest, plan, render, validate
 from .model import Diagnostic
 
 
@@ -25,11 +25,17 @@ class Compiled:
         return render.render(self.plan, variant, style)
 
 
-def compile_lab(path: str) -> Compiled:
-    """Load, validate and plan the lab at `path`; raise CompileError with every problem found."""
+def is_data(path: str) -> bool:
+    """A .json lab is read as data; any other is a Python program and is run."""
+    return path.lower().endswith(".json")
+
+
+def compile_lab(path: str, timeout: float | None = None) -> Compiled:
+    """Load, validate and plan the lab at `path`; raise CompileError with every problem found. A Python lab still
+    running after `timeout` seconds is stopped; a JSON lab runs nothing."""
     try:
-        lab = loader.load(path)
-    except loader.LoadError as e:
+        lab = labjson.load(path) if is_data(path) else loader.load(path, timeout)
+    except (loader.LoadError, labjson.JSONLabError) as e:
         raise CompileError(e.diagnostics) from None
     found = validate.validate(lab)
     if validate.has_errors(found):
@@ -45,14 +51,19 @@ def write_scripts(compiled: Compiled, directory: str, style: str = "batched") ->
     written = []
     for name, text in texts.items():
         target = os.path.join(directory, name)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.chmod(tmp, 0o755 if name.endswith(".sh") else 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_file(target, text, 0o755 if name.endswith(".sh") else 0o644)
         written.append(target)
     return written
+
+
+def write_file(target: str, text: str, mode: int = 0o644) -> None:
+    """Write `text` to `target` whole or not at all: into a temporary file beside it, then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=f".{os.path.basename(target)}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise

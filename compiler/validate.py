@@ -131,9 +131,16 @@ _interface = cache(ipaddress.ip_interface)  # each address is looked at by sever
 _address = cache(ipaddress.ip_address)  # gateways repeat across namespaces
 
 
+# ipaddress takes any text after an IPv6 zone's '%' (fe80::1%eth0), spaces and newlines too, which would split the
+# words and lines of `ip -batch`: netgen takes no zones (a link-local gateway names its link with dev=).
+_NO_ZONE = "has a zone (%...); netgen takes addresses without one"
+
+
 @cache
 def address_problem(cidr: str) -> str | None:
     """Why `cidr` cannot be put on an interface, or None."""
+    if "%" in cidr:
+        return f"address {cidr!r} {_NO_ZONE}"
     if "/" not in cidr:
         return f"address {cidr!r} has no prefix length; write it in CIDR form, e.g. {cidr}/24"
     try:
@@ -211,7 +218,11 @@ def _routes(lab: Lab) -> list[Diagnostic]:
         if r.via is None and r.dev is None:
             out.append(_error(f"{where} needs a gateway (via=) or a device (dev=)", r.loc))
             continue
-        if r.family not in (None, 4, 6):
+        zoned = next((v for v in (r.dest, r.via) if v is not None and "%" in v), None)
+        if zoned is not None:
+            out.append(_error(f"{where}: {zoned!r} {_NO_ZONE} (name the link with dev=)", r.loc))
+            continue
+        if not (r.family is None or type(r.family) is int and r.family in (4, 6)):  # 6.0 or True would pass `in`
             out.append(_error(f"{where}: family must be 4 or 6, got {r.family!r}", r.loc))
             continue
         if r.dev is not None and r.dev not in devices[r.ns]:
@@ -277,11 +288,14 @@ def _expectations(lab: Lab) -> list[Diagnostic]:
             names = ", ".join(sorted(known))
             out.append(_error(f"expectation from namespace {e.ns!r}, which the lab does not define "
                               f"(known: {names})", e.loc))
-        try:
-            ipaddress.ip_address(e.target)
-        except ValueError:
-            out.append(_error(f"expectation target {e.target!r} must be an IP address without a prefix length",
-                              e.loc))
+        if "%" in e.target:
+            out.append(_error(f"expectation target {e.target!r} {_NO_ZONE}", e.loc))
+        else:
+            try:
+                ipaddress.ip_address(e.target)
+            except ValueError:
+                out.append(_error(f"expectation target {e.target!r} must be an IP address without a prefix length",
+                                  e.loc))
         if e.tcp is not None and (not isinstance(e.tcp, int) or isinstance(e.tcp, bool)
                                   or not 1 <= e.tcp <= 65535):
             out.append(_error(f"tcp port must be a whole number from 1 to 65535, got {e.tcp!r}", e.loc))
@@ -311,6 +325,8 @@ def _sysctls(lab: Lab) -> list[Diagnostic]:
 def _externals(lab: Lab) -> list[Diagnostic]:
     out = []
     for iface in lab.interfaces:
+        if not isinstance(iface.external, bool):
+            out.append(_error(f"{iface.ref}: external must be True or False, got {iface.external!r}", iface.loc))
         if not iface.external:
             continue
         if iface.ns != HOST:
@@ -322,7 +338,36 @@ def _externals(lab: Lab) -> list[Diagnostic]:
     return out
 
 
-RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations)
+def _references(lab: Lab) -> list[Diagnostic]:
+    """What the DSL makes true by construction and a lab read from data must be checked for: every object is in a
+    namespace of the lab, a master is a bridge beside its port, and each veth end is one end of exactly one pair."""
+    out = []
+    known = {ns.name for ns in lab.namespaces} | {HOST}
+    kinds = {(i.ns, i.name): i.kind for i in lab.interfaces}
+    for what, items in (("interface", lab.interfaces), ("route", lab.routes), ("sysctl", lab.sysctls)):
+        out += [_error(f"{what} in namespace {x.ns!r}, which the lab does not define", x.loc)
+                for x in items if x.ns not in known]
+    for iface in lab.interfaces:
+        if iface.master is not None and (iface.kind != "veth" or kinds.get((iface.ns, iface.master)) != "bridge"):
+            out.append(_error(f"{iface.ref}: master {iface.master!r} must be a bridge of the lab in {iface.ns}, and "
+                              f"only a veth end can be its port", iface.loc))
+        if iface.external and iface.kind != "bridge":
+            out.append(_error(f"{iface.ref}: only a bridge can be external", iface.loc))
+    pairs: dict[tuple[str, str], Loc] = {}
+    for v in lab.veths:
+        for end in (v.a, v.b):
+            if kinds.get(end) != "veth":
+                out.append(_error(f"veth pair end {end[0]}/{end[1]} is not a veth interface of the lab", v.loc))
+            elif end in pairs and v.a != v.b:
+                out.append(_error(f"{end[0]}/{end[1]} is already one end of the veth pair at line "
+                                  f"{pairs[end].line}", v.loc))
+            pairs.setdefault(end, v.loc)
+    out += [_error(f"{i.ref} is a veth end in no veth pair", i.loc)
+            for i in lab.interfaces if i.kind == "veth" and (i.ns, i.name) not in pairs]
+    return out
+
+
+RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations, _references)
 
 
 def validate(lab: Lab) -> list[Diagnostic]:

@@ -1,6 +1,7 @@
 """The netgen command: data on stdout, messages on stderr, exit codes 0 / 1 / 2."""
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -136,3 +137,14 @@ def test_inspect_with_a_lab_lists_its_objects_as_json():
     assert result.exit_code == 0, result.stderr
     rows = {(r["ns"], r["interface"]) for r in json.loads(result.stdout)}
     assert {("host", "docker0"), ("nginx-1", "eth0"), ("nginx-2", "eth0")} <= rows
+
+
+def test_timeout_stops_a_lab_that_never_finishes_and_writes_nothing(tmp_path):
+    lab = tmp_path / "lab.py"
+    lab.write_text('from netgen import Lab\nlab = Lab("x")\nwhile True:\n    pass\n')
+    result = invoke("compile", str(lab), "--timeout", "1", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    message = r":[34]: the lab file did not finish within 1 s \(it was running line [34]\)"
+    assert re.search(re.escape(str(lab)) + message, result.stderr), result.stderr
+    assert "1 error; nothing was written" in result.stderr
+    assert not (tmp_path / "out").exists()

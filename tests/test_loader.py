@@ -1,5 +1,7 @@
 """Running the lab file: broken files give one message at the user's line, and every object remembers its line."""
 
+import re
+import signal
 import sys
 
 import pytest
@@ -157,3 +159,29 @@ def test_each_lab_gets_its_own_helper_module_of_the_same_name(tmp_path):
         (d / "shared_helper.py").write_text(f"NAME = 'from-{n}'\n")
         (d / "lab.py").write_text("from netgen import Lab\nfrom shared_helper import NAME\nlab = Lab(NAME)\n")
     assert [load(str(tmp_path / f"lab{n}" / "lab.py")).name for n in (1, 2)] == ["from-1", "from-2"]
+
+
+def test_a_lab_that_never_finishes_is_stopped_at_its_line(tmp_path):
+    path = write_lab(tmp_path, 'from netgen import Lab\nlab = Lab("t")\nwhile True:\n    pass\n')
+    with pytest.raises(LoadError) as e:
+        load(path, timeout=0.2)
+    (message,) = map(str, e.value.diagnostics)
+    assert re.fullmatch(rf"{re.escape(path)}:[34]: the lab file did not finish within 0.2 s "
+                        r"\(it was running line [34]\)", message), message
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL) == (0, 0)
+
+
+def test_the_timeout_names_the_helper_line_that_was_running_and_is_not_caught_by_except_exception(tmp_path):
+    helper = write_lab(tmp_path, "import time\n\ndef wait():\n    time.sleep(30)\n", "netgen_test_slow_helper.py")
+    path = write_lab(tmp_path, 'from netgen import Lab\nfrom netgen_test_slow_helper import wait\nlab = Lab("t")\n'
+                               'try:\n    wait()\nexcept Exception:\n    pass\n')
+    with pytest.raises(LoadError) as e:
+        load(path, timeout=0.2)
+    assert [str(d) for d in e.value.diagnostics] == [
+        f"{path}:5: the lab file did not finish within 0.2 s (it was running {helper}:4)"]
+
+
+def test_a_lab_that_finishes_in_time_leaves_no_alarm_behind(tmp_path):
+    lab = load(write_lab(tmp_path, 'from netgen import Lab\nlab = Lab("t")\n'), timeout=5)
+    assert lab.name == "t"
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL) == (0, 0)

@@ -119,6 +119,8 @@ BAD_LINKS = [
                  5, ["veth() takes two ports made with ns.port() or bridge.port(), got <bridge host/br0>"],
                  id="veth-a-bridge"),
     pytest.param('lab.veth(ns, lab.host)\n', 4, ["veth() takes two ports", "got <namespace ns1>"], id="veth-a-netns"),
+    pytest.param('lab.host.bridge("br0", external=1)\n', 4, ["host/br0: external must be True or False, got 1"],
+                 id="external-not-a-bool"),
 ]
 
 
@@ -167,6 +169,9 @@ def test_non_string_value(tmp_path, source, message):
     ("ff02::1/64", "cannot be assigned to an interface (multicast)"),
     ("0.0.0.0/8", "address 0.0.0.0/8 cannot be assigned to an interface (unspecified)"),
     ("::/64", "cannot be assigned to an interface (unspecified)"),
+    # ipaddress takes any text after %, a newline too: it would become a second line of ip -batch
+    ("fe80::1%x\\nlink del eth0/64", "address 'fe80::1%x\\nlink del eth0/64' has a zone (%...); netgen takes "
+                                     "addresses without one"),
 ])
 def test_bad_address(tmp_path, cidr, message):
     assert_reports(tmp_path, HEADER + f'ns.bridge("br0", "{cidr}")\n', 4, message)
@@ -265,6 +270,14 @@ BAD_ROUTES = [
                  ["ns1 has a second route to 10.1.0.0/16; the first is at line 6"], id="same-destination"),
     pytest.param('ns.route("default", dev="e0", family=5)', 6,
                  ["route 'default' in ns1: family must be 4 or 6, got 5"], id="bad-family"),
+    pytest.param('ns.route("default", via="fe80::1%e0 x", dev="e0")', 6,
+                 ["route 'default' in ns1: 'fe80::1%e0 x' has a zone (%...); netgen takes addresses without one "
+                  "(name the link with dev=)"], id="gateway-with-a-zone"),
+    pytest.param('ns.route("fe80::%e0/64", dev="e0")', 6, ["'fe80::%e0/64' has a zone (%...)"],
+                 id="destination-with-a-zone"),
+    # 6.0 == 6, but JSON (netgen export) keeps the two apart: only the integer compiles
+    pytest.param('ns.route("default", dev="e0", family=6.0)', 6,
+                 ["route 'default' in ns1: family must be 4 or 6, got 6.0"], id="float-family"),
 ]
 
 
@@ -292,6 +305,7 @@ def test_good_routes(tmp_path):
     ('lab.expect(ns).reaches("10.0.0.1", tcp=65536)', "tcp port must be a whole number from 1 to 65535, got 65536"),
     ('lab.expect(ns).reaches("10.0.0.1", tcp="80")', "tcp port must be a whole number from 1 to 65535, got '80'"),
     ('lab.expect(ns).reaches("10.0.0.1", tcp=True)', "got True"),
+    ('lab.expect(ns).reaches("fe80::1%eth0 x")', "expectation target 'fe80::1%eth0 x' has a zone (%...)"),
 ])
 def test_bad_expectation(tmp_path, call, message):
     assert_reports(tmp_path, HEADER + call + "\n", 4, message)

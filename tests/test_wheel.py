@@ -43,3 +43,9 @@ def test_wheel_contains_the_templates(installed):
         assert name in listing.stdout
     assert str(REPO) not in subprocess.run([str(installed / "python"), "-c", "import netgen; print(netgen.__file__)"],
                                            capture_output=True, text=True, cwd="/").stdout
+
+
+def test_wheel_ships_the_lab_schema(installed, tmp_path):
+    result = subprocess.run([str(installed / "netgen"), "schema"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (REPO / "compiler" / "lab.schema.json").read_text()
