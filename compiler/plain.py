@@ -41,14 +41,13 @@ def up(plan: Plan) -> list[tuple[str, str]]:
 def down(plan: Plan) -> list[tuple[str, str]]:
     """Reverse order; a veth with its far end in a lab namespace goes with the namespace, and down waits for it."""
     lines, waits = [], []
-    for ns, steps in plan.teardowns:
-        for step in steps:
-            if step.gone_with:
-                name = shell_quote(step.check[2])
-                waits.append((f"{step.what}: goes with namespace {step.gone_with}",
-                              f"while ip link show dev {name} >/dev/null 2>&1; do sleep 0.05; done"))
-            else:
-                lines.append((_note(step), _ip(ns, step.teardown) + " 2>/dev/null || true"))
+    for step in plan.teardowns:
+        if step.gone_with:
+            name = shell_quote(step.check[2])
+            waits.append((f"{step.what}: goes with namespace {step.gone_with}",
+                          f"while ip link show dev {name} >/dev/null 2>&1; do sleep 0.05; done"))
+        else:
+            lines.append((_note(step), _ip(HOST, step.teardown) + " 2>/dev/null || true"))
     return lines + waits
 
 

@@ -74,20 +74,11 @@ class Plan:
     summary: tuple[str, ...]
 
     @property
-    def teardowns(self) -> tuple[tuple[str, tuple[Step, ...]], ...]:
-        """What down removes, per namespace where it runs: the lab's namespaces last to first, then the host; in
-        each, the objects newest first."""
-        by_ns: dict[str, list[Step]] = {ns: [] for ns in (*reversed(self.namespaces), HOST)}
-        for section in reversed(self.sections):
-            for step in reversed(section.steps):
-                if step.teardown:
-                    by_ns[step.owner].append(step)
-        return tuple((ns, tuple(steps)) for ns, steps in by_ns.items() if steps)
-
-    @property
-    def removing(self) -> tuple[str, ...]:
-        """Namespaces where down deletes links itself (veths between two namespaces), last to first."""
-        return tuple(ns for ns, _ in self.teardowns if ns != HOST)
+    def teardowns(self) -> tuple[Step, ...]:
+        """What down removes, newest first. All of it is in the host: deleting a namespace removes what is inside
+        it, so down never enters one."""
+        return tuple(step for section in reversed(self.sections) for step in reversed(section.steps)
+                     if step.teardown)
 
     @property
     def dad(self) -> tuple[str, ...]:
@@ -158,10 +149,12 @@ def _veth_made(iface: Interface, pns: str, pname: str) -> Step:
     words = ("link", "add", "name", name) + (("netns", ns) if iface.ns != HOST else ())
     words += ("type", "veth", "peer", "name", V(pname)) + (("netns", V(pns)) if pns != HOST else ())
     # Deleting a veth waits for the kernel (about 25 ms each); deleting its far end's namespace removes it in
-    # one batch with the namespace, and down waits for it to vanish from the host.
+    # one batch with the namespace, and down waits for it to vanish from the host. A pair with no end in the host
+    # goes with its namespaces, like everything inside them.
     gone_with = pns if iface.ns == HOST and pns != HOST else ""
+    teardown = ("link", "del", "dev", name) if iface.ns == HOST else ()
     return Step(f"veth pair {iface.ref} <-> {pns}/{pname}", iface.loc, ("link", ns, name, "veth"), words,
-                ("link", "del", "dev", name), ("link", "del", "dev", name), gone_with=gone_with)
+                ("link", "del", "dev", name), teardown, gone_with=gone_with)
 
 
 def _veth_end(iface: Interface, pns: str, pname: str) -> tuple[Step, Step]:
@@ -226,7 +219,7 @@ def build(lab: Lab, version: str) -> Plan:
                 name = V(iface.name)
                 steps.append(Step(f"bridge {iface.ref}", iface.loc, ("link", V(ns), name, "bridge"),
                                   ("link", "add", "name", name, "type", "bridge"), ("link", "del", "dev", name),
-                                  ("link", "del", "dev", name)))
+                                  ("link", "del", "dev", name) if ns == HOST else ()))
             else:
                 key = (iface.ns, iface.name)
                 made, peer = _veth_end(iface, *peers[key])

@@ -97,6 +97,8 @@ def test_host_veths_go_with_their_namespace_and_namespace_pairs_are_read_with_pe
                              "lab.veth(lab.host.port('h1'), lab.host.port('h2'))\n")
     made = {s.check[2]: s for sec in plan.sections for s in sec.steps if s.check[0] == "link" and s.do}
     assert made["h-a"].gone_with == "a"  # down deletes namespace a and waits for h-a to vanish
-    assert made["to-c"].gone_with == "" and made["h1"].gone_with == ""  # deleted one by one
+    assert made["h1"].gone_with == "" and made["h1"].teardown  # deleted by name: no namespace takes it along
+    assert not made["to-c"].teardown  # goes with namespaces b and c: down never enters a namespace
+    assert [" ".join(s.teardown) for s in plan.teardowns] == [
+        "link del dev h1", "link del dev h-a", "netns del c", "netns del b", "netns del a"]
     assert plan.naming == {"b"}
-    assert plan.removing == ("b",)

@@ -11,11 +11,11 @@
 #   2 addresses, 0 routes, 2 expectations
 #
 # It works from the lab's own names: an object is removed only when it exists with the kind the lab gives it.
-# Processes still running in the lab's namespaces are ended first. Deleting a namespace removes what is inside
-# it, and its veths, in one batch in the kernel's background, where deleting each veth waits for the kernel (about
-# 25 ms each): so veths with one end in the host go with their namespace, and down waits until the host no longer
-# shows them, so up can run again straight away. Veths between two namespaces are deleted one by one, since no
-# end of theirs is left to watch. Running it when the lab is absent, or twice, succeeds.
+# It reads and changes the host only. Processes still running in the lab's namespaces are ended first. Deleting
+# a namespace removes everything inside it, its bridges and veths included, in one batch in the kernel's
+# background (deleting veths one by one waits for the kernel, about 25 ms each): so veths with one end in the
+# host go with their namespace, and down waits until the host no longer shows them, so up can run again straight
+# away. Running it when the lab is absent, or twice, succeeds.
 #
 # Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
@@ -324,13 +324,12 @@ end_processes() {
 }
 
 flush() {
-  local ns=$1
-  if [[ $ns == host ]] && ((${#DOOMED[@]})); then end_processes; fi
+  if ((${#DOOMED[@]})); then end_processes; fi
   if ((${#BATCH[@]} == 0)); then return 0; fi
   # -force: try every removal even if one fails, then report
-  printf '%s\n' "${BATCH[@]}" | in_ns "$ns" ip -force -batch - || die 1 "in $ns, ip could not remove everything (above); run down.sh again"
+  printf '%s\n' "${BATCH[@]}" | ip -force -batch - || die 1 "ip could not remove everything (above); run down.sh again"
   REMOVED=$((REMOVED + ${#BATCH[@]}))
-  say "$ns: removed ${#BATCH[@]}"
+  say "host: removed ${#BATCH[@]}"
   BATCH=()
 }
 
@@ -366,10 +365,9 @@ preflight
 lock
 UNREMOVED=0
 
-# Only the host, and the namespaces where down deletes veths itself, are read.
+# Only the host is read.
 observe
 
-# ====== in host ========================================
 # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
 goes_with 'ns2' 'brvethotherend1'
 # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
@@ -380,7 +378,7 @@ remove link 'host' 'br0' bridge 'link del dev br0'
 remove netns 'ns2' '' present 'netns del ns2'
 # namespace ns1 (examples/bridge.py:7)
 remove netns 'ns1' '' present 'netns del ns1'
-flush 'host'
+flush
 wait_vanished
 
 # Host sysctls go back to what they were before the lab first changed them; the record stays until they all do.
