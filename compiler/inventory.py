@@ -234,5 +234,5 @@ def to_table(table: list[Row]) -> str:
     """The rows as aligned plain-text columns under a header; "-" marks an empty cell."""
     lines = [COLUMNS, *map(_cells, table)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    return "".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() + "\n"
+    return "".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n"
                    for line in lines)

@@ -25,7 +25,7 @@ def mostly(valid: str, other):
     return st.one_of(st.just(valid), st.just(valid), other)
 
 
-SETTINGS = settings(max_examples=1000, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=3000, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

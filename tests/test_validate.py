@@ -341,7 +341,7 @@ def test_every_mistake_is_reported_in_line_order(tmp_path):
     assert [(d.loc.file, d.loc.line) for d in diagnostics] == [(path, line) for line in range(4, 11)]
     fragments = ["namespace 'nope'", "'a/b' contains '/'", "network address", "never joined", "needs a gateway",
                  "reserved for the root namespace", "mtu must be"]
-    for d, fragment in zip(diagnostics, fragments):
+    for d, fragment in zip(diagnostics, fragments, strict=True):
         assert fragment in d.message
 
 
@@ -371,3 +371,15 @@ def test_zero_prefix_is_the_default_route_and_family_must_match_the_gateway(tmp_
     assert f"{lab}:7: route 'default' in n: family=6 but gateway 10.0.0.1 is IPv4" in lines
     assert (f"{lab}:9: namespace 'twice' is already defined by this same line (in a loop, or a helper called twice)"
             in lines)
+
+
+def test_a_lab_too_big_to_compile_is_refused_at_the_first_object_past_the_limit(tmp_path, monkeypatch):
+    from netgen import validate
+
+    monkeypatch.setattr(validate, "MAX_OBJECTS", 5)  # the real limit is 100,000: the same rule, quicker
+    path = write_lab(tmp_path, HEADER + "for i in range(3):\n    lab.netns(f'n{i}')\n"
+                     "lab.veth(ns.port('e0'), lab.host.port('h0'))\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["compile", path, "-o", str(out)])
+    assert result.exit_code == 1 and not out.exists()
+    assert f"{path}:6: the lab makes 6 objects" in result.stderr and "at most 5" in result.stderr
