@@ -278,3 +278,26 @@ def test_a_name_taken_between_check_and_use_fails_up_and_the_other_object_stays(
     links = sandbox.run("ip -br link show; ip netns list").stdout
     assert "veth-nginx-2@racer" in links and "racer@veth-nginx-2" in links  # the racer's pair is not undone
     assert "docker0" not in links and "nginx-1" not in links  # what this run made is
+
+
+# A PATH with every tool of the machine but nsenter.
+NO_NSENTER = r"""
+rm -rf /tmp/no-nsenter && mkdir -p /tmp/no-nsenter
+for d in /usr/sbin /usr/bin /sbin /bin; do
+  for f in "$d"/*; do n=${f##*/}; [[ $n == nsenter || -e /tmp/no-nsenter/$n ]] || ln -s "$f" "/tmp/no-nsenter/$n"; done
+done
+"""
+
+
+def test_without_nsenter_the_scripts_enter_namespaces_with_ip_netns_exec(sandbox, tmp_path):
+    from netgen.pipeline import compile_lab, write_scripts
+
+    write_scripts(compile_lab(str(REPO / "tests" / "labs" / "features.py")), str(tmp_path))
+    before = sandbox.snapshot()
+    ok(sandbox.run(NO_NSENTER))
+    run = "PATH=/tmp/no-nsenter bash -c 'command -v nsenter || bash \"$0\"' "
+    ok(sandbox.run(run + f"{tmp_path}/up.sh"))
+    assert "70 checks passed, 0 failed" in ok(sandbox.run(run + f"{tmp_path}/verify.sh")).stdout
+    assert "nothing changed" in ok(sandbox.run(run + f"{tmp_path}/up.sh")).stdout
+    ok(sandbox.run(run + f"{tmp_path}/down.sh"))
+    assert sandbox.snapshot() == before
