@@ -1,9 +1,10 @@
 """The only place that decides order. Reads a validated model; produces sections of steps.
 
-A section is the work one `ip -batch` process does in one namespace. A step knows what it checks (an attribute
-of an object and the value the lab wants), the `ip -batch` words that make it so, and the words that undo them.
-up.sh runs the steps, down.sh runs the teardowns in reverse and verify.sh runs the checks, so the three scripts
-agree by construction.
+A section is the work one `ip -batch` process does in one namespace: the host's first (it makes the namespaces
+and every veth pair), then the namespaces', which need nothing from each other. A step knows what it checks (an
+attribute of an object and the value the lab wants), the `ip -batch` words that make it so, and the words that
+undo them. up.sh runs the steps, down.sh the host's teardowns in reverse and verify.sh the checks, so the three
+scripts agree by construction.
 """
 
 from __future__ import annotations
