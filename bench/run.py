@@ -50,10 +50,33 @@ def in_sandbox(box: Sandbox, command: str) -> float:
     return elapsed
 
 
+def busy(interval: float = 0.5) -> float:
+    """The share of the machine's CPU time spent busy over `interval` seconds."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+    total, idle = sample()
+    time.sleep(interval)
+    total2, idle2 = sample()
+    return 1 - (idle2 - idle) / max(total2 - total, 1)
+
+
+def settle(limit: float = 20) -> None:
+    """Wait until the machine is idle: the kernel frees a deleted lab's namespaces in the background, and that
+    work must not land on the next tool's timing."""
+    deadline = time.monotonic() + limit
+    while busy() > 0.1 and time.monotonic() < deadline:
+        pass
+
+
 def lifecycle(box: Sandbox, scripts: Path, verify: bool = True) -> dict[str, float]:
-    """up, verify and down of compiled scripts; down must leave the sandbox with no namespace and no veth."""
+    """up, verify and down of compiled scripts, each started on an idle machine; down must leave the sandbox with
+    no namespace and no veth."""
     steps = ("up", "verify", "down") if verify else ("up", "down")
-    times = {step: in_sandbox(box, f"bash {scripts}/{step}.sh") for step in steps}
+    times = {}
+    for step in steps:
+        settle()
+        times[step] = in_sandbox(box, f"bash {scripts}/{step}.sh")
     left = box.run("ip netns list; ip -br link show type veth").stdout.strip()
     if left:
         raise SystemExit(f"bench: {scripts}/down.sh left:\n{left}")
@@ -71,6 +94,7 @@ def mininet_python() -> str | None:
 
 
 def mininet(box: Sandbox, n: int) -> dict[str, float]:
+    settle()
     out = box.run(f"{mininet_python()} {MININET} {n}", timeout=1800)
     if out.returncode != 0:
         raise SystemExit(f"bench: Mininet failed:\n{out.stderr[-2000:]}")
