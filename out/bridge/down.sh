@@ -54,20 +54,16 @@ cleanup() {
 # namespace; `ip -n` and `ip netns exec` also copy the mount table, which holds one mount per named namespace,
 # so each call slows as labs grow (about 2x per call at 500 namespaces). They are the fallback without nsenter.
 NSENTER=
-IN_NS=()
-ns_prefix() {
-  if [[ $1 == host ]]; then
-    IN_NS=()
-  elif [[ -n $NSENTER ]]; then
-    IN_NS=(nsenter --net="/run/netns/$1")
-  else
-    IN_NS=(ip netns exec "$1")
-  fi
-}
 in_ns() {
-  ns_prefix "$1"
+  local ns=$1
   shift
-  "${IN_NS[@]}" "$@"
+  if [[ $ns == host ]]; then
+    "$@"
+  elif [[ -n $NSENTER ]]; then
+    nsenter --net="/run/netns/$ns" "$@"
+  else
+    ip netns exec "$ns" "$@"
+  fi
 }
 
 # One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
@@ -104,25 +100,7 @@ RE_NSID='"link_netnsid":([0-9]+)'
 # What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
 READING='link show'
 
-# fetch NS FILE writes ip's JSON for namespace NS into FILE. It runs in the background, and ends in exec.
-fetch() {
-  local query=$READING
-  if [[ $1 == host || -n ${NAMING[$1]:-} ]]; then query=$'netns list\n'$query; fi
-  ns_prefix "$1"
-  exec "${IN_NS[@]}" ip -j -d -batch - <<<"$query" >"$2" 2>/dev/null
-}
-
-# snapshot NS reads namespace NS now.
-snapshot() {
-  if [[ $1 != host && ! -e /run/netns/$1 ]]; then return 0; fi
-  if (fetch "$1" "$TMP/snapshot"); then
-    parse "$1" "$TMP/snapshot"
-  else
-    HAVE[netns/$1/]="a stale file in /run/netns"
-  fi
-}
-
-# parse NS FILE records what fetch wrote for namespace NS.
+# parse NS FILE records ip's JSON reading of namespace NS.
 parse() {
   local ns=$1 part name="" key
   local -a parts
@@ -179,10 +157,10 @@ READS=(
 )
 declare -A NAMING=()
 
-# observe reads the live state of the host and of the namespaces in READS that exist. Each is read by a small sh
-# script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there. xargs runs them
-# NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and this script
-# records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
+# read_namespaces NS... reads the live state of each NS that exists (host: the root namespace) into HAVE. Each is
+# read by a small sh script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there.
+# xargs runs them NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and
+# this script records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
 # shellcheck disable=SC2016 # expanded by sh when it reads
 OBSERVE_SH='ns=$1 query=$2
 shift 2
@@ -200,15 +178,14 @@ done >"sysctl.$ns"
 ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
 echo "$? $ns" >&3'
 declare -A KEYS=()
-observe() {
+read_namespaces() {
   local ns query status key value enter=env
   local -A asked=()
-  HAVE=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
   printf '%s\n' "$READING" >"$TMP/query"
   printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
-  for ns in host "${READS[@]}"; do
+  for ns in "$@"; do
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
     query=query
     if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then query=query.naming; fi
@@ -240,6 +217,12 @@ observe() {
   exec 3>&-
   rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.*
   for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
+}
+
+# observe reads the live state of the host and of the namespaces in READS.
+observe() {
+  HAVE=()
+  read_namespaces host "${READS[@]}"
 }
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.

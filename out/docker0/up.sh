@@ -11,7 +11,8 @@
 #   3 addresses, 2 routes, 3 expectations
 #
 # How it works: it reads the live state first and reports every object that exists with another shape without
-# changing anything (exit 1). Then it runs the missing steps with one `ip -batch` process per namespace. If a
+# changing anything (exit 1). Then it runs the missing steps with one `ip -batch` process per namespace: the
+# host's first (it makes the namespaces and every veth pair), then the namespaces', NETGEN_JOBS at a time. If a
 # command fails or the run is interrupted, it undoes what this run made, newest first, and exits non-zero.
 #
 # Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
@@ -51,20 +52,16 @@ cleanup() {
 # namespace; `ip -n` and `ip netns exec` also copy the mount table, which holds one mount per named namespace,
 # so each call slows as labs grow (about 2x per call at 500 namespaces). They are the fallback without nsenter.
 NSENTER=
-IN_NS=()
-ns_prefix() {
-  if [[ $1 == host ]]; then
-    IN_NS=()
-  elif [[ -n $NSENTER ]]; then
-    IN_NS=(nsenter --net="/run/netns/$1")
-  else
-    IN_NS=(ip netns exec "$1")
-  fi
-}
 in_ns() {
-  ns_prefix "$1"
+  local ns=$1
   shift
-  "${IN_NS[@]}" "$@"
+  if [[ $ns == host ]]; then
+    "$@"
+  elif [[ -n $NSENTER ]]; then
+    nsenter --net="/run/netns/$ns" "$@"
+  else
+    ip netns exec "$ns" "$@"
+  fi
 }
 
 # One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
@@ -101,25 +98,7 @@ RE_NSID='"link_netnsid":([0-9]+)'
 # What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
 READING=$'addr show\nroute show table all'
 
-# fetch NS FILE writes ip's JSON for namespace NS into FILE. It runs in the background, and ends in exec.
-fetch() {
-  local query=$READING
-  if [[ $1 == host || -n ${NAMING[$1]:-} ]]; then query=$'netns list\n'$query; fi
-  ns_prefix "$1"
-  exec "${IN_NS[@]}" ip -j -d -batch - <<<"$query" >"$2" 2>/dev/null
-}
-
-# snapshot NS reads namespace NS now.
-snapshot() {
-  if [[ $1 != host && ! -e /run/netns/$1 ]]; then return 0; fi
-  if (fetch "$1" "$TMP/snapshot"); then
-    parse "$1" "$TMP/snapshot"
-  else
-    HAVE[netns/$1/]="a stale file in /run/netns"
-  fi
-}
-
-# parse NS FILE records what fetch wrote for namespace NS.
+# parse NS FILE records ip's JSON reading of namespace NS.
 parse() {
   local ns=$1 part name="" key
   local -a parts
@@ -178,10 +157,10 @@ READS=(
 )
 declare -A NAMING=()
 
-# observe reads the live state of the host and of the namespaces in READS that exist. Each is read by a small sh
-# script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there. xargs runs them
-# NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and this script
-# records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
+# read_namespaces NS... reads the live state of each NS that exists (host: the root namespace) into HAVE. Each is
+# read by a small sh script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there.
+# xargs runs them NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and
+# this script records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
 # shellcheck disable=SC2016 # expanded by sh when it reads
 OBSERVE_SH='ns=$1 query=$2
 shift 2
@@ -199,15 +178,14 @@ done >"sysctl.$ns"
 ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
 echo "$? $ns" >&3'
 declare -A KEYS=()
-observe() {
+read_namespaces() {
   local ns query status key value enter=env
   local -A asked=()
-  HAVE=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
   printf '%s\n' "$READING" >"$TMP/query"
   printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
-  for ns in host "${READS[@]}"; do
+  for ns in "$@"; do
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
     query=query
     if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then query=query.naming; fi
@@ -239,6 +217,12 @@ observe() {
   exec 3>&-
   rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.*
   for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
+}
+
+# observe reads the live state of the host and of the namespaces in READS.
+observe() {
+  HAVE=()
+  read_namespaces host "${READS[@]}"
 }
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.
@@ -297,7 +281,7 @@ peer_of() {
   fi
 }
 
-# check ATTR NS OBJ WANT: one attribute of one object, as read by the last snapshot.
+# check ATTR NS OBJ WANT: one attribute of one object, as read last.
 check() {
   local attr=$1 ns=$2 obj=$3 want=$4 have settles=0
   have=${HAVE[$attr/$ns/$obj]:-absent}
@@ -776,7 +760,6 @@ built_checks() {
   done
   host_structure_checks
 }
-MODE=verify
 run_checks built_checks observe_built
 if ((FAILED)); then
   printf '%s\n' "${REPORT[@]}" | grep '^FAIL' >&2
