@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cache
 
 from . import model
 from .model import HOST, Diagnostic, Loc
@@ -19,10 +20,15 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 made: list["Lab"] = []
 
 
+@cache  # one lookup per file, not one per object a big lab makes
+def _in_netgen(filename: str) -> bool:
+    return os.path.dirname(os.path.abspath(filename)) == _PACKAGE_DIR
+
+
 def _caller() -> Loc:
     """The innermost frame outside netgen: the user's line, even inside their own helper functions."""
     frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    while frame is not None and _in_netgen(frame.f_code.co_filename):
         frame = frame.f_back
     if frame is None:
         return Loc("<unknown>", 0)

@@ -5,14 +5,12 @@ The format is that of `sha256sum`, so `sha256sum -c SHA256SUMS` checks the same 
 
 from __future__ import annotations
 
-import hashlib
-
 NAME = "SHA256SUMS"
 
 
-def text(scripts: dict[str, str]) -> str:
-    """The manifest for script texts keyed by file name."""
-    return "".join(f"{hashlib.sha256(body.encode()).hexdigest()}  {name}\n" for name, body in sorted(scripts.items()))
+def text(digests: dict[str, str]) -> str:
+    """The manifest for scripts' sha256 hex digests keyed by file name."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items()))
 
 
 def parse(manifest: str) -> dict[str, str]:

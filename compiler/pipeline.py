@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+import threading
+import traceback
 from dataclasses import dataclass
+from itertools import islice
 
 from . import __version__, labjson, loader, manifest, plan, render, validate
 from .model import Diagnostic
@@ -43,17 +47,89 @@ def compile_lab(path: str, timeout: float | None = None) -> Compiled:
     return Compiled(plan.build(lab, __version__), found)
 
 
-def write_scripts(compiled: Compiled, directory: str, style: str = "batched") -> list[str]:
-    """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, each whole or not at all."""
-    texts = {f"{v}.sh": compiled.script(v, style) for v in render.VARIANTS}  # render all before writing any
-    texts[manifest.NAME] = manifest.text(texts)
+PARALLEL_STEPS = 20_000  # from about 2,000 namespaces, rendering in parallel pays for the fork
+
+
+def write_scripts(compiled: Compiled, directory: str, style: str = "batched",
+                  parallel: bool | None = None) -> list[str]:
+    """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, all of them or none: each is
+    written beside its target under a temporary name, and renamed over it once every one has been written.
+
+    Rendering is most of a big lab's compile time, so with `parallel` (by default: a big lab, and more than one
+    core) every script but the last is rendered by a forked child of this process, which renders the last."""
     os.makedirs(directory, exist_ok=True)
-    written = []
-    for name, text in texts.items():
-        target = os.path.join(directory, name)
-        write_file(target, text, 0o755 if name.endswith(".sh") else 0o644)
-        written.append(target)
-    return written
+    staged: list[tuple[str, str]] = []  # (temporary file, target)
+    try:
+        scripts = {f"{v}.sh": _stage(directory, f"{v}.sh", 0o755, staged) for v in render.VARIANTS}
+        if parallel is None:
+            parallel = (sum(len(s.steps) for s in compiled.plan.sections) >= PARALLEL_STEPS
+                        and (os.cpu_count() or 1) > 1 and threading.active_count() == 1)  # fork copies no threads
+        digests = _render_forked(compiled.plan, style, scripts) if parallel else {
+            name: _render_into(compiled.plan, name, style, tmp) for name, tmp in scripts.items()}
+        with open(_stage(directory, manifest.NAME, 0o644, staged), "wb") as f:
+            f.write(manifest.text(digests).encode())
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    return [target for _, target in staged]
+
+
+def _stage(directory: str, name: str, mode: int, staged: list[tuple[str, str]]) -> str:
+    """A new empty file beside `directory/name` with `mode`, recorded in `staged`."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+    staged.append((tmp, os.path.join(directory, name)))
+    os.fchmod(fd, mode)
+    os.close(fd)
+    return tmp
+
+
+def _render_into(plan_: plan.Plan, name: str, style: str, path: str) -> str:
+    """Render the script `name` into the file at `path`, as it is made; return its sha256 hex digest."""
+    digest = hashlib.sha256()
+    pieces = render.stream(plan_, name.removesuffix(".sh"), style)
+    with open(path, "wb") as f:
+        while chunk := "".join(islice(pieces, 10_000)).encode():
+            f.write(chunk)
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _render_forked(plan_: plan.Plan, style: str, scripts: dict[str, str]) -> dict[str, str]:
+    """_render_into for every script, all but the last in forked children, which send back their digest (or
+    what went wrong) on a pipe."""
+    *others, (last, last_path) = scripts.items()
+    children = []
+    for name, path in others:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: render, answer, and leave without running the parent's exit handlers
+            os.close(read_end)
+            try:
+                answer, code = _render_into(plan_, name, style, path).encode(), 0
+            except BaseException:
+                answer, code = traceback.format_exc().encode()[-4000:], 1
+            os.write(write_end, answer)
+            os._exit(code)
+        os.close(write_end)
+        children.append((name, pid, read_end))
+    digests, failed = {}, []
+    try:
+        digests[last] = _render_into(plan_, last, style, last_path)
+    finally:  # reap every child, even when this process failed or was interrupted
+        for name, pid, read_end in children:
+            with os.fdopen(read_end, "rb") as pipe:
+                answer = pipe.read().decode()
+            if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0:
+                digests[name] = answer
+            else:
+                failed.append(f"rendering {name} failed:\n{answer}")
+    if failed:
+        raise RuntimeError("\n".join(failed))
+    return digests
 
 
 def write_file(target: str, text: str, mode: int = 0o644) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from functools import cache
+from typing import NamedTuple
 
 from .model import HOST, Interface, Lab, Loc, Route
+from .validate import parse_address, parse_interface  # parsed once, by validate, for both
 
 
 class V(str):
@@ -22,8 +23,7 @@ class V(str):
     __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):  # a tuple, not a dataclass: a 10,000-namespace lab makes 90,000 of them
     what: str  # a comment for the reader of the script
     loc: Loc
     check: tuple[str, ...]  # ATTR NS OBJECT WANT, as read by the scripts' `step` and `check` (V: user values)
@@ -88,8 +88,6 @@ class Plan:
                                    and any(":" in a.cidr for a in i.addresses)))
 
 
-_interface = cache(ipaddress.ip_interface)
-_address = cache(ipaddress.ip_address)  # gateways repeat across namespaces
 
 
 def _route_dest(dest: str) -> tuple[str, str, int]:
@@ -106,7 +104,7 @@ def _route_dest(dest: str) -> tuple[str, str, int]:
 def _gateway_dev(lab_ifaces: list[Interface], gateway) -> str:
     for iface in lab_ifaces:
         for addr in iface.addresses:
-            if gateway in _interface(addr.cidr).network:
+            if gateway in parse_interface(addr.cidr).network:
                 return iface.name
     raise AssertionError(f"validate lets no gateway off-link: {gateway}")
 
@@ -133,7 +131,7 @@ def _link_steps(iface: Interface) -> list[Step]:
     else:
         out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", "dev", name, "up")))
     for addr in iface.addresses:
-        cidr = V(_interface(addr.cidr))
+        cidr = V(parse_interface(addr.cidr))
         if iface.external:
             out.append(Step(f"{iface.ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),
                             expect=True))
@@ -168,7 +166,7 @@ def _veth_end(iface: Interface, pns: str, pname: str) -> tuple[Step, Step]:
 
 def _route_step(r: Route, ifaces: list[Interface]) -> Step:
     shown, dest, family = _route_dest(r.dest)
-    gateway = _address(r.via) if r.via is not None else None
+    gateway = parse_address(r.via) if r.via is not None else None
     if r.dest == "default" and (r.family == 6 or gateway is not None and gateway.version == 6):
         dest, family = "::/0", 6
     dev = r.dev or _gateway_dev(ifaces, gateway)
@@ -243,7 +241,7 @@ def build(lab: Lab, version: str) -> Plan:
     probes = tuple(
         Probe(f"{e.ns} {'reaches' if e.reach else 'must not reach'} {e.target}"
               + (f" on tcp/{e.tcp}" if e.tcp is not None else ""),
-              e.loc, e.ns, str(ipaddress.ip_address(e.target)), "" if e.tcp is None else str(e.tcp), e.reach)
+              e.loc, e.ns, str(parse_address(e.target)), "" if e.tcp is None else str(e.tcp), e.reach)
         for e in lab.expectations)
     sysctls: dict[str, tuple[str, ...]] = {}
     for s in lab.sysctls:

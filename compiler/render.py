@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
 
@@ -21,16 +22,24 @@ def comment(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-@cache  # names and addresses repeat across steps
+def about(item) -> str:
+    """The comment over a step or probe: what it does, and the lab file line it came from."""
+    text = f"{item.what} ({item.loc})"
+    return text if text.isprintable() else comment(text)
+
+
 def shell_quote(value: object) -> str:
     """The one filter every user value passes through: always single quotes, so a reviewer sees every value
     quoted and no value can become shell code."""
     return "'" + str(value).replace("'", "'\\''") + "'"
 
 
+_quote_word = cache(shell_quote)  # names and addresses repeat across steps
+
+
 def words(command: tuple[str, ...]) -> str:
     """A command's words for the script: user values (plan.V) quoted, netgen's own keywords bare."""
-    return " ".join([shell_quote(w) if isinstance(w, V) else w for w in command])
+    return " ".join([_quote_word(w) if isinstance(w, V) else w for w in command])
 
 
 def line(command: tuple[str, ...]) -> str:
@@ -53,16 +62,23 @@ def environment() -> jinja2.Environment:
     )
     env.filters["q"] = shell_quote
     env.filters["c"] = comment
+    env.filters["about"] = about
     env.filters["words"] = words
     env.filters["line"] = line
     return env
 
 
-def render(plan: Plan, variant: str, style: str = "batched") -> str:
-    """The script `variant` (up, down or verify) for `plan`, batched per namespace or plain (one ip per line)."""
+def stream(plan: Plan, variant: str, style: str = "batched") -> Iterator[str]:
+    """The script `variant` (up, down or verify) for `plan`, batched per namespace or plain (one ip per line), in
+    pieces: a 10,000-namespace lab's script is a million of them, better written as they come than held."""
     if style == "plain":
         from . import plain  # plain builds on this module's quoting
 
         lines = getattr(plain, variant)(plan)
-        return environment().get_template("plain.sh.j2").render(plan=plan, variant=variant, lines=lines)
-    return environment().get_template(f"{variant}.sh.j2").render(plan=plan, variant=variant)
+        return environment().get_template("plain.sh.j2").generate(plan=plan, variant=variant, lines=lines)
+    return environment().get_template(f"{variant}.sh.j2").generate(plan=plan, variant=variant)
+
+
+def render(plan: Plan, variant: str, style: str = "batched") -> str:
+    """The whole text of the script `variant`."""
+    return "".join(stream(plan, variant, style))

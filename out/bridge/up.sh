@@ -333,23 +333,6 @@ host_structure_checks() {
   :
 }
 
-# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
-structure_checks() {
-  host_structure_checks
-  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend0' 'ns1/br-veth0'
-  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend1' 'ns2/br-veth1'
-  # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
-  check peer 'ns1' 'br-veth0' 'host/brvethotherend0'
-  # ns1/br-veth0: carrier (examples/bridge.py:10)
-  check oper 'ns1' 'br-veth0' up
-  # ns2/br-veth1: peer is host/brvethotherend1 (examples/bridge.py:10)
-  check peer 'ns2' 'br-veth1' 'host/brvethotherend1'
-  # ns2/br-veth1: carrier (examples/bridge.py:10)
-  check oper 'ns2' 'br-veth1' up
-}
-
 # --- running steps ----------------------------------------------------------------------------------------------
 # step ATTR NS OBJ WANT [DO [UNDO]]: when the host already has WANT, nothing to do; when the object exists with
 # another shape, a conflict; otherwise DO (one line of `ip -batch`) is queued for this section's batch, and UNDO

@@ -333,23 +333,6 @@ host_structure_checks() {
   :
 }
 
-# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
-structure_checks() {
-  host_structure_checks
-  # host/veth-nginx-1: peer is nginx-1/eth0 (examples/docker0.py:12)
-  check peer 'host' 'veth-nginx-1' 'nginx-1/eth0'
-  # host/veth-nginx-2: peer is nginx-2/eth0 (examples/docker0.py:12)
-  check peer 'host' 'veth-nginx-2' 'nginx-2/eth0'
-  # nginx-1/eth0: peer is host/veth-nginx-1 (examples/docker0.py:12)
-  check peer 'nginx-1' 'eth0' 'host/veth-nginx-1'
-  # nginx-1/eth0: carrier (examples/docker0.py:12)
-  check oper 'nginx-1' 'eth0' up
-  # nginx-2/eth0: peer is host/veth-nginx-2 (examples/docker0.py:12)
-  check peer 'nginx-2' 'eth0' 'host/veth-nginx-2'
-  # nginx-2/eth0: carrier (examples/docker0.py:12)
-  check oper 'nginx-2' 'eth0' up
-}
-
 # --- running steps ----------------------------------------------------------------------------------------------
 # step ATTR NS OBJ WANT [DO [UNDO]]: when the host already has WANT, nothing to do; when the object exists with
 # another shape, a conflict; otherwise DO (one line of `ip -batch`) is queued for this section's batch, and UNDO

@@ -327,19 +327,6 @@ host_structure_checks() {
   :
 }
 
-# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
-structure_checks() {
-  host_structure_checks
-  # ns1/veth0: peer is ns2/veth1 (examples/veth_pair.py:7)
-  check peer 'ns1' 'veth0' 'ns2/veth1'
-  # ns1/veth0: carrier (examples/veth_pair.py:7)
-  check oper 'ns1' 'veth0' up
-  # ns2/veth1: peer is ns1/veth0 (examples/veth_pair.py:7)
-  check peer 'ns2' 'veth1' 'ns1/veth0'
-  # ns2/veth1: carrier (examples/veth_pair.py:7)
-  check oper 'ns2' 'veth1' up
-}
-
 # --- running steps ----------------------------------------------------------------------------------------------
 # step ATTR NS OBJ WANT [DO [UNDO]]: when the host already has WANT, nothing to do; when the object exists with
 # another shape, a conflict; otherwise DO (one line of `ip -batch`) is queued for this section's batch, and UNDO
