@@ -21,6 +21,17 @@ echo ready
 exec sleep infinity
 """
 
+# Lines for a bash wrapper (of ip, say) that SIGKILL the up.sh running it: every ancestor that is `bash .../up.sh`
+# (the script and its subshells), and no other, so that tests running beside other netgen runs kill only their own.
+KILL_UP_SH = r"""
+p=$PPID
+while ((p > 1)); do
+  parent=$(ps -o ppid= -p "$p") || break
+  if [[ $(tr '\0' ' ' </proc/$p/cmdline) == "bash "*/up.sh* ]]; then kill -KILL "$p"; fi
+  p=$((parent))
+done
+"""
+
 # Fields that change by themselves (timers, counters) are left out of snapshots.
 _VOLATILE = ("timer", "stats", "valid_life_time", "preferred_life_time", "expires")
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from conftest import EXAMPLES, REPO
+from sandbox import KILL_UP_SH
 from test_live import FAILING_IP, ok, script
 
 pytestmark = pytest.mark.live
@@ -117,7 +118,7 @@ def test_signal_during_up_undoes_this_run(sandbox, sig, at):
 
 # The same wrapper idea as FAILING_IP, but at line @K@ the script itself is SIGKILLed: no rollback can run.
 KILLING_IP = FAILING_IP.replace('echo "RTNETLINK answers: Operation not permitted (injected)" >&2',
-                                'pkill -KILL -f "bash .*/up.sh"; exit 1')
+                                KILL_UP_SH + "exit 1")
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from conftest import EXAMPLES, REPO
+from sandbox import KILL_UP_SH
 
 pytestmark = pytest.mark.live
 
@@ -73,6 +74,17 @@ def test_up_twice_changes_nothing_and_down_twice_succeeds(sandbox, example):
     second = ok(sandbox.run(script(example, "down")))
     assert "not present; nothing to remove" in second.stdout
     assert sandbox.snapshot() == before
+
+
+def test_up_repairs_a_namespace_alone_and_says_what_it_changed(sandbox):
+    """When only a namespace needs work (the host has none), its changes are counted and journaled like any."""
+    ok(sandbox.run(script("docker0", "up")))
+    built = sandbox.settled_snapshot()
+    ok(sandbox.run("ip -n nginx-1 link set eth0 down"))  # the kernel drops the default route with it
+    again = ok(sandbox.run(script("docker0", "up")))
+    assert "nginx-1: 2 changes" in again.stdout and "lab docker0 is up (2 changes)" in again.stdout
+    assert sandbox.settled_snapshot() == built
+    ok(sandbox.run(script("docker0", "down")))
 
 
 def test_down_without_up_succeeds(sandbox):
@@ -221,7 +233,7 @@ def test_down_after_up_killed_while_batches_run_leaves_nothing(sandbox, tmp_path
         del os.environ["STAR_N"]
     before = sandbox.snapshot()
     killing = FAILING_NS_IP.replace('echo "RTNETLINK answers: Operation not permitted (injected)" >&2',
-                                    'pkill -KILL -f "bash .*/up.sh"; exit 1')
+                                    KILL_UP_SH + "exit 1")
     killed = sandbox.run(killing + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
     assert killed.returncode in (-9, 137) and "lab star is up" not in killed.stdout
     assert "leaf-12" in sandbox.run("ip netns list").stdout  # half built: the kill left no chance to undo

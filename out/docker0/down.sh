@@ -157,51 +157,69 @@ READS=(
 )
 declare -A NAMING=()
 
-# read_namespaces NS... reads the live state of each NS that exists (host: the root namespace) into HAVE. Each is
-# read by a small sh script run inside it (below): one `ip -j -d -batch`, and the sysctls the lab sets there.
-# xargs runs them NETGEN_JOBS (default 4) at a time; each says on the pipe `ready` when its reading is there, and
-# this script records it while the others run. A namespace that cannot be entered (a stale file) gives no answer.
+# read_namespaces NS... reads the live state of each NS that exists (host: the root namespace) into HAVE. The
+# namespaces are dealt out to NETGEN_JOBS (default 4) small sh loops (below), which xargs runs side by side. Each
+# reads a namespace with one `ip -j -d -batch` inside it (nsenter, or `ip netns exec` without it: no shell in
+# between, as starting one costs as much as ip itself), and the sysctls the lab sets there with a small sh, then
+# says on the pipe which namespace it has read; this script records it while the loops go on. A namespace that
+# cannot be entered (a stale file) reads as failed.
 # shellcheck disable=SC2016 # expanded by sh when it reads
-OBSERVE_SH='ns=$1 query=$2
-shift 2
-for key; do
+OBSERVE_SH='enter=$1
+shift
+for ns; do
+  query=query
+  case $ns in +*) ns=${ns#+} query=query.naming ;; esac
+  case $enter/$ns in
+    */host) in= ;;
+    nsenter/*) in="nsenter --net=/run/netns/$ns" ;;
+    *) in="ip netns exec $ns" ;;
+  esac
+  if [ -r "keys.$ns" ]; then
+    read -r keys <"keys.$ns" || true # dash returns 1 at a last line without a newline
+    $in sh read_sysctls.sh $keys >"sysctl.$ns"
+  fi
+  $in ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
+  echo "$? $ns" >&3
+done'
+# shellcheck disable=SC2016 # expanded by sh when it reads
+READ_SYSCTLS='for key; do
   path=/proc/sys
   IFS=.
   for part in $key; do path=$path/$part; done
   unset IFS
   if [ -r "$path" ]; then
     value=
-    read -r value <"$path" || true # dash returns 1 here even when it has read the value
+    read -r value <"$path" || true
     printf "%s=%s\n" "$key" "$value"
   fi
-done >"sysctl.$ns"
-ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
-echo "$? $ns" >&3'
+done'
 declare -A KEYS=()
 read_namespaces() {
-  local ns query status key value enter=env
+  local ns status key value line enter=ip jobs=${NETGEN_JOBS:-4} i j
+  local -a found=()
   local -A asked=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
+  printf '%s\n' "$READ_SYSCTLS" >"$TMP/read_sysctls.sh"
   printf '%s\n' "$READING" >"$TMP/query"
   printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
   for ns in "$@"; do
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
-    query=query
-    if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then query=query.naming; fi
     asked[$ns]=1
-    case $enter/$ns in
-      nsenter/host) printf -- '--net=/proc/%s/ns/net ' "$$" ;;
-      nsenter/*) printf -- '--net=/run/netns/%s ' "$ns" ;;
-      env/host) ;;
-      env/*) printf 'ip netns exec %s ' "$ns" ;;
-    esac
-    printf 'sh observe.sh %s %s%s\n' "$ns" "$query" "${KEYS[$ns]:+ ${KEYS[$ns]}}" # xargs -L: no trailing blank
+    if [[ -n ${KEYS[$ns]:-} ]]; then printf '%s\n' "${KEYS[$ns]}" >"$TMP/keys.$ns"; fi
+    if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then ns=+$ns; fi
+    found+=("$ns")
+  done
+  # one line of namespaces per loop, dealt round-robin so that each gets as many of the costly ones
+  for ((i = 0; i < jobs; i++)); do
+    line=
+    for ((j = i; j < ${#found[@]}; j += jobs)); do line+=" ${found[j]}"; done
+    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
   done >"$TMP/reads"
   mkfifo "$TMP/ready"
   exec 3<>"$TMP/ready"
   (
-    { cd "$TMP" && xargs -P "${NETGEN_JOBS:-4}" -L 1 -a reads "$enter" 2>/dev/null; } || true
+    { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 2>/dev/null; } || true
     echo "end -" >&3
   ) &
   while read -r status ns <&3 && [[ $status != end ]]; do
@@ -211,11 +229,13 @@ read_namespaces() {
       continue
     fi
     parse "$ns" "$TMP/read.$ns"
-    while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
+    if [[ -n ${KEYS[$ns]:-} ]]; then
+      while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
+    fi
   done
   wait $! || true
   exec 3>&-
-  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.*
+  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.* "$TMP"/keys.*
   for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
 }
 
