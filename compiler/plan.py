@@ -68,7 +68,6 @@ class Plan:
     version: str
     namespaces: tuple[str, ...]  # the lab's own, in order; the host is not among them
     sysctls: dict[str, tuple[str, ...]]  # the sysctl keys the lab sets, per namespace (snapshots read them)
-    naming: frozenset[str]  # namespaces that make a veth into another lab namespace: read with peer names
     sections: tuple[Section, ...]
     checks: tuple[Step, ...]  # what verify checks beyond the steps: carrier and veth peers
     probes: tuple[Probe, ...]
@@ -141,18 +140,26 @@ def _link_steps(iface: Interface) -> list[Step]:
     return out
 
 
-def _veth_made(iface: Interface, pns: str, pname: str) -> Step:
+# Ifindexes count from 1 in each namespace, so the ends of veths between namespaces look alike (2 to 2, say):
+# up gives each such end an ifindex of its own, from here up, and verify tells pairs apart by ifindex and iflink
+# without naming every peer's namespace (which costs a look at every namespace, from each one).
+PINNED_IFINDEX = 1_000_000
+
+
+def _veth_made(iface: Interface, pns: str, pname: str, index: int | None) -> Step:
     """The host's step that makes a veth pair, with each end straight in its namespace: so no namespace's batch
-    waits for another's."""
+    waits for another's. `index`: the ifindex of this end, and index + 1 that of its peer, or None."""
     ns, name = V(iface.ns), V(iface.name)
-    words = ("link", "add", "name", name) + (("netns", ns) if iface.ns != HOST else ())
-    words += ("type", "veth", "peer", "name", V(pname)) + (("netns", V(pns)) if pns != HOST else ())
+    near, far = (("index", V(index)), ("index", V(index + 1))) if index is not None else ((), ())
+    words = ("link", "add", "name", name, *near) + (("netns", ns) if iface.ns != HOST else ())
+    words += ("type", "veth", "peer", "name", V(pname), *far) + (("netns", V(pns)) if pns != HOST else ())
     # Deleting a veth waits for the kernel (about 25 ms each); deleting its far end's namespace removes it in
     # one batch with the namespace, and down waits for it to vanish from the host. A pair with no end in the host
     # goes with its namespaces, like everything inside them.
     gone_with = pns if iface.ns == HOST and pns != HOST else ""
     teardown = ("link", "del", "dev", name) if iface.ns == HOST else ()
-    return Step(f"veth pair {iface.ref} <-> {pns}/{pname}", iface.loc, ("link", ns, name, "veth"), words,
+    pins = f", ifindexes {index} and {index + 1}" if index is not None else ""
+    return Step(f"veth pair {iface.ref} <-> {pns}/{pname}{pins}", iface.loc, ("link", ns, name, "veth"), words,
                 ("link", "del", "dev", name), teardown, gone_with=gone_with)
 
 
@@ -194,8 +201,8 @@ def build(lab: Lab, version: str) -> Plan:
         a, b = (v.a, v.b) if rank[v.a[0]] <= rank[v.b[0]] else (v.b, v.a)
         near[a], peers[a], peers[b] = b, b, a
     with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
-    # Peer namespaces have no name inside a namespace unless it lists them: those with a veth to another one do.
-    naming = frozenset(a[0] for a, b in near.items() if a[0] != HOST and b[0] not in (HOST, a[0]))
+    between = [a for a, b in near.items() if a[0] != HOST and b[0] != a[0]]  # veths between two lab namespaces
+    pinned = {a: PINNED_IFINDEX + 2 * k for k, a in enumerate(between)}
     iface_of = {(i.ns, i.name): i for i in lab.interfaces}
 
     sections = []
@@ -205,7 +212,7 @@ def build(lab: Lab, version: str) -> Plan:
             steps = [Step(f"namespace {n.name}", n.loc, ("netns", V(n.name), V(""), "present"),
                           ("netns", "add", V(n.name)), ("netns", "del", V(n.name)), ("netns", "del", V(n.name)))
                      for n in lab.namespaces]
-            steps += [_veth_made(iface_of[a], *b) for a, b in near.items() if a[0] != HOST]
+            steps += [_veth_made(iface_of[a], *b, pinned.get(a)) for a, b in near.items() if a[0] != HOST]
         else:
             steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", V(ns), "lo", "up"),
                           ("link", "set", "dev", "lo", "up"))]
@@ -223,7 +230,7 @@ def build(lab: Lab, version: str) -> Plan:
                 key = (iface.ns, iface.name)
                 made, peer = _veth_end(iface, *peers[key])
                 if ns == HOST and key in near:
-                    steps.append(_veth_made(iface, *near[key]))
+                    steps.append(_veth_made(iface, *near[key], None))
                 elif key not in near:  # the host's step checks the end it names first
                     steps.append(made)
                 checks.append(peer)
@@ -246,7 +253,7 @@ def build(lab: Lab, version: str) -> Plan:
     sysctls: dict[str, tuple[str, ...]] = {}
     for s in lab.sysctls:
         sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
-    return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, naming, tuple(sections),
+    return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections),
                 tuple(checks), probes, summary(lab))
 
 

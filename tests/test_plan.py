@@ -29,14 +29,14 @@ def test_every_veth_is_made_once_by_the_host_with_each_end_straight_in_its_names
                              "lab.veth(a.port('h'), lab.host.port('a-h'))\n"
                              "lab.veth(a.port('l1'), a.port('l2'))\n")
     made = [(ns, cmd) for ns, cmd in dos(plan) if "type veth" in cmd]
-    assert made == [("host", "link add name to-b netns a type veth peer name to-a netns b"),
+    assert made == [("host", "link add name to-b index 1000000 netns a type veth peer name to-a index 1000001 netns b"),
                     ("host", "link add name l1 netns a type veth peer name l2 netns a"),
                     ("host", "link add name a-h type veth peer name h netns a")]
     # so no namespace's batch waits for another's, and each end is checked once, where it lives
     far = [step for s in plan.sections for step in s.steps if step.check[0] == "link" and not step.do]
     assert {(step.check[1], step.check[2]) for step in far} == {("a", "h"), ("b", "to-a"), ("a", "l2")}
     undo = {" ".join(step.do): (step.owner, " ".join(step.undo)) for s in plan.sections for step in s.steps}
-    assert undo["link add name to-b netns a type veth peer name to-a netns b"] == ("a", "link del dev to-b")
+    assert undo["link add name to-b index 1000000 netns a type veth peer name to-a index 1000001 netns b"] == ("a", "link del dev to-b")
     assert undo["netns add a"] == ("host", "netns del a")
 
 
@@ -85,12 +85,12 @@ def test_verify_checks_peers_both_ways_and_carrier(tmp_path):
 def test_devices_are_named_after_a_keyword_so_ip_never_reads_a_name_as_one(tmp_path):
     plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\n"
                              "lab.veth(a.port('up', '10.0.0.1/30'), b.port('type'))\na.route('default', via='10.0.0.2')\n")
-    assert ("host", "link add name up netns a type veth peer name type netns b") in dos(plan)
+    assert ("host", "link add name up index 1000000 netns a type veth peer name type index 1000001 netns b") in dos(plan)
     assert ("a", "link set dev up up") in dos(plan)
     assert ("a", "route add default via 10.0.0.2 dev up") in dos(plan)
 
 
-def test_host_veths_go_with_their_namespace_and_namespace_pairs_are_read_with_peer_names(tmp_path):
+def test_host_veths_go_with_their_namespace_and_veths_between_namespaces_get_their_own_ifindexes(tmp_path):
     plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\nc = lab.netns('c')\n"
                              "lab.veth(lab.host.port('h-a'), a.port('x'))\n"
                              "lab.veth(b.port('to-c'), c.port('to-b'))\n"
@@ -101,4 +101,6 @@ def test_host_veths_go_with_their_namespace_and_namespace_pairs_are_read_with_pe
     assert not made["to-c"].teardown  # goes with namespaces b and c: down never enters a namespace
     assert [" ".join(s.teardown) for s in plan.teardowns] == [
         "link del dev h1", "link del dev h-a", "netns del c", "netns del b", "netns del a"]
-    assert plan.naming == {"b"}
+    assert made["to-c"].do[:6] == ("link", "add", "name", "to-c", "index", "1000000")  # between namespaces:
+    assert made["to-c"].do[-5:] == ("to-b", "index", "1000001", "netns", "c")  # ifindexes of their own
+    assert "index" not in made["h-a"].do and "index" not in made["h1"].do

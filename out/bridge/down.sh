@@ -85,10 +85,10 @@ lock() {
 # --- the live state ---------------------------------------------------------------------------------------------
 # The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
 # (host: the root namespace) is read by one ip process as JSON, which parse splits at each '{' (mapfile is fast
-# where bash string surgery is not). ip's text form would name the namespace of every veth peer by opening every
-# file in /run/netns, once per process, which grows with the number of namespaces; so only the host and the
-# namespaces in NAMING (those that make a veth into another namespace) list the namespaces by id, and give their
-# peers names. Elsewhere a peer in another namespace reads "unnamed", and the peer check looks at the other end.
+# where bash string surgery is not). Naming the namespace of a veth's peer means looking at every file in
+# /run/netns (ip's text form does it in every process), so only the host's reading lists the namespaces by id and
+# gives its peers names; elsewhere a peer in another namespace reads "unnamed" (see peer_of), and HAVE counts
+# the veth ends between namespaces under cross/IFINDEX/IFLINK, to tell whether a pair is the only one alike.
 declare -A HAVE=()
 RE_LINK='^"ifindex":([0-9]+),("link":"([^"]*)",|"link_index":([0-9]+),)?"ifname":"([^"]*)","flags":\[([^]]*)\],"mtu":([0-9]+)'
 RE_ADDR='"local":"([^"]+)","prefixlen":([0-9]+)'
@@ -100,9 +100,9 @@ RE_NSID='"link_netnsid":([0-9]+)'
 # What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
 READING='link show'
 
-# parse NS FILE records ip's JSON reading of namespace NS.
+# parse NS FILE [naming] records ip's JSON reading of namespace NS (naming: read again to name its peers).
 parse() {
-  local ns=$1 part name="" key
+  local ns=$1 naming=${3:-} part name="" key
   local -a parts
   local -A nsid=()
   HAVE[netns/$ns/]=present
@@ -123,7 +123,13 @@ parse() {
           HAVE[mac/$key]=${BASH_REMATCH[2]}
           if [[ ${BASH_REMATCH[1]} == loopback ]]; then HAVE[link/$key]=loopback; fi
         fi
-        if [[ $part =~ $RE_NSID ]]; then HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}; fi
+        if [[ $part =~ $RE_NSID ]]; then
+          HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}
+          if [[ -z $naming ]]; then
+            key=cross/${HAVE[ifindex/$key]}/${HAVE[iflink/$key]}
+            HAVE[$key]=$((${HAVE[$key]:-0} + 1))
+          fi
+        fi
         ;;
       '"info_kind":'*) if [[ $part =~ ^\"info_kind\":\"([^\"]+)\" ]]; then HAVE[link/$ns/$name]=${BASH_REMATCH[1]}; fi ;;
       '"family":'*)
@@ -155,7 +161,6 @@ read_host_sysctls() {
 # The namespaces observe reads, and those of them that name their veth peers' namespaces.
 READS=(
 )
-declare -A NAMING=()
 
 # read_namespaces NS... reads the live state of each NS that exists (host: the root namespace) into HAVE. The
 # namespaces are dealt out to NETGEN_JOBS (default 4) small sh loops (below), which xargs runs side by side. Each
@@ -207,7 +212,7 @@ read_namespaces() {
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
     asked[$ns]=1
     if [[ -n ${KEYS[$ns]:-} ]]; then printf '%s\n' "${KEYS[$ns]}" >"$TMP/keys.$ns"; fi
-    if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then ns=+$ns; fi
+    if [[ $ns == host ]]; then ns=+$ns; fi
     found+=("$ns")
   done
   # one line of namespaces per loop, dealt round-robin so that each gets as many of the costly ones

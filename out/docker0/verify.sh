@@ -82,10 +82,10 @@ lock() {
 # --- the live state ---------------------------------------------------------------------------------------------
 # The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
 # (host: the root namespace) is read by one ip process as JSON, which parse splits at each '{' (mapfile is fast
-# where bash string surgery is not). ip's text form would name the namespace of every veth peer by opening every
-# file in /run/netns, once per process, which grows with the number of namespaces; so only the host and the
-# namespaces in NAMING (those that make a veth into another namespace) list the namespaces by id, and give their
-# peers names. Elsewhere a peer in another namespace reads "unnamed", and the peer check looks at the other end.
+# where bash string surgery is not). Naming the namespace of a veth's peer means looking at every file in
+# /run/netns (ip's text form does it in every process), so only the host's reading lists the namespaces by id and
+# gives its peers names; elsewhere a peer in another namespace reads "unnamed" (see peer_of), and HAVE counts
+# the veth ends between namespaces under cross/IFINDEX/IFLINK, to tell whether a pair is the only one alike.
 declare -A HAVE=()
 RE_LINK='^"ifindex":([0-9]+),("link":"([^"]*)",|"link_index":([0-9]+),)?"ifname":"([^"]*)","flags":\[([^]]*)\],"mtu":([0-9]+)'
 RE_ADDR='"local":"([^"]+)","prefixlen":([0-9]+)'
@@ -97,9 +97,9 @@ RE_NSID='"link_netnsid":([0-9]+)'
 # What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
 READING=$'addr show\nroute show table all'
 
-# parse NS FILE records ip's JSON reading of namespace NS.
+# parse NS FILE [naming] records ip's JSON reading of namespace NS (naming: read again to name its peers).
 parse() {
-  local ns=$1 part name="" key
+  local ns=$1 naming=${3:-} part name="" key
   local -a parts
   local -A nsid=()
   HAVE[netns/$ns/]=present
@@ -120,7 +120,13 @@ parse() {
           HAVE[mac/$key]=${BASH_REMATCH[2]}
           if [[ ${BASH_REMATCH[1]} == loopback ]]; then HAVE[link/$key]=loopback; fi
         fi
-        if [[ $part =~ $RE_NSID ]]; then HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}; fi
+        if [[ $part =~ $RE_NSID ]]; then
+          HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}
+          if [[ -z $naming ]]; then
+            key=cross/${HAVE[ifindex/$key]}/${HAVE[iflink/$key]}
+            HAVE[$key]=$((${HAVE[$key]:-0} + 1))
+          fi
+        fi
         ;;
       '"info_kind":'*) if [[ $part =~ ^\"info_kind\":\"([^\"]+)\" ]]; then HAVE[link/$ns/$name]=${BASH_REMATCH[1]}; fi ;;
       '"family":'*)
@@ -154,7 +160,6 @@ READS=(
   'nginx-1'
   'nginx-2'
 )
-declare -A NAMING=()
 
 # read_namespaces NS... reads the live state of each NS that exists (host: the root namespace) into HAVE. The
 # namespaces are dealt out to NETGEN_JOBS (default 4) small sh loops (below), which xargs runs side by side. Each
@@ -206,7 +211,7 @@ read_namespaces() {
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
     asked[$ns]=1
     if [[ -n ${KEYS[$ns]:-} ]]; then printf '%s\n' "${KEYS[$ns]}" >"$TMP/keys.$ns"; fi
-    if [[ $ns == host || -n ${NAMING[$ns]:-} ]]; then ns=+$ns; fi
+    if [[ $ns == host ]]; then ns=+$ns; fi
     found+=("$ns")
   done
   # one line of namespaces per loop, dealt round-robin so that each gets as many of the costly ones
@@ -263,26 +268,48 @@ result() {
   fi
 }
 
-# peer_of NS LINK WANT sets PEER to WANT (ns/name) when the veth's other end is that one: the peer namespace as ip
-# names it from at least one end (the host's, or the end that made the pair), and ifindex and iflink matching both
-# ways (indexes repeat between namespaces, so neither is enough alone). A variable, not output: no subshell.
+# peer_of NS LINK WANT sets PEER to WANT (ns/name) when the veth's other end is that one: ifindex and iflink
+# matching both ways, and the peer in the namespace WANT names. Only the host's reading names peers' namespaces; a
+# peer elsewhere is taken as named when its other end names NS, or when the two ends match both ways and no other
+# veth between namespaces looks like either (up gives those their own ifindexes). Any doubt, and NS is read again,
+# naming its peers. A variable, not output: no subshell.
 PEER=
 peer_of() {
-  local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link where
+  local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link index where
+  index=${HAVE[ifindex/$ns/$obj]:-}
   link=${HAVE[iflink/$ns/$obj]:-}
   where=${HAVE[peerns/$ns/$obj]:-}
-  if [[ $where == unnamed && ${HAVE[peerns/$pns/$pname]:-} == "$ns" ]]; then where=$pns; fi
-  if [[ -z ${HAVE[ifindex/$ns/$obj]:-} ]]; then
+  if [[ $where == unnamed ]]; then
+    if [[ ${HAVE[peerns/$pns/$pname]:-} == "$ns" ]] ||
+      [[ $link == "${HAVE[ifindex/$pns/$pname]:-}" && ${HAVE[iflink/$pns/$pname]:-} == "$index" &&
+        ${HAVE[cross/$index/$link]:-} == 1 && ${HAVE[cross/$link/$index]:-} == 1 ]]; then
+      where=$pns
+    else
+      name_peers "$ns"
+      index=${HAVE[ifindex/$ns/$obj]:-} link=${HAVE[iflink/$ns/$obj]:-}
+      where=${HAVE[peerns/$ns/$obj]:-}
+    fi
+  fi
+  if [[ -z $index ]]; then
     PEER=absent
   elif [[ $where == unnamed ]]; then
     PEER="a link in another namespace"
   elif [[ $where != "$pns" ]]; then
     PEER="a link in $where"
   elif [[ ($link == "${HAVE[ifindex/$pns/$pname]:-}" || $link == "$pname") &&
-    (${HAVE[iflink/$pns/$pname]:-} == "${HAVE[ifindex/$ns/$obj]}" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
+    (${HAVE[iflink/$pns/$pname]:-} == "$index" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
     PEER=$want
   else
     PEER="another link (iflink ${link:-none})"
+  fi
+}
+
+# name_peers NS reads namespace NS once more, now naming the namespaces of its veths' peers.
+name_peers() {
+  if [[ -n ${HAVE[named/$1]:-} ]]; then return 0; fi
+  HAVE[named/$1]=1
+  if in_ns "$1" ip -j -d -batch - <"$TMP/query.naming" >"$TMP/named.$1" 2>/dev/null; then
+    parse "$1" "$TMP/named.$1" naming
   fi
 }
 
