@@ -97,7 +97,7 @@ RE_MASTER='"master":"([^"]+)"'
 RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
 RE_NSID='"link_netnsid":([0-9]+)'
 
-# What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
+# What ip reads in each namespace: links with their addresses, and routes (down.sh reads the host's links only).
 READING='link show'
 
 # parse NS FILE [naming] records ip's JSON reading of namespace NS (naming: read again to name its peers).
@@ -150,105 +150,6 @@ parse() {
   done
 }
 
-# read_host_sysctls KEY... records the current values of the lab's host sysctls.
-read_host_sysctls() {
-  local key
-  for key in "$@"; do
-    if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}"); fi
-  done
-}
-
-# The namespaces observe reads, and those of them that name their veth peers' namespaces.
-READS=(
-)
-
-# read_namespaces NS... reads the live state of each NS that exists (host: the root namespace) into HAVE. The
-# namespaces are dealt out to NETGEN_JOBS (default 4) small sh loops (below), which xargs runs side by side. Each
-# reads a namespace with one `ip -j -d -batch` inside it (nsenter, or `ip netns exec` without it: no shell in
-# between, as starting one costs as much as ip itself), and the sysctls the lab sets there with a small sh, then
-# says on the pipe which namespace it has read; this script records it while the loops go on. A namespace that
-# cannot be entered (a stale file) reads as failed.
-# shellcheck disable=SC2016 # expanded by sh when it reads
-OBSERVE_SH='enter=$1
-shift
-for ns; do
-  query=query
-  case $ns in +*) ns=${ns#+} query=query.naming ;; esac
-  case $enter/$ns in
-    */host) in= ;;
-    nsenter/*) in="nsenter --net=/run/netns/$ns" ;;
-    *) in="ip netns exec $ns" ;;
-  esac
-  if [ -r "keys.$ns" ]; then
-    read -r keys <"keys.$ns" || true # dash returns 1 at a last line without a newline
-    $in sh read_sysctls.sh $keys >"sysctl.$ns"
-  fi
-  $in ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
-  echo "$? $ns" >&3
-done'
-# shellcheck disable=SC2016 # expanded by sh when it reads
-READ_SYSCTLS='for key; do
-  path=/proc/sys
-  IFS=.
-  for part in $key; do path=$path/$part; done
-  unset IFS
-  if [ -r "$path" ]; then
-    value=
-    read -r value <"$path" || true
-    printf "%s=%s\n" "$key" "$value"
-  fi
-done'
-declare -A KEYS=()
-read_namespaces() {
-  local ns status key value line enter=ip jobs=${NETGEN_JOBS:-4} i j
-  local -a found=()
-  local -A asked=()
-  printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
-  printf '%s\n' "$READ_SYSCTLS" >"$TMP/read_sysctls.sh"
-  printf '%s\n' "$READING" >"$TMP/query"
-  printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
-  if [[ -n $NSENTER ]]; then enter=nsenter; fi
-  for ns in "$@"; do
-    if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
-    asked[$ns]=1
-    if [[ -n ${KEYS[$ns]:-} ]]; then printf '%s\n' "${KEYS[$ns]}" >"$TMP/keys.$ns"; fi
-    if [[ $ns == host ]]; then ns=+$ns; fi
-    found+=("$ns")
-  done
-  # one line of namespaces per loop, dealt round-robin so that each gets as many of the costly ones
-  for ((i = 0; i < jobs; i++)); do
-    line=
-    for ((j = i; j < ${#found[@]}; j += jobs)); do line+=" ${found[j]}"; done
-    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
-  done >"$TMP/reads"
-  mkfifo "$TMP/ready"
-  exec 3<>"$TMP/ready"
-  (
-    { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 2>/dev/null; } || true
-    echo "end -" >&3
-  ) &
-  while read -r status ns <&3 && [[ $status != end ]]; do
-    unset "asked[$ns]"
-    if ((status != 0)); then
-      HAVE[netns/$ns/]="a stale file in /run/netns"
-      continue
-    fi
-    parse "$ns" "$TMP/read.$ns"
-    if [[ -n ${KEYS[$ns]:-} ]]; then
-      while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
-    fi
-  done
-  wait $! || true
-  exec 3>&-
-  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.* "$TMP"/keys.*
-  for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
-}
-
-# observe reads the live state of the host and of the namespaces in READS.
-observe() {
-  HAVE=()
-  read_namespaces host "${READS[@]}"
-}
 
 # The lab's own record on this host: the host sysctl values up replaced, for down to put back.
 STATE_FILE="${NETGEN_STATE_DIR:-/run/netgen}/$LAB.sysctl"
@@ -268,18 +169,20 @@ set_sysctl() {
 # --- removing ---------------------------------------------------------------------------------------------------
 REMOVED=0
 LEFT=()
-BATCH=()
-DOOMED=()  # lab namespaces being deleted
+BATCH=()  # the host links to remove
+declare -A DOOMED=() # lab namespaces being deleted, each with its line of `ip -batch`
 VANISH=() # host veth ends that go with them
+NETNS_JOB= # the pid of the batch that deletes them
+
+# doom NS LINE: namespace NS, if it exists, is deleted by LINE (for `ip -batch`).
+doom() {
+  if [[ -e /run/netns/$1 ]]; then DOOMED[$1]=$2; fi
+}
 
 # remove ATTR NS OBJ KIND LINE: queue LINE (for `ip -batch`) when the object exists as KIND.
 remove() {
   local attr=$1 ns=$2 obj=$3 kind=$4 have
   have=${HAVE[$attr/$ns/$obj]:-absent}
-  if [[ $attr == netns && -e /run/netns/$ns ]]; then
-    have=present
-    DOOMED+=("$ns")
-  fi
   if [[ $have == absent ]]; then return 0; fi
   if [[ $have != "$kind" && $attr == link ]]; then
     LEFT+=("$ns/$obj is a $have where the lab wants a $kind: left alone")
@@ -295,7 +198,7 @@ goes_with() {
   case ${HAVE[link/host/$obj]:-absent} in
     absent) ;;
     veth)
-      if [[ ${HAVE[peerns/host/$obj]} == "$ns" && -e /run/netns/$ns ]]; then
+      if [[ ${HAVE[peerns/host/$obj]} == "$ns" && -n ${DOOMED[$ns]:-} ]]; then
         VANISH+=("$obj")
         REMOVED=$((REMOVED + 1))
       else
@@ -313,7 +216,7 @@ end_processes() {
   local -a pids
   local -A doomed=()
   local i ns inode path
-  for ns in "${DOOMED[@]}"; do doomed[/run/netns/$ns]=1; done
+  for ns in "${!DOOMED[@]}"; do doomed[/run/netns/$ns]=1; done
   for ((i = 0; i < 21; i++)); do
     local -A lab_inodes=()
     pids=()
@@ -331,14 +234,28 @@ end_processes() {
   done
 }
 
-flush() {
-  if ((${#DOOMED[@]})); then end_processes; fi
-  if ((${#BATCH[@]} == 0)); then return 0; fi
+# delete_namespaces ends what runs in the doomed namespaces, then deletes them in one batch, in the background.
+delete_namespaces() {
+  if ((${#DOOMED[@]} == 0)); then return 0; fi
+  end_processes
+  printf '%s\n' "${DOOMED[@]}" >"$TMP/netns.del"
   # -force: try every removal even if one fails, then report
-  printf '%s\n' "${BATCH[@]}" | ip -force -batch - || die 1 "ip could not remove everything (above); run down.sh again"
-  REMOVED=$((REMOVED + ${#BATCH[@]}))
-  say "host: removed ${#BATCH[@]}"
-  BATCH=()
+  ip -force -batch "$TMP/netns.del" &
+  NETNS_JOB=$!
+}
+
+# flush removes the host links in BATCH once the namespaces are deleted, and says how it went.
+flush() {
+  local failed=
+  if [[ -n $NETNS_JOB ]]; then
+    if wait "$NETNS_JOB"; then say "host: removed ${#DOOMED[@]} namespaces"; else failed=1; fi
+    REMOVED=$((REMOVED + ${#DOOMED[@]}))
+  fi
+  if ((${#BATCH[@]})); then
+    if printf '%s\n' "${BATCH[@]}" | ip -force -batch -; then say "host: removed ${#BATCH[@]} links"; else failed=1; fi
+    REMOVED=$((REMOVED + ${#BATCH[@]}))
+  fi
+  if [[ -n $failed ]]; then die 1 "ip could not remove everything (above); run down.sh again"; fi
 }
 
 # wait_vanished: until the host shows none of the veth ends that go with the deleted namespaces, for
@@ -373,19 +290,23 @@ preflight
 lock
 UNREMOVED=0
 
-# Only the host is read.
-observe
+# The host is read first, before anything changes: its veths name the namespaces of their peers. The namespaces go
+# first, in the background; the reading is parsed while the kernel deletes them.
+printf 'netns list\n%s\n' "$READING" | ip -j -d -batch - >"$TMP/read.host"
 
+# namespace ns2 (examples/bridge.py:7)
+doom 'ns2' 'netns del ns2'
+# namespace ns1 (examples/bridge.py:7)
+doom 'ns1' 'netns del ns1'
+delete_namespaces
+
+parse host "$TMP/read.host"
 # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
 goes_with 'ns2' 'brvethotherend1'
 # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
 goes_with 'ns1' 'brvethotherend0'
 # bridge host/br0 (examples/bridge.py:5)
 remove link 'host' 'br0' bridge 'link del dev br0'
-# namespace ns2 (examples/bridge.py:7)
-remove netns 'ns2' '' present 'netns del ns2'
-# namespace ns1 (examples/bridge.py:7)
-remove netns 'ns1' '' present 'netns del ns1'
 flush
 wait_vanished
 

@@ -94,7 +94,7 @@ RE_MASTER='"master":"([^"]+)"'
 RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
 RE_NSID='"link_netnsid":([0-9]+)'
 
-# What ip reads in each namespace: links with their addresses, and routes (down.sh needs the links only).
+# What ip reads in each namespace: links with their addresses, and routes (down.sh reads the host's links only).
 READING=$'addr show\nroute show table all'
 
 # parse NS FILE [naming] records ip's JSON reading of namespace NS (naming: read again to name its peers).
@@ -155,7 +155,7 @@ read_host_sysctls() {
   done
 }
 
-# The namespaces observe reads, and those of them that name their veth peers' namespaces.
+# The namespaces observe reads.
 READS=(
   'nginx-1'
   'nginx-2'
