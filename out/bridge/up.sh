@@ -34,10 +34,12 @@ die() {
 preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
+  command -v awk >/dev/null || die 2 "awk is not installed (it reads what ip prints)"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
   # In /run, a tmpfs: making a file on a disk-backed /tmp can cost a millisecond, and a big lab makes thousands.
   TMP=$(mktemp -d -p /run netgen.XXXXXXXX 2>/dev/null || mktemp -d) || die 2 "cannot make a temporary directory"
   trap cleanup EXIT
+  printf '%s\n' "$PARSE_AWK" >"$TMP/parse.awk"
 }
 
 # A scratch directory for ip's batches and readings, and the lab's lock while this run holds it.
@@ -82,70 +84,87 @@ lock() {
 
 # --- the live state ---------------------------------------------------------------------------------------------
 # The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
-# (host: the root namespace) is read by one ip process as JSON, which parse splits at each '{' (mapfile is fast
-# where bash string surgery is not). Naming the namespace of a veth's peer means looking at every file in
-# /run/netns (ip's text form does it in every process), so only the host's reading lists the namespaces by id and
-# gives its peers names; elsewhere a peer in another namespace reads "unnamed" (see peer_of), and HAVE counts
-# the veth ends between namespaces under cross/IFINDEX/IFLINK, to tell whether a pair is the only one alike.
+# (host: the root namespace) is read by one ip process as JSON, which the awk program below turns into lines of
+# KEY<tab>VALUE (bash takes seconds to pick a thousand links apart, awk milliseconds). Naming the namespace of a
+# veth's peer means looking at every file in /run/netns (ip's text form does it in every process), so only the
+# host's reading lists the namespaces by id and gives its peers names; elsewhere a peer in another namespace reads
+# "unnamed" (see peer_of), and cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell whether a pair
+# is the only one alike.
 declare -A HAVE=()
-RE_LINK='^"ifindex":([0-9]+),("link":"([^"]*)",|"link_index":([0-9]+),)?"ifname":"([^"]*)","flags":\[([^]]*)\],"mtu":([0-9]+)'
-RE_ADDR='"local":"([^"]+)","prefixlen":([0-9]+)'
-RE_ROUTE='"dst":"([^"]+)"(,"gateway":"([^"]+)")?,"dev":"([^"]+)"'
-RE_MASTER='"master":"([^"]+)"'
-RE_MAC='"link_type":"([a-z]+)","address":"([^"]+)"'
-RE_NSID='"link_netnsid":([0-9]+)'
+# shellcheck disable=SC2016 # expanded by awk
+PARSE_AWK='BEGIN { RS = "{" }
+FNR == 1 { print "netns/" ns "/\tpresent"; delete nsid; name = "" }
+function after(key, rec, stop) { # the text after key in rec, up to the first character in stop
+  if (!match(rec, key)) return ""
+  rec = substr(rec, RSTART + RLENGTH)
+  return match(rec, "[" stop "]") ? substr(rec, 1, RSTART - 1) : rec
+}
+/^"ifindex":/ {
+  index_ = after("^\"ifindex\":", $0, ",")
+  rest = substr($0, length(index_) + 12)
+  if (rest ~ /^"link":"/) link = after("^\"link\":\"", rest, "\"")
+  else if (rest ~ /^"link_index":/) link = after("^\"link_index\":", rest, ",")
+  else link = ""
+  name = after(",?\"ifname\":\"", rest, "\"")
+  key = ns "/" name
+  flags = after("\"flags\":\\[", $0, "]")
+  print "ifindex/" key "\t" index_
+  print "iflink/" key "\t" link
+  print "mtu/" key "\t" after("\\],\"mtu\":", $0, ",}")
+  print "state/" key "\t" (flags ~ /"UP"/ ? "up" : "down")
+  print "oper/" key "\t" (flags ~ /"LOWER_UP"/ ? "up" : "down")
+  print "master/" key "\t" ($0 ~ /"master":"/ ? after("\"master\":\"", $0, "\"") : "none")
+  kind = "device"
+  if ($0 ~ /"link_type":"[a-z]+","address":"/) {
+    print "mac/" key "\t" after("\"link_type\":\"[a-z]+\",\"address\":\"", $0, "\"")
+    if ($0 ~ /"link_type":"loopback"/) kind = "loopback"
+  }
+  print "link/" key "\t" kind
+  peer = ns
+  if ($0 ~ /"link_netnsid":[0-9]/) {
+    id = after("\"link_netnsid\":", $0, ",}")
+    peer = (id in nsid) ? nsid[id] : "unnamed"
+    if (!naming) print "cross/" index_ "/" link "\t1"
+  }
+  print "peerns/" key "\t" peer
+  next
+}
+/^"info_kind":"/ { print "link/" ns "/" name "\t" after("^\"info_kind\":\"", $0, "\""); next }
+/^"family":/ {
+  if ($0 !~ /"local":"[^"]+","prefixlen":[0-9]/) next
+  have = name
+  if ($0 ~ /"tentative":true/) have = have " (tentative)"
+  else if ($0 ~ /"dadfailed":true/) have = have " (dadfailed)"
+  print "addr/" ns "/" after("\"local\":\"", $0, "\"") "/" after("\"prefixlen\":", $0, ",}") "\t" have
+  next
+}
+/^"type":/ {
+  if ($0 !~ /"table":"main"/ || $0 !~ /"dst":"[^"]+"(,"gateway":"[^"]+")?,"dev":"[^"]+"/) next
+  via = ($0 ~ /"dst":"[^"]+","gateway":"/) ? "via " after("\"gateway\":\"", $0, "\"") " " : ""
+  print ($0 ~ /"pref":/ ? "route6/" : "route4/") ns "/" after("\"dst\":\"", $0, "\"") "\t" via "dev " after(",\"dev\":\"", $0, "\"")
+  next
+}
+/^"name":"[^"]+","id":[0-9]/ { nsid[after("\"id\":", $0, ",}")] = after("^\"name\":\"", $0, "\"") }'
 
 # What ip reads in each namespace: links with their addresses, and routes (down.sh reads the host's links only).
 READING=$'addr show\nroute show table all'
 
-# parse NS FILE [naming] records ip's JSON reading of namespace NS (naming: read again to name its peers).
+# parse NS FILE... [naming] records ip's JSON readings of namespaces NS (naming: read again to name its peers).
 parse() {
-  local ns=$1 naming=${3:-} part name="" key
-  local -a parts
-  local -A nsid=()
-  HAVE[netns/$ns/]=present
-  mapfile -t -d '{' parts <"$2"
-  for part in "${parts[@]}"; do
-    case $part in
-      '"ifindex":'*)
-        [[ $part =~ $RE_LINK ]] || continue
-        name=${BASH_REMATCH[5]} key=$ns/${BASH_REMATCH[5]}
-        HAVE[ifindex/$key]=${BASH_REMATCH[1]}
-        HAVE[iflink/$key]=${BASH_REMATCH[3]}${BASH_REMATCH[4]} # the peer by name (same namespace) or ifindex
-        HAVE[mtu/$key]=${BASH_REMATCH[7]}
-        HAVE[state/$key]=down HAVE[oper/$key]=down HAVE[master/$key]=none HAVE[link/$key]=device HAVE[peerns/$key]=$ns
-        case ${BASH_REMATCH[6]} in *'"UP"'*) HAVE[state/$key]=up ;; esac
-        case ${BASH_REMATCH[6]} in *'"LOWER_UP"'*) HAVE[oper/$key]=up ;; esac
-        if [[ $part =~ $RE_MASTER ]]; then HAVE[master/$key]=${BASH_REMATCH[1]}; fi
-        if [[ $part =~ $RE_MAC ]]; then
-          HAVE[mac/$key]=${BASH_REMATCH[2]}
-          if [[ ${BASH_REMATCH[1]} == loopback ]]; then HAVE[link/$key]=loopback; fi
-        fi
-        if [[ $part =~ $RE_NSID ]]; then
-          HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}
-          if [[ -z $naming ]]; then
-            key=cross/${HAVE[ifindex/$key]}/${HAVE[iflink/$key]}
-            HAVE[$key]=$((${HAVE[$key]:-0} + 1))
-          fi
-        fi
-        ;;
-      '"info_kind":'*) if [[ $part =~ ^\"info_kind\":\"([^\"]+)\" ]]; then HAVE[link/$ns/$name]=${BASH_REMATCH[1]}; fi ;;
-      '"family":'*)
-        [[ $part =~ $RE_ADDR ]] || continue
-        key=addr/$ns/${BASH_REMATCH[1]}/${BASH_REMATCH[2]}
-        HAVE[$key]=$name
-        if [[ $part =~ \"(tentative|dadfailed)\":true ]]; then HAVE[$key]+=" (${BASH_REMATCH[1]})"; fi
-        ;;
-      '"type":'*)
-        # a route of the main table; HAVE keeps 'via GW dev DEV'. Only IPv6 routes carry a preference.
-        [[ $part == *'"table":"main"'* && $part =~ $RE_ROUTE ]] || continue
-        key=${BASH_REMATCH[1]} name="dev ${BASH_REMATCH[4]}"
-        if [[ -n ${BASH_REMATCH[3]} ]]; then name="via ${BASH_REMATCH[3]} $name"; fi
-        if [[ $part == *'"pref":'* ]]; then HAVE[route6/$ns/$key]=$name; else HAVE[route4/$ns/$key]=$name; fi
-        ;;
-      '"name":'*) if [[ $part =~ ^\"name\":\"([^\"]+)\",\"id\":([0-9]+) ]]; then nsid[${BASH_REMATCH[2]}]=${BASH_REMATCH[1]}; fi ;;
-    esac
+  local naming=${*: -1} key value
+  local -a operands=()
+  if [[ $naming == naming ]]; then set -- "${@:1:$#-1}"; else naming=; fi
+  while (($#)); do
+    operands+=("ns=$1" "$2")
+    shift 2
   done
+  awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}" >"$TMP/parsed"
+  while IFS=$'\t' read -r key value; do
+    case $key in
+      cross/*) HAVE[$key]=$((${HAVE[$key]:-0} + 1)) ;;
+      *) HAVE[$key]=$value ;;
+    esac
+  done <"$TMP/parsed"
 }
 
 # read_host_sysctls KEY... records the current values of the lab's host sysctls.
@@ -201,7 +220,7 @@ done'
 declare -A KEYS=()
 read_namespaces() {
   local ns status key value line enter=ip jobs=${NETGEN_JOBS:-4} i j
-  local -a found=()
+  local -a found=() ready=()
   local -A asked=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
   printf '%s\n' "$READ_SYSCTLS" >"$TMP/read_sysctls.sh"
@@ -227,16 +246,23 @@ read_namespaces() {
     { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 2>/dev/null; } || true
     echo "end -" >&3
   ) &
-  while read -r status ns <&3 && [[ $status != end ]]; do
-    unset "asked[$ns]"
-    if ((status != 0)); then
-      HAVE[netns/$ns/]="a stale file in /run/netns"
-      continue
+  # readings are parsed 32 namespaces at a time, as they come
+  while read -r status ns <&3; do
+    if [[ $status != end ]]; then
+      unset "asked[$ns]"
+      if ((status != 0)); then
+        HAVE[netns/$ns/]="a stale file in /run/netns"
+        continue
+      fi
+      ready+=("$ns" "$TMP/read.$ns")
+      if [[ -n ${KEYS[$ns]:-} ]]; then
+        while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
+      fi
+      if ((${#ready[@]} < 64)); then continue; fi
     fi
-    parse "$ns" "$TMP/read.$ns"
-    if [[ -n ${KEYS[$ns]:-} ]]; then
-      while IFS='=' read -r key value; do HAVE[sysctl/$ns/$key]=$value; done <"$TMP/sysctl.$ns"
-    fi
+    if ((${#ready[@]})); then parse "${ready[@]}"; fi
+    ready=()
+    if [[ $status == end ]]; then break; fi
   done
   wait $! || true
   exec 3>&-
