@@ -56,7 +56,7 @@ def write_scripts(compiled: Compiled, directory: str, style: str = "batched",
     written beside its target under a temporary name, and renamed over it once every one has been written.
 
     Rendering is most of a big lab's compile time, so with `parallel` (by default: a big lab, and more than one
-    core) every script but the last is rendered by a forked child of this process, which renders the last."""
+    core) up.sh and verify.sh are rendered by forked children of this process, which renders down.sh."""
     os.makedirs(directory, exist_ok=True)
     staged: list[tuple[str, str]] = []  # (temporary file, target)
     try:
@@ -99,9 +99,10 @@ def _render_into(plan_: plan.Plan, name: str, style: str, path: str) -> str:
 
 
 def _render_forked(plan_: plan.Plan, style: str, scripts: dict[str, str]) -> dict[str, str]:
-    """_render_into for every script, all but the last in forked children, which send back their digest (or
-    what went wrong) on a pipe."""
-    *others, (last, last_path) = scripts.items()
+    """_render_into for every script: down.sh (the shortest) here, the others in forked children side by side,
+    which send back their digest (or what went wrong) on a pipe."""
+    last, last_path = "down.sh", scripts["down.sh"]
+    others = [(name, path) for name, path in scripts.items() if name != last]
     children = []
     for name, path in others:
         read_end, write_end = os.pipe()

@@ -29,7 +29,7 @@ def test_forked_rendering_writes_the_same_files_as_one_process(tmp_path):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-@pytest.mark.parametrize("failing", ["up", "verify"])  # verify is the one the parent renders when forked
+@pytest.mark.parametrize("failing", ["up", "down"])  # down is the one the parent renders when forked
 def test_a_script_that_fails_to_render_leaves_the_directory_as_it_was(tmp_path, monkeypatch, parallel, failing):
     compiled = pipeline.compile_lab(DOCKER0)
     pipeline.write_scripts(compiled, str(tmp_path))
