@@ -128,7 +128,7 @@ parse() {
         fi
         if [[ $part =~ $RE_NSID ]]; then HAVE[peerns/$key]=${nsid[${BASH_REMATCH[1]}]:-unnamed}; fi
         ;;
-      '"state":'*) # a bridge port's settings
+      '"state":'*) # the settings of a bridge port
         case $part in *'"hairpin":true'*) HAVE[hairpin/$ns/$name]=on ;; *'"hairpin":false'*) HAVE[hairpin/$ns/$name]=off ;; esac
         ;;
       '"info_kind":'*) if [[ $part =~ ^\"info_kind\":\"([^\"]+)\" ]]; then HAVE[link/$ns/$name]=${BASH_REMATCH[1]}; fi ;;
