@@ -403,6 +403,9 @@ def _nat(lab: Lab) -> list[Diagnostic]:
         if problem is None and p.address is not None and (
                 not isinstance(p.address, str) or "%" in p.address or not _is_ip(p.address)):
             problem = f"address {p.address!r} must be an IP address of the host without a prefix length"
+        elif problem is None and p.address is not None and _address(p.address).is_loopback:
+            problem = (f"address {p.address} is a loopback address: a connection from it cannot leave the host "
+                       f"(it would need route_localnet); publish on every address, or on the host's own")
         if problem is None and not _is_ip(p.target):
             problem = f"target {p.target!r} is neither a namespace of the lab nor an IP address"
         if problem is None and p.address is not None and _address(p.address).version != _address(p.target).version:
