@@ -42,10 +42,16 @@ def _family(version: int) -> str:
     return "ip" if version == 4 else "ip6"
 
 
+def destination(target: str, port: object) -> str:
+    """address:port, with an IPv6 address in brackets, as nft writes it."""
+    ip = ipaddress.ip_address(target)
+    return f"{ip}:{port}" if ip.version == 4 else f"[{ip}]:{port}"
+
+
 def _publish(p: Publish, nets: dict) -> list[Rule]:
     target = ipaddress.ip_address(p.target)
     fam = _family(target.version)
-    to = f"{target}:{p.to_port}" if target.version == 4 else f"[{target}]:{p.to_port}"
+    to = destination(p.target, p.to_port)
     dnat = f"{p.proto} dport {p.port} dnat {fam} to {to}"
     where = f"host {p.address}" if p.address else "every local address of the host"
     what = f"{p.proto}/{p.port} on {where} -> {to}"
@@ -59,7 +65,8 @@ def _publish(p: Publish, nets: dict) -> list[Rule]:
              Rule(f"{what}: from the host itself", p.loc, "output", own)]
     net = nets.get(target)
     if net is not None:  # a neighbour of the target reaching it through the host: replies must come back the same way
-        rules.append(Rule(f"{what}: from {net}, through the host", p.loc, "postrouting",
+        rules.append(Rule(f"{what}: a client in {net} too gets its answer back through the host", p.loc,
+                          "postrouting",
                           f"{fam} saddr {net} {fam} daddr {target} {p.proto} dport {p.to_port} ct status dnat "
                           f"masquerade"))
     return rules

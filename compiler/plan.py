@@ -289,5 +289,5 @@ def summary(lab: Lab) -> tuple[str, ...]:
     if lab.masquerades or lab.publishes:
         lines.append(f"nftables table inet {nat.TABLE_PREFIX}{lab.name}: "
                      + ", ".join([f"masquerade {m.ns}/{m.link}" for m in lab.masquerades]
-                                 + [f"{p.proto}/{p.port} -> {p.target}:{p.to_port}" for p in lab.publishes]))
+                                 + [f"{p.proto}/{p.port} -> {nat.destination(p.target, p.to_port)}" for p in lab.publishes]))
     return tuple(lines)

@@ -11,7 +11,7 @@
 #   6 addresses, 4 routes, 4 expectations
 #   pool 172.17.0.0/16 of host/docker0: gateway 172.17.0.1, nginx-1/eth0 172.17.0.2, nginx-2/eth0 172.17.0.3
 #   pool fd00:17::/64 of host/docker0: gateway fd00:17::1, nginx-1/eth0 fd00:17::2, nginx-2/eth0 fd00:17::3
-#   nftables table inet netgen-docker_nat: masquerade host/docker0, tcp/8080 -> 172.17.0.2:80, tcp/8080 -> fd00:17::2:80
+#   nftables table inet netgen-docker_nat: masquerade host/docker0, tcp/8080 -> 172.17.0.2:80, tcp/8080 -> [fd00:17::2]:80
 #
 # It works from the lab's own names: an object is removed only when it exists with the kind the lab gives it.
 # It reads and changes the host only. Processes still running in the lab's namespaces are ended first. Deleting
@@ -20,7 +20,7 @@
 # host go with their namespace, and down waits until the host no longer shows them, so up can run again straight
 # away. Running it when the lab is absent, or twice, succeeds.
 #
-# Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
+# Needs bash and iproute2 (and nftables: nft); run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 
 LAB='docker_nat'

@@ -11,13 +11,13 @@
 #   6 addresses, 4 routes, 4 expectations
 #   pool 172.17.0.0/16 of host/docker0: gateway 172.17.0.1, nginx-1/eth0 172.17.0.2, nginx-2/eth0 172.17.0.3
 #   pool fd00:17::/64 of host/docker0: gateway fd00:17::1, nginx-1/eth0 fd00:17::2, nginx-2/eth0 fd00:17::3
-#   nftables table inet netgen-docker_nat: masquerade host/docker0, tcp/8080 -> 172.17.0.2:80, tcp/8080 -> fd00:17::2:80
+#   nftables table inet netgen-docker_nat: masquerade host/docker0, tcp/8080 -> 172.17.0.2:80, tcp/8080 -> [fd00:17::2]:80
 #
 # It changes nothing. Each check prints 'ok' or 'FAIL <ns>/<object> <attribute>: want X, have Y'. State that
 # settles (carrier, IPv6 duplicate address detection, reachability) is retried for NETGEN_VERIFY_WAIT seconds
 # (default 5). Exit 0 only when every check passes.
 #
-# Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
+# Needs bash and iproute2 (and nftables: nft); run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 
 LAB='docker_nat'
@@ -233,9 +233,9 @@ observe() {
 }
 
 # --- the lab's nftables table -----------------------------------------------------------------------------------
-# The lab's NAT rules live in one nftables table of its own, inet (IPv4 and IPv6) netgen-docker_nat: down.sh deletes it
-# whole and nothing else. Each rule is written as `nft list table` prints it, so that the listing can be compared
-# with the lab rule by rule. NFT_CHAINS: name and base-chain line; NFT_RULES: chain and rule.
+# The NAT rules of the lab live in one nftables table of its own (family inet: IPv4 and IPv6), which down.sh
+# deletes whole, and nothing else. Each rule is written as `nft list table` prints it, so that the listing can be
+# compared with the lab rule by rule. NFT_CHAINS: name and base-chain line; NFT_RULES: chain and rule.
 NFT_TABLE='netgen-docker_nat'
 NFT_CHAINS=(
   'prerouting' 'type nat hook prerouting priority dstnat; policy accept;'
@@ -255,9 +255,9 @@ NFT_RULES=(
   'postrouting' 'ip saddr 172.17.0.0/16 oifname != "docker0" masquerade'
   # masquerade fd00:17::/64 leaving by another link than host/docker0 (examples/docker_nat.py:15)
   'postrouting' 'ip6 saddr fd00:17::/64 oifname != "docker0" masquerade'
-  # tcp/8080 on every local address of the host -> 172.17.0.2:80: from 172.17.0.0/16, through the host (examples/docker_nat.py:24)
+  # tcp/8080 on every local address of the host -> 172.17.0.2:80: a client in 172.17.0.0/16 too gets its answer back through the host (examples/docker_nat.py:24)
   'postrouting' 'ip saddr 172.17.0.0/16 ip daddr 172.17.0.2 tcp dport 80 ct status dnat masquerade'
-  # tcp/8080 on every local address of the host -> [fd00:17::2]:80: from fd00:17::/64, through the host (examples/docker_nat.py:24)
+  # tcp/8080 on every local address of the host -> [fd00:17::2]:80: a client in fd00:17::/64 too gets its answer back through the host (examples/docker_nat.py:24)
   'postrouting' 'ip6 saddr fd00:17::/64 ip6 daddr fd00:17::2 tcp dport 80 ct status dnat masquerade'
 )
 declare -A NFT_HAVE=() # CHAIN/RULE: how many times the live table has the rule; CHAIN: its base-chain line
