@@ -353,7 +353,7 @@ wait_vanished() {
 NFT_TABLE='netgen-docker_nat'
 remove_firewall() {
   if ! command -v nft >/dev/null; then
-    say "nft is not installed: the nftables table $NFT_TABLE cannot be there, or cannot be read (left as it is)" >&2
+    say "nft is not installed, so the nftables table inet $NFT_TABLE, if there is one, cannot be read or deleted: left as it is" >&2
     return 0
   fi
   if nft list table inet "$NFT_TABLE" >/dev/null 2>&1; then
