@@ -197,6 +197,8 @@ def _is_address(text: object) -> bool:
 
 def problems(lab: Lab) -> list[Diagnostic]:
     """What cannot be resolved: pools that do not work out, and names that stand for addresses but have none."""
+    if not needs_resolving(lab):
+        return []
     got, out = allocate(lab)
     if out:
         return out

@@ -149,6 +149,20 @@ def test_verify_names_a_missing_and_an_extra_rule(sandbox):
     ok(sandbox.run(script("docker_nat", "down")))
 
 
+def test_verify_names_bridge_settings_that_drift(sandbox):
+    ok(sandbox.run(script("docker_nat", "up")))
+    ok(sandbox.run("ip link set dev veth-nginx-1 type bridge_slave hairpin off && ip link set dev docker0 mtu 1400 && "
+                   "ip link set dev docker0 address 02:42:ac:11:00:99"))
+    result = sandbox.run(f"NETGEN_VERIFY_WAIT=0 {script('docker_nat', 'verify')}")
+    assert result.returncode == 1
+    for line in ("FAIL host/veth-nginx-1 hairpin: want on, have off", "FAIL host/docker0 mtu: want 1500, have 1400",
+                 "FAIL host/docker0 mac: want 02:42:ac:11:00:01, have 02:42:ac:11:00:99"):
+        assert line in result.stdout, result.stdout
+    again = ok(sandbox.run(script("docker_nat", "up")))  # settings are simply set again
+    assert "lab docker_nat is up (3 changes)" in again.stdout
+    ok(sandbox.run(script("docker_nat", "down")))
+
+
 def test_up_refuses_a_table_of_its_name_that_is_not_the_labs(sandbox):
     ok(sandbox.run("nft add table inet netgen-docker_nat && nft add chain inet netgen-docker_nat postrouting "
                    "'{ type nat hook postrouting priority srcnat; policy accept; }' && "

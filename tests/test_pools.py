@@ -49,6 +49,18 @@ def test_allocations_are_shown_in_check_and_in_the_scripts(tmp_path):
     assert "# host/br0: address 10.1.0.1/24 (pool 10.1.0.0/24 of host/br0, gateway) (" in up
 
 
+def test_netgen_check_prints_the_allocations():
+    from typer.testing import CliRunner
+
+    from netgen.cli import app
+
+    result = CliRunner().invoke(app, ["check", str(REPO / "examples" / "docker_nat.py")])
+    assert result.exit_code == 0, result.stderr
+    assert ("  pool 172.17.0.0/16 of host/docker0: gateway 172.17.0.1, nginx-1/eth0 172.17.0.2, nginx-2/eth0 172.17.0.3\n"
+            in result.stdout)
+    assert "  pool fd00:17::/64 of host/docker0: gateway fd00:17::1, nginx-1/eth0 fd00:17::2" in result.stdout
+
+
 def test_a_route_via_a_pooled_bridge_is_one_default_route_per_family(tmp_path):
     compiled = compiles(tmp_path, POOLED + 'a = box("a")\na.route("default", via=br)\n'
                         'b = box("b")\nb.route("default", via=br, family=6)\n')
