@@ -92,6 +92,43 @@ def test_the_published_port_is_reachable_from_outside_and_from_the_host(world):
     assert world.snapshot() == before
 
 
+# A UDP server in nginx-1 on port 53 that answers each datagram with the address it came from.
+UDP_ECHO = r"""
+ip netns exec nginx-1 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 53))
+while True:
+    data, peer = s.recvfrom(100)
+    s.sendto(peer[0].removeprefix("::ffff:").encode(), peer)
+' >/dev/null 2>&1 &
+"""
+
+
+def test_a_udp_port_published_on_one_address(world, tmp_path):
+    """UDP 5353 on the host's 10.99.0.1 only goes to nginx-1's port 53; the same port on another address of
+    the host goes nowhere."""
+    source = (REPO / "examples" / "docker_nat.py").read_text()
+    lab = tmp_path / "udp.py"
+    lab.write_text(source + 'lab.host.publish(5353, nginx1, 53, proto="udp", address="10.99.0.1")\n')
+    from netgen.pipeline import compile_lab, write_scripts
+
+    write_scripts(compile_lab(str(lab)), str(tmp_path / "out"))
+    before = world.settled_snapshot()
+    ok(world.run(f"bash {tmp_path}/out/up.sh"))
+    ok(world.run(UDP_ECHO))
+    time.sleep(0.5)
+    ask = ("python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+           "s.settimeout(2); s.sendto(b\"hi\", (sys.argv[1], 5353)); print(s.recv(100).decode())' ")
+    # DNAT only: nginx-1 sees the client as it is, from outside and from the host itself
+    assert ok(world.run("ip netns exec outside " + ask + "10.99.0.1")).stdout.strip() == "10.99.0.2"
+    assert ok(world.run(ask + "10.99.0.1")).stdout.strip() == "10.99.0.1"
+    assert world.run(ask + "172.17.0.1").returncode != 0  # not published on the address of docker0
+    ok(world.run(f"bash {tmp_path}/out/down.sh"))
+    assert world.snapshot() == before
+
+
 def test_ipv6_works_right_after_up(sandbox):
     """No waiting: up returns when duplicate address detection is over on the host and in the containers."""
     ok(sandbox.run(script("docker_nat", "up") + " >/dev/null && "
