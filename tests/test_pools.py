@@ -39,6 +39,12 @@ def test_explicit_addresses_are_reserved_first(tmp_path):
     assert got["b/eth0"] == ["10.1.0.2/24", "fd00:1::2/64"]
 
 
+def test_a_pool_on_a_veth_end_numbers_its_pair(tmp_path):
+    got = addresses(compiles(tmp_path, 'from netgen import Lab\nlab = Lab("t")\nr, n = lab.netns("r"), lab.netns("n")\n'
+                             'lab.veth(r.port("up", subnet="10.4.0.0/30", subnet6="fd00:4::/126"), n.port("e0"))\n'))
+    assert got == {"r/up": ["10.4.0.1/30", "fd00:4::1/126"], "n/e0": ["10.4.0.2/30", "fd00:4::2/126"]}
+
+
 def test_allocations_are_shown_in_check_and_in_the_scripts(tmp_path):
     compiled = compiles(tmp_path, POOLED + 'box("a")\n')
     line = "pool 10.1.0.0/24 of host/br0: gateway 10.1.0.1, a/eth0 10.1.0.2"
