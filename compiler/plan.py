@@ -287,7 +287,7 @@ def summary(lab: Lab) -> tuple[str, ...]:
              f"{_count(len(lab.expectations), 'expectation')}"]
     lines += pools.describe(lab)
     if lab.masquerades or lab.publishes:
-        lines.append(f"nftables table inet {nat.TABLE_PREFIX}{lab.name}: "
-                     + ", ".join([f"masquerade {m.ns}/{m.link}" for m in lab.masquerades]
-                                 + [f"{p.proto}/{p.port} -> {nat.destination(p.target, p.to_port)}" for p in lab.publishes]))
+        rules = [f"masquerade {m.ns}/{m.link}" for m in lab.masquerades]
+        rules += [f"{p.proto}/{p.port} -> {nat.destination(p.target, p.to_port)}" for p in lab.publishes]
+        lines.append(f"nftables table inet {nat.TABLE_PREFIX}{lab.name}: {', '.join(rules)}")
     return tuple(lines)

@@ -144,28 +144,27 @@ def allocate(lab: Lab) -> tuple[dict[tuple[str, str], list[Address]], list[Diagn
                 break
             note = f"pool {net} of {owner.ref}" + (", gateway" if iface is owner else "")
             got.setdefault((iface.ns, iface.name), []).append(Address(f"{ip}/{net.prefixlen}", iface.loc, note))
-    out += _overlaps(lab, pools, got)
+    out += _overlaps(lab, pools, got, segment)
     return got, out
 
 
-def _overlaps(lab: Lab, pools: list[_Pool], got: dict) -> list[Diagnostic]:
+def _overlaps(lab: Lab, pools: list[_Pool], got: dict, seg: dict) -> list[Diagnostic]:
     """A pool's subnet overlapping another subnet in a namespace where both are: routes to them would clash."""
     out = []
-    seg = segments(lab)
     nets_in: dict[str, list[tuple[object, tuple, str]]] = {}
     for iface in lab.interfaces:
         for a in list(iface.addresses) + got.get((iface.ns, iface.name), []):
             if (ip := _interface(a.cidr)) is not None:
                 nets_in.setdefault(iface.ns, []).append((ip.network, seg[(iface.ns, iface.name)], iface.ref))
-    later = {(p.owner.ref, p.net): (p.owner.loc.file, p.owner.loc.line) for p in pools}
+    made_at = {(seg[(p.owner.ns, p.owner.name)], p.net): (p.owner.loc.file, p.owner.loc.line) for p in pools}
     for pool in pools:
         home = seg[(pool.owner.ns, pool.owner.name)]
-        here = (pool.owner.loc.file, pool.owner.loc.line)
+        here = made_at[(home, pool.net)]
         for ns in sorted(ns for ns, items in nets_in.items() if any(s == home for _, s, _ in items)):
             # two pools that overlap are reported once, at the one the lab makes last
             clash = next(((ref, net) for net, s, ref in nets_in[ns]
                           if s != home and net.version == pool.net.version and net.overlaps(pool.net)
-                          and later.get((ref, net), here) <= here), None)
+                          and made_at.get((s, net), here) <= here), None)
             if clash is not None:
                 out.append(Diagnostic("error", f"{pool.owner.ref}: subnet {pool.net} overlaps {clash[1]} of "
                                       f"{clash[0]}, in the same namespace {ns}; pick subnets that do not "

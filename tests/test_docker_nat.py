@@ -144,13 +144,14 @@ def test_nodad_addresses_are_usable_at_once(sandbox, tmp_path):
     """Without waiting for DAD: up returns at once, the addresses are never tentative and work straight away."""
     lab = tmp_path / "nodad.py"
     lab.write_text('from netgen import Lab\nlab = Lab("nodad")\nns = lab.netns("ns1")\n'
-                   'lab.veth(ns.port("e0", "fd00:5::2/64", nodad=True), lab.host.port("h0", "fd00:5::1/64", nodad=True))\n')
+                   'lab.veth(ns.port("e0", "fd00:5::2/64", nodad=True),\n'
+                   '         lab.host.port("h0", "fd00:5::1/64", nodad=True))\n')
     from netgen.pipeline import compile_lab, write_scripts
 
     write_scripts(compile_lab(str(lab)), str(tmp_path / "out"))
     before = sandbox.snapshot()
-    shown = ok(sandbox.run(f"NETGEN_VERIFY_WAIT=0 bash {tmp_path}/out/up.sh >/dev/null && ip -n ns1 -6 addr show dev e0 "
-                           "&& ip netns exec ns1 ping -c1 -W1 fd00:5::1")).stdout
+    shown = ok(sandbox.run(f"NETGEN_VERIFY_WAIT=0 bash {tmp_path}/out/up.sh >/dev/null && "
+                           "ip -n ns1 -6 addr show dev e0 && ip netns exec ns1 ping -c1 -W1 fd00:5::1")).stdout
     line = next(x for x in shown.splitlines() if "fd00:5::2/64" in x)  # the kernel's own fe80:: is tentative a while
     assert "nodad" in line and "tentative" not in line, line
     ok(sandbox.run(f"bash {tmp_path}/out/down.sh"))

@@ -133,6 +133,10 @@ BAD = [
                  'n = lab.netns("n")\nlab.veth(n.port("e0"), b2.port("p"))\n', 6,
                  ["host/b2: subnet 10.1.0.128/25 overlaps 10.1.0.0/24 of host/br0, in the same namespace host"],
                  id="overlap"),
+    pytest.param('b2 = lab.host.bridge("b2", subnet="10.1.0.128/25")\nn = box("n")\n'
+                 'lab.veth(n.port("e1"), b2.port("p"))\n', 6,
+                 ["host/b2: subnet 10.1.0.128/25 overlaps 10.1.0.0/24 of host/br0, in the same namespace host"],
+                 id="overlap-in-a-namespace-on-both"),
     pytest.param('b2 = lab.host.bridge("b2", subnet="10.8.0.0/30")\nfor i in range(3):\n'
                  '    n = lab.netns(f"n{i}"); lab.veth(n.port("e0"), b2.port(f"p{i}"))\n', 8,
                  ["n1/e0: pool 10.8.0.0/30 of host/b2 is exhausted: no address left for it; use a larger subnet"],
