@@ -2,7 +2,8 @@
 
 The "outside world" is a namespace `outside` joined to the sandbox's host by a veth (host 10.99.0.1 and
 fd00:99::1, outside 10.99.0.2 and fd00:99::2). It has no route to the containers' subnets, so an answer from it
-reaches a container only through the host's masquerade.
+reaches a container only through the host's masquerade. The host also has a table of someone else's, which the
+lab must leave alone.
 """
 
 import shutil
@@ -20,6 +21,8 @@ ip link add uplink type veth peer name eth0 netns outside
 ip addr add 10.99.0.1/24 dev uplink && ip addr add fd00:99::1/64 dev uplink nodad && ip link set uplink up
 ip -n outside addr add 10.99.0.2/24 dev eth0 && ip -n outside addr add fd00:99::2/64 dev eth0 nodad
 ip -n outside link set eth0 up && ip -n outside link set lo up
+nft add table inet someone-else && nft add chain inet someone-else forward \
+  '{ type filter hook forward priority 0; policy accept; }' && nft add rule inet someone-else forward ip saddr 192.0.2.1 drop
 """
 
 # A TCP server in `outside` that answers each connection with the address it came from.
