@@ -130,7 +130,7 @@ def export_command(
     """
     from .labjson import to_json
 
-    text = to_json(_compile(lab, timeout).plan.lab)
+    text = to_json(_compile(lab, timeout).lab)
     if out is None:
         sys.stdout.write(text)
         return

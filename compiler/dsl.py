@@ -53,6 +53,8 @@ class Lab:
         self._routes: list[model.Route] = []
         self._sysctls: list[model.Sysctl] = []
         self._expectations: list[model.Expectation] = []
+        self._masquerades: list[model.Masquerade] = []
+        self._publishes: list[model.Publish] = []
         made.append(self)
 
     def netns(self, name: str) -> "Netns":
@@ -80,6 +82,14 @@ class Lab:
         a._joined = b._joined = loc
         self._veths.append(model.Veth((a.ns.name, a.name), (b.ns.name, b.name), loc))
         return a, b
+
+    def _pools(self, subnet: object, subnet6: object, loc: Loc) -> tuple:
+        """The subnets given as subnet= (IPv4) and subnet6= (IPv6); one of the wrong family is a problem."""
+        for value, colon, word in ((subnet, False, "subnet"), (subnet6, True, "subnet6")):
+            if isinstance(value, str) and (":" in value) != colon:
+                self._problem(f"{word}= takes an {'IPv6' if colon else 'IPv4'} prefix, got {value!r}; give it "
+                              f"as {'subnet' if colon else 'subnet6'}=", loc)
+        return tuple(v for v in (subnet, subnet6) if v is not None)
 
     def expect(self, ns: "Netns | str") -> "Expect":
         """What should (or must not) be reachable from namespace `ns`: `lab.expect("ns1").reaches("10.0.0.2")`."""
@@ -114,7 +124,8 @@ class Lab:
             name=self.name, source=source, sha256=sha256, loc=self._loc,
             namespaces=tuple(model.Namespace(ns.name, ns._loc) for ns in self._namespaces),
             interfaces=tuple(interfaces), veths=tuple(self._veths), routes=tuple(self._routes),
-            sysctls=tuple(self._sysctls), expectations=tuple(self._expectations), problems=tuple(problems))
+            sysctls=tuple(self._sysctls), expectations=tuple(self._expectations),
+            masquerades=tuple(self._masquerades), publishes=tuple(self._publishes), problems=tuple(problems))
 
 
 class Netns:
@@ -126,23 +137,49 @@ class Netns:
     def __repr__(self) -> str:  # shown in messages, e.g. when a namespace is passed where a port belongs
         return f"<namespace {self.name}>"
 
-    def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None) -> "Port":
-        """An interface in this namespace that becomes one end of a veth pair: `ns.port("eth0", "10.0.0.2/24")`."""
+    def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None,
+             nodad: bool = False, subnet: str | None = None, subnet6: str | None = None) -> "Port":
+        """An interface in this namespace that becomes one end of a veth pair: `ns.port("eth0", "10.0.0.2/24")`.
+
+        Without an address of a family, a port on a segment with a pool of that family gets the next free one.
+        `nodad=True`: its IPv6 addresses skip duplicate address detection (usable at once). `subnet=`/`subnet6=`
+        make this port's segment a pool, as for a bridge.
+        """
         loc = _caller()
-        return Port(self, self.lab._text(name, "interface name", loc), addresses, mtu, mac, None, loc)
+        port = Port(self, self.lab._text(name, "interface name", loc), addresses, mtu, mac, None, loc)
+        port.nodad, port.pools = nodad, self.lab._pools(subnet, subnet6, loc)
+        return port
 
     def bridge(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None,
-               external: bool = False) -> "Bridge":
+               external: bool = False, subnet: str | None = None, subnet6: str | None = None,
+               nodad: bool = False) -> "Bridge":
         """A bridge (virtual switch) in this namespace, optionally with addresses of its own.
 
-        `external=True`: the bridge exists before up (Docker's docker0, say); the lab attaches ports to it and
-        verify checks it and its addresses, but up never makes or changes it and down never removes it.
+        `subnet="172.17.0.0/16"`, `subnet6="fd00:17::/64"`: address pools, as Docker gives docker0. The bridge
+        takes the first host address (the gateway); each interface on its segment without an address of that
+        family takes the next free one. `external=True`: the bridge exists before up (Docker's docker0, say); the
+        lab attaches ports to it and verify checks it and its addresses, but up never makes or changes it and down
+        never removes it.
         """
         loc = _caller()
         bridge = Bridge(self, self.lab._text(name, "bridge name", loc), addresses, mtu, mac, loc)
-        bridge.external = external
+        bridge.external, bridge.nodad = external, nodad
+        bridge.pools = self.lab._pools(subnet, subnet6, loc)
         self.lab._bridges.append(bridge)
         return bridge
+
+    def publish(self, port: int, target: "Netns | str", to_port: int | None = None, proto: str = "tcp",
+                address: str | None = None) -> None:
+        """Publish a port of the host, like `docker run -p 8080:80`: `lab.host.publish(8080, nginx, 80)`.
+
+        Connections to `port` on every local address of the host (or on `address` alone), from outside and from
+        the host itself, go to `target` (a namespace: its first address of each family; or an address) on
+        `to_port` (default: the same). `proto` is "tcp" or "udp". Not on 127.0.0.1 or ::1 (see the README).
+        """
+        loc = _caller()
+        name = target.name if isinstance(target, Netns) else self.lab._text(target, "publish target", loc)
+        self.lab._publishes.append(model.Publish(self.name, port, name, port if to_port is None else to_port, proto,
+                                                 address, loc))
 
     def sysctl(self, key: str, value: int | str) -> None:
         """A network sysctl in this namespace, e.g. `router.sysctl("net.ipv4.ip_forward", 1)`. In the host, up
@@ -150,23 +187,31 @@ class Netns:
         loc = _caller()
         self.lab._sysctls.append(model.Sysctl(self.name, self.lab._text(key, "sysctl name", loc), value, loc))
 
-    def route(self, dest: str, via: str | None = None, dev: "str | Port | Bridge | None" = None,
+    def route(self, dest: str, via: "str | Port | Bridge | None" = None, dev: "str | Port | Bridge | None" = None,
               family: int | None = None) -> None:
         """A route in this namespace: `ns.route("default", via="172.17.0.1")` or `ns.route("10.1.0.0/16", dev=p)`.
 
         `family=6` makes a gateway-less `default` an IPv6 route; with a gateway the family follows it.
+        `via=docker0` (a bridge or port): its addresses are the gateways, one route per family it has (both for a
+        dual-stack pool), or the one of `family`.
         """
         loc = _caller()
         lab = self.lab
         if isinstance(dev, (Port, Bridge)):
             dev = dev.name
+        via_link = None
+        if isinstance(via, (Port, Bridge)):
+            via, via_link = None, (via.ns.name, via.name)
         self.lab._routes.append(model.Route(
             self.name, lab._text(dest, "route destination", loc),
             None if via is None else lab._text(via, "gateway", loc),
-            None if dev is None else lab._text(dev, "device", loc), loc, family))
+            None if dev is None else lab._text(dev, "device", loc), loc, family, via_link))
 
 
 class _Link:
+    nodad: object = False
+    pools: tuple = ()
+
     def __init__(self, ns: Netns, name: str, addresses: tuple, mtu, mac, loc: Loc):
         self.ns, self.name, self.mtu, self.mac, self._loc = ns, name, mtu, mac, loc
         self._addresses = ns.lab._addresses(addresses, loc)
@@ -183,6 +228,12 @@ class _Link:
         self._addresses += self.ns.lab._addresses(addresses, _caller())
         return self
 
+    def masquerade(self) -> "_Link":
+        """Outbound NAT, like Docker's for docker0: traffic from this link's subnets that leaves the namespace by
+        another link gets the address it leaves by. The rules live in the lab's own nftables table."""
+        self.ns.lab._masquerades.append(model.Masquerade(self.ns.name, self.name, _caller()))
+        return self
+
 
 class Port(_Link):
     """One end of a veth pair, possibly a port of a bridge in the same namespace."""
@@ -190,40 +241,47 @@ class Port(_Link):
     def __init__(self, ns: Netns, name: str, addresses: tuple, mtu, mac, master: str | None, loc: Loc):
         super().__init__(ns, name, addresses, mtu, mac, loc)
         self.master = master
+        self.hairpin = False
         self._joined: Loc | None = None
         self._offered = False  # passed to a veth() call that failed
         ns.lab._ports.append(self)
 
     def _model(self) -> model.Interface:
         return model.Interface(self.ns.name, self.name, "veth", self._loc, tuple(self._addresses),
-                               self.mtu, self.mac, self.master)
+                               self.mtu, self.mac, self.master, pools=self.pools, hairpin=self.hairpin,
+                               nodad=self.nodad)
 
 
 class Bridge(_Link):
-    def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None) -> Port:
-        """A veth end in the bridge's namespace, enslaved to this bridge."""
+    def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None,
+             hairpin: bool = False) -> Port:
+        """A veth end in the bridge's namespace, enslaved to this bridge. `hairpin=True`: the bridge may send a
+        frame back out of this port (a container reaching itself through a published port)."""
         loc = _caller()
-        return Port(self.ns, self.ns.lab._text(name, "interface name", loc), addresses, mtu, mac, self.name, loc)
+        port = Port(self.ns, self.ns.lab._text(name, "interface name", loc), addresses, mtu, mac, self.name, loc)
+        port.hairpin = hairpin
+        return port
 
     def _model(self) -> model.Interface:
         return model.Interface(self.ns.name, self.name, "bridge", self._loc, tuple(self._addresses),
-                               self.mtu, self.mac, external=self.external)
+                               self.mtu, self.mac, external=self.external, pools=self.pools, nodad=self.nodad)
 
 
 class Expect:
     def __init__(self, lab: Lab, ns: str):
         self.lab, self.ns = lab, ns
 
-    def reaches(self, address: str, tcp: int | None = None) -> "Expect":
-        """The namespace gets an answer from `address`: an ICMP echo reply, or a TCP connection to port `tcp`."""
+    def reaches(self, address: "str | Netns", tcp: int | None = None) -> "Expect":
+        """The namespace gets an answer from `address`: an ICMP echo reply, or a TCP connection to port `tcp`.
+        A namespace stands for its first address of each family (IPv4 and IPv6: one check each)."""
         return self._add(address, True, tcp)
 
-    def cannot_reach(self, address: str, tcp: int | None = None) -> "Expect":
+    def cannot_reach(self, address: "str | Netns", tcp: int | None = None) -> "Expect":
         """The namespace must get no answer from `address` (isolation)."""
         return self._add(address, False, tcp)
 
-    def _add(self, address: str, reach: bool, tcp) -> "Expect":
+    def _add(self, address: "str | Netns", reach: bool, tcp) -> "Expect":
         loc = _caller()
-        self.lab._expectations.append(
-            model.Expectation(self.ns, self.lab._text(address, "address", loc), reach, tcp, loc))
+        target = address.name if isinstance(address, Netns) else self.lab._text(address, "address", loc)
+        self.lab._expectations.append(model.Expectation(self.ns, target, reach, tcp, loc))
         return self

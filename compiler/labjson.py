@@ -72,6 +72,8 @@ KINDS: dict[str, dict[str, Field]] = {
         "routes": Field(("array",), [], "route"),
         "sysctls": Field(("array",), [], "sysctl"),
         "expectations": Field(("array",), [], "expectation"),
+        "masquerades": Field(("array",), [], "masquerade"),
+        "publishes": Field(("array",), [], "publish"),
     },
     "namespace": {"name": _TEXT, "at": _AT_FIELD},
     "interface": {
@@ -83,16 +85,25 @@ KINDS: dict[str, dict[str, Field]] = {
         "mac": _MAYBE_TEXT,
         "master": _MAYBE_TEXT,
         "external": Field(("boolean",), False),
+        "pools": Field(("array",), [], check=lambda v: None if all(isinstance(x, str) for x in v)
+                       else "must be a list of subnets (strings)"),
+        "hairpin": Field(("boolean",), False),
+        "nodad": Field(("boolean",), False),
         "at": _AT_FIELD,
     },
     "address": {"cidr": _TEXT, "at": _AT_FIELD},
     "veth": {"a": Field(("object",), of="end"), "b": Field(("object",), of="end"), "at": _AT_FIELD},
     "end": {"ns": _TEXT, "name": _TEXT},
     "route": {"ns": _TEXT, "dest": _TEXT, "via": _MAYBE_TEXT, "dev": _MAYBE_TEXT,
-              "family": Field(("integer", "null"), None), "at": _AT_FIELD},
+              "family": Field(("integer", "null"), None),
+              "via_link": Field(("string", "null"), None, check=lambda v: None if "/" in v else 'must be "NS/LINK"'),
+              "at": _AT_FIELD},
     "sysctl": {"ns": _TEXT, "key": _TEXT, "value": Field(("integer", "string")), "at": _AT_FIELD},
     "expectation": {"ns": _TEXT, "target": _TEXT, "reach": Field(("boolean",), True),
                     "tcp": Field(("integer", "null"), None), "at": _AT_FIELD},
+    "masquerade": {"ns": _TEXT, "link": _TEXT, "at": _AT_FIELD},
+    "publish": {"ns": _TEXT, "port": Field(("integer",)), "target": _TEXT, "to_port": Field(("integer",)),
+                "proto": Field(("string",), "tcp"), "address": _MAYBE_TEXT, "at": _AT_FIELD},
 }
 
 _IS = {
@@ -114,15 +125,20 @@ def _lab_fields(lab: model.Lab) -> dict:
             "namespaces": [{"name": n.name, "at": str(n.loc)} for n in lab.namespaces],
             "interfaces": [{"ns": i.ns, "name": i.name, "kind": i.kind,
                             "addresses": [{"cidr": a.cidr, "at": str(a.loc)} for a in i.addresses],
-                            "mtu": i.mtu, "mac": i.mac, "master": i.master, "external": i.external, "at": str(i.loc)}
+                            "mtu": i.mtu, "mac": i.mac, "master": i.master, "external": i.external,
+                            "pools": list(i.pools), "hairpin": i.hairpin, "nodad": i.nodad, "at": str(i.loc)}
                            for i in lab.interfaces],
             "veths": [{"a": {"ns": v.a[0], "name": v.a[1]}, "b": {"ns": v.b[0], "name": v.b[1]}, "at": str(v.loc)}
                       for v in lab.veths],
-            "routes": [{"ns": r.ns, "dest": r.dest, "via": r.via, "dev": r.dev, "family": r.family, "at": str(r.loc)}
+            "routes": [{"ns": r.ns, "dest": r.dest, "via": r.via, "dev": r.dev, "family": r.family,
+                        "via_link": None if r.via_link is None else "/".join(r.via_link), "at": str(r.loc)}
                        for r in lab.routes],
             "sysctls": [{"ns": s.ns, "key": s.key, "value": s.value, "at": str(s.loc)} for s in lab.sysctls],
             "expectations": [{"ns": e.ns, "target": e.target, "reach": e.reach, "tcp": e.tcp, "at": str(e.loc)}
-                             for e in lab.expectations]}
+                             for e in lab.expectations],
+            "masquerades": [{"ns": m.ns, "link": m.link, "at": str(m.loc)} for m in lab.masquerades],
+            "publishes": [{"ns": p.ns, "port": p.port, "target": p.target, "to_port": p.to_port, "proto": p.proto,
+                           "address": p.address, "at": str(p.loc)} for p in lab.publishes]}
 
 
 def _drop_defaults(value: dict, kind: str) -> dict:
@@ -259,7 +275,8 @@ def _build(lab: dict, path: str, sha256: str) -> model.Lab:
     def interface(i: dict) -> model.Interface:
         return model.Interface(i["ns"], i["name"], i["kind"], i["at"],
                                tuple(model.Address(a["cidr"], a["at"]) for a in i["addresses"]),
-                               i["mtu"], i["mac"], i["master"], i["external"])
+                               i["mtu"], i["mac"], i["master"], i["external"], tuple(i["pools"]), i["hairpin"],
+                               i["nodad"])
 
     return model.Lab(
         name=lab["name"], source=path if lab["source"] is None else lab["source"],
@@ -268,11 +285,15 @@ def _build(lab: dict, path: str, sha256: str) -> model.Lab:
         interfaces=tuple(map(interface, lab["interfaces"])),
         veths=tuple(model.Veth((v["a"]["ns"], v["a"]["name"]), (v["b"]["ns"], v["b"]["name"]), v["at"])
                     for v in lab["veths"]),
-        routes=tuple(model.Route(r["ns"], r["dest"], r["via"], r["dev"], r["at"], r["family"])
+        routes=tuple(model.Route(r["ns"], r["dest"], r["via"], r["dev"], r["at"], r["family"],
+                                 None if r["via_link"] is None else tuple(r["via_link"].split("/", 1)))
                      for r in lab["routes"]),
         sysctls=tuple(model.Sysctl(s["ns"], s["key"], s["value"], s["at"]) for s in lab["sysctls"]),
         expectations=tuple(model.Expectation(e["ns"], e["target"], e["reach"], e["tcp"], e["at"])
-                           for e in lab["expectations"]))
+                           for e in lab["expectations"]),
+        masquerades=tuple(model.Masquerade(m["ns"], m["link"], m["at"]) for m in lab["masquerades"]),
+        publishes=tuple(model.Publish(p["ns"], p["port"], p["target"], p["to_port"], p["proto"], p["address"], p["at"])
+                        for p in lab["publishes"]))
 
 
 def _fail(message: str) -> JSONLabError:

@@ -37,6 +37,7 @@ class Diagnostic:
 class Address:
     cidr: str
     loc: Loc
+    note: str = ""  # where an address from a pool came from, for the scripts' comments (pools.resolve sets it)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class Interface:
     mac: object = None
     master: str | None = None  # a bridge in the same namespace
     external: bool = False  # exists before up; the lab uses it and never makes, changes or removes it
+    pools: tuple[str, ...] = ()  # subnets: this link takes the first host address, its segment the next ones
+    hairpin: object = False  # a bridge port that sends frames back out the port they came in on
+    nodad: object = False  # its IPv6 addresses skip duplicate address detection
 
     @property
     def ref(self) -> str:
@@ -82,6 +86,7 @@ class Route:
     dev: str | None
     loc: Loc
     family: int | None = None  # 4 or 6 for "default"; None means "from via", else IPv4
+    via_link: tuple[str, str] | None = None  # (namespace, link): the gateway is that link's address of each family
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,31 @@ class Sysctl:
 
 
 @dataclass(frozen=True)
+class Masquerade:
+    """Outbound NAT: traffic from the link's subnets leaving by another link gets the address it leaves by."""
+
+    ns: str
+    link: str
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Publish:
+    """A published port: `port` on the host's local addresses (or on `address`) forwarded to `target`:`to_port`."""
+
+    ns: str
+    port: object
+    target: str  # a namespace of the lab, or an address
+    to_port: object
+    proto: object
+    address: str | None
+    loc: Loc
+
+
+@dataclass(frozen=True)
 class Expectation:
     ns: str
-    target: str
+    target: str  # an address, or a namespace of the lab (each of its addresses' families is checked)
     reach: bool  # False: "must not reach"
     tcp: object  # a port number, or None for ICMP
     loc: Loc
@@ -113,5 +140,7 @@ class Lab:
     routes: tuple[Route, ...] = ()
     sysctls: tuple[Sysctl, ...] = ()
     expectations: tuple[Expectation, ...] = ()
+    masquerades: tuple[Masquerade, ...] = ()
+    publishes: tuple[Publish, ...] = ()
     problems: tuple[Diagnostic, ...] = field(default=())  # misuse the DSL noticed while recording
 

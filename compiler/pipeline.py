@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from . import __version__, labjson, loader, manifest, plan, render, validate
+from . import model
 from .model import Diagnostic
 
 
@@ -22,8 +23,9 @@ class CompileError(Exception):
 
 @dataclass(frozen=True)
 class Compiled:
-    plan: plan.Plan
+    plan: plan.Plan  # built from the lab with its pools resolved into addresses
     warnings: list[Diagnostic]
+    lab: model.Lab  # the lab as written: what export writes
 
     def script(self, variant: str, style: str = "batched") -> str:
         return render.render(self.plan, variant, style)
@@ -44,7 +46,7 @@ def compile_lab(path: str, timeout: float | None = None) -> Compiled:
     found = validate.validate(lab)
     if validate.has_errors(found):
         raise CompileError(found)
-    return Compiled(plan.build(lab, __version__), found)
+    return Compiled(plan.build(lab, __version__), found, lab)
 
 
 PARALLEL_STEPS = 20_000  # from about 2,000 namespaces, rendering in parallel pays for the fork

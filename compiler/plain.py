@@ -8,6 +8,7 @@ returns (comment, command) pairs; the command words are already shell-quoted.
 from __future__ import annotations
 
 from .model import HOST
+from .nat import Firewall
 from .plan import Plan, Step, V
 from .render import shell_quote, words
 
@@ -21,26 +22,57 @@ def _sysctl(ns: str, key: str, value: str | None = None) -> str:
     return inner if ns == HOST else f"ip netns exec {shell_quote(ns)} {inner}"
 
 
+# Host sysctls: the value each had before the lab first changed it, in the record the batched scripts keep too.
+_STATE = 'STATE="${NETGEN_STATE_DIR:-/run/netgen}/$LAB.sysctl"'
+
+
+def _record(key: str) -> str:
+    k = shell_quote(key)
+    return (f"mkdir -p \"${{STATE%/*}}\" && {{ grep -qs {shell_quote('^' + key + '=')} \"$STATE\" || "
+            f"echo {k}=\"$(sysctl -n {k})\" >>\"$STATE\"; }}")
+
+
 def _note(step: Step) -> str:
     return f"{step.what} ({step.loc})"
 
 
+def _nft(words: str) -> str:
+    return f"nft {words}"
+
+
+def _firewall(fw: Firewall) -> list[tuple[str, str]]:
+    """The lab's nftables table, one nft command per table, chain and rule."""
+    table = f"inet {shell_quote(fw.table)}"
+    lines = [(f"nftables table inet {fw.table}: the NAT rules of the lab", _nft(f"add table {table}"))]
+    lines += [(f"chain {name}", _nft(f"add chain {table} {name} {shell_quote('{ ' + spec + ' }')}"))
+              for name, spec in fw.chains]
+    lines += [(f"{r.what} ({r.loc})", _nft(f"add rule {table} {r.chain} {shell_quote(r.text)}")) for r in fw.rules]
+    return lines
+
+
 def up(plan: Plan) -> list[tuple[str, str]]:
-    lines = []
+    lines = [("where host sysctls are recorded", _STATE)] if HOST in plan.sysctls else []
     for section in plan.sections:
         for step in section.steps:
             if step.expect or not step.do:
                 continue  # external objects are used as they are; a veth's far end comes with its pair
             if step.check[0] == "sysctl":
+                if section.ns == HOST:
+                    lines.append((f"record {step.check[2]} for down.sh", _record(step.check[2])))
                 lines.append((_note(step), _sysctl(section.ns, step.check[2], step.check[3])))
             else:
                 lines.append((_note(step), _ip(section.ns, step.do)))
+        if section.ns == HOST and plan.firewall is not None:
+            lines += _firewall(plan.firewall)
     return lines
 
 
 def down(plan: Plan) -> list[tuple[str, str]]:
     """Reverse order; a veth with its far end in a lab namespace goes with the namespace, and down waits for it."""
     lines, waits = [], []
+    if plan.firewall is not None:
+        lines.append((f"the nftables table inet {plan.firewall.table}",
+                      _nft(f"delete table inet {shell_quote(plan.firewall.table)}") + " 2>/dev/null || true"))
     for step in plan.teardowns:
         if step.gone_with:
             name = shell_quote(step.check[2])
@@ -48,6 +80,10 @@ def down(plan: Plan) -> list[tuple[str, str]]:
                           f"while ip link show dev {name} >/dev/null 2>&1; do sleep 0.05; done"))
         else:
             lines.append((_note(step), _ip(HOST, step.teardown) + " 2>/dev/null || true"))
+    if HOST in plan.sysctls:
+        lines += [("host sysctls back to what they were before up", _STATE),
+                  ("(recorded by up.sh)", 'if [[ -f $STATE ]]; then while IFS="=" read -r key value; do '
+                   'sysctl -qw "$key=$value"; done <"$STATE" && rm -f "$STATE"; fi')]
     return lines + waits
 
 
@@ -67,6 +103,8 @@ def _check(step: Step) -> tuple[str, str, str] | None:
         return f"{ns}/{obj} master {want}", (f" master {want} "), _ip(ns, show)
     if attr == "mtu":
         return f"{ns}/{obj} mtu {want}", (f" mtu {want} "), _ip(ns, show)
+    if attr == "hairpin":
+        return f"{ns}/{obj} hairpin {want}", f" hairpin {want} ", _ip(ns, ("-d",) + show)
     if attr == "mac":
         return f"{ns}/{obj} mac {want}", (f" {want} "), _ip(ns, show)
     if attr == "addr":
@@ -90,4 +128,8 @@ def verify(plan: Plan) -> list[tuple[str, str, str]]:
         check = _check(step)
         if check is not None:
             out.append((f"{check[0]} ({step.loc})", shell_quote(check[1]), check[2]))
+    if plan.firewall is not None:
+        listing = _nft(f"list table inet {shell_quote(plan.firewall.table)}")
+        out += [(f"nftables {r.chain} rule: {r.what} ({r.loc})", shell_quote(r.text), listing)
+                for r in plan.firewall.rules]
     return out

@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from . import nat, pools
 from .model import HOST, Interface, Lab, Loc, Route
 from .validate import parse_address, parse_interface  # parsed once, by validate, for both
 
@@ -72,6 +73,7 @@ class Plan:
     checks: tuple[Step, ...]  # what verify checks beyond the steps: carrier and veth peers
     probes: tuple[Probe, ...]
     summary: tuple[str, ...]
+    firewall: nat.Firewall | None = None  # the lab's nftables table, made after the host's batch
 
     @property
     def teardowns(self) -> tuple[Step, ...]:
@@ -81,9 +83,15 @@ class Plan:
                      if step.teardown)
 
     @property
+    def hairpins(self) -> bool:
+        """Whether the lab sets hairpin mode on a bridge port: the scripts then read it."""
+        return any(i.hairpin is True for i in self.lab.interfaces)
+
+    @property
     def dad(self) -> tuple[str, ...]:
-        """Namespaces given an IPv6 address: up reads them once more, to wait for duplicate address detection."""
-        return tuple(dict.fromkeys(i.ns for i in self.lab.interfaces if i.ns != HOST and not i.external
+        """Namespaces (the host too) given an IPv6 address that does duplicate address detection: up reads them
+        once more, to wait until it is over."""
+        return tuple(dict.fromkeys(i.ns for i in self.lab.interfaces if not i.external and i.nodad is not True
                                    and any(":" in a.cidr for a in i.addresses)))
 
 
@@ -125,18 +133,24 @@ def _link_steps(iface: Interface) -> list[Step]:
         out.append(Step(f"{iface.ref}: port of bridge {master}", loc, ("master", ns, name, master),
                         ("link", "set", "dev", name, "master", master),
                         ("link", "set", "dev", name, "nomaster")))
+    if iface.hairpin:
+        out.append(Step(f"{iface.ref}: hairpin on (frames may go back out of this port)", loc,
+                        ("hairpin", ns, name, "on"), ("link", "set", "dev", name, "type", "bridge_slave", "hairpin",
+                                                      "on")))
     if iface.external:
         out.append(Step(f"{iface.ref}: up (external)", loc, ("state", ns, name, "up"), expect=True))
     else:
         out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", "dev", name, "up")))
     for addr in iface.addresses:
         cidr = V(parse_interface(addr.cidr))
+        note = f" ({addr.note})" if addr.note else ""
         if iface.external:
             out.append(Step(f"{iface.ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),
                             expect=True))
         else:
-            out.append(Step(f"{iface.ref}: address {cidr}", addr.loc, ("addr", ns, cidr, name),
-                            ("addr", "add", cidr, "dev", name), ("addr", "del", cidr, "dev", name)))
+            nodad = ("nodad",) if iface.nodad is True and ":" in cidr else ()
+            out.append(Step(f"{iface.ref}: address {cidr}{note}", addr.loc, ("addr", ns, cidr, name),
+                            ("addr", "add", cidr, "dev", name) + nodad, ("addr", "del", cidr, "dev", name)))
     return out
 
 
@@ -185,6 +199,7 @@ def _route_step(r: Route, ifaces: list[Interface]) -> Step:
 
 def build(lab: Lab, version: str) -> Plan:
     """Order the lab into per-namespace sections. The lab must have passed validation."""
+    lab = pools.resolve(lab)
     order = [HOST] + [ns.name for ns in lab.namespaces]
     rank = {ns: i for i, ns in enumerate(order)}
     by_ns: dict[str, list[Interface]] = {ns: [] for ns in order}
@@ -254,7 +269,7 @@ def build(lab: Lab, version: str) -> Plan:
     for s in lab.sysctls:
         sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
     return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections),
-                tuple(checks), probes, summary(lab))
+                tuple(checks), probes, summary(lab), nat.firewall(lab))
 
 
 def _count(n: int, word: str) -> str:
@@ -275,4 +290,9 @@ def summary(lab: Lab) -> tuple[str, ...]:
              + (_some([f"{v.a[0]}/{v.a[1]}--{v.b[0]}/{v.b[1]}" for v in lab.veths]) or "-"),
              f"{_count(n_addr, 'address')}, {_count(len(lab.routes), 'route')}, "
              f"{_count(len(lab.expectations), 'expectation')}"]
+    lines += pools.describe(lab)
+    if lab.masquerades or lab.publishes:
+        rules = [f"masquerade {m.ns}/{m.link}" for m in lab.masquerades]
+        rules += [f"{p.proto}/{p.port} -> {nat.destination(p.target, p.to_port)}" for p in lab.publishes]
+        lines.append(f"nftables table inet {nat.TABLE_PREFIX}{lab.name}: {', '.join(rules)}")
     return tuple(lines)

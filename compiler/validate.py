@@ -7,6 +7,8 @@ import re
 from collections import defaultdict
 from functools import cache
 
+from . import pools
+from .nat import TABLE_PREFIX
 from .model import HOST, Diagnostic, Lab, Loc
 
 IFNAMSIZ = 15  # bytes the kernel allows in an interface name
@@ -165,32 +167,9 @@ def address_problem(cidr: str) -> str | None:
     return None
 
 
-def _segments(lab: Lab) -> dict[tuple[str, str], tuple[str, str]]:
-    """Union-find over interfaces: veth ends and bridge ports share their L2 segment."""
-    parent: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def find(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(x, y):
-        parent[find(x)] = find(y)
-
-    for v in lab.veths:
-        union(v.a, v.b)
-    for iface in lab.interfaces:
-        find((iface.ns, iface.name))
-        if iface.master is not None:
-            union((iface.ns, iface.name), (iface.ns, iface.master))
-    return {x: find(x) for x in parent}
-
-
 def _addresses(lab: Lab) -> list[Diagnostic]:
     out = []
-    segment = _segments(lab)
+    segment = pools.segments(lab)
     used: dict[tuple, tuple[str, Loc]] = {}
     for iface in lab.interfaces:
         for addr in iface.addresses:
@@ -299,8 +278,8 @@ def _expectations(lab: Lab) -> list[Diagnostic]:
             try:
                 parse_address(e.target)
             except ValueError:
-                out.append(_error(f"expectation target {e.target!r} must be an IP address without a prefix length",
-                                  e.loc))
+                out.append(_error(f"expectation target {e.target!r} must be an IP address without a prefix length, "
+                                  f"or a namespace of the lab", e.loc))
         if e.tcp is not None and (not isinstance(e.tcp, int) or isinstance(e.tcp, bool)
                                   or not 1 <= e.tcp <= 65535):
             out.append(_error(f"tcp port must be a whole number from 1 to 65535, got {e.tcp!r}", e.loc))
@@ -372,7 +351,94 @@ def _references(lab: Lab) -> list[Diagnostic]:
     return out
 
 
-RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations, _references)
+def _flags(lab: Lab) -> list[Diagnostic]:
+    out = []
+    for iface in lab.interfaces:
+        for what in ("hairpin", "nodad"):
+            if not isinstance(getattr(iface, what), bool):
+                out.append(_error(f"{iface.ref}: {what} must be True or False, got {getattr(iface, what)!r}",
+                                  iface.loc))
+        if iface.hairpin is True and iface.master is None:
+            out.append(_error(f"{iface.ref}: hairpin is a setting of a bridge port; make it with bridge.port()",
+                              iface.loc))
+    return out
+
+
+def _port_problem(value: object, what: str) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return None
+    return f"{what} must be a whole number from 1 to 65535, got {value!r}"
+
+
+_TABLE_MAX = 255  # bytes nftables allows in a table name
+
+
+def _nat(lab: Lab) -> list[Diagnostic]:
+    """Masquerading and published ports: the host's, on links and to addresses of the lab, each once."""
+    out = []
+    if not (lab.masquerades or lab.publishes):
+        return out
+    if len((TABLE_PREFIX + lab.name).encode()) > _TABLE_MAX:
+        out.append(_error(f"lab name is too long for its nftables table {TABLE_PREFIX}NAME: at most "
+                          f"{_TABLE_MAX - len(TABLE_PREFIX)} bytes", lab.loc))
+    links = {(i.ns, i.name): i for i in lab.interfaces}
+    seen: dict[tuple, Loc] = {}
+    for m in lab.masquerades:
+        link = links.get((m.ns, m.link))
+        if m.ns != HOST:
+            out.append(_error(f"{m.ns}/{m.link}: netgen writes NAT rules in the host only; masquerade a link of "
+                              f"lab.host", m.loc))
+        elif link is None:
+            out.append(_error(f"masquerade of {m.ns}/{m.link}, which is not a link of the lab", m.loc))
+        elif not link.addresses:
+            out.append(_error(f"{link.ref}: masquerade needs its subnets, and it has no address or pool", m.loc))
+        elif (m.ns, m.link) in seen:
+            out.append(_error(f"{link.ref} is already masqueraded at line {seen[(m.ns, m.link)].line}", m.loc))
+        else:
+            seen[(m.ns, m.link)] = m.loc
+    published: dict[tuple, Loc] = {}
+    for p in lab.publishes:
+        problem = None
+        if p.ns != HOST:
+            problem = f"netgen publishes ports of the host only, not of {p.ns}: use lab.host.publish()"
+        elif p.proto not in ("tcp", "udp"):
+            problem = f"proto must be \"tcp\" or \"udp\", got {p.proto!r}"
+        else:
+            problem = _port_problem(p.port, "port") or _port_problem(p.to_port, "target port")
+        if problem is None and p.address is not None and (
+                not isinstance(p.address, str) or "%" in p.address or not _is_ip(p.address)):
+            problem = f"address {p.address!r} must be an IP address of the host without a prefix length"
+        elif problem is None and p.address is not None and parse_address(p.address).is_loopback:
+            problem = (f"address {p.address} is a loopback address: a connection from it cannot leave the host "
+                       f"(it would need route_localnet); publish on every address, or on the host's own")
+        if problem is None and not _is_ip(p.target):
+            problem = f"target {p.target!r} is neither a namespace of the lab nor an IP address"
+        if problem is None and p.address is not None and parse_address(p.address).version != parse_address(p.target).version:
+            problem = f"address {p.address} and target {p.target} are of different IP versions"
+        if problem is not None:
+            out.append(_error(f"published port {p.port}: {problem}", p.loc))
+            continue
+        key = (p.proto, p.port, parse_address(p.target).version)
+        # one address, or every local address (None), per protocol, port and family
+        first = published.get(key + (p.address,)) or (published.get(key + (None,)) if p.address else
+                                                       next((v for k, v in published.items() if k[:3] == key), None))
+        if first is not None:
+            out.append(_error(f"{p.proto} port {p.port} of the host is already published at line {first.line}",
+                              p.loc))
+        else:
+            published[key + (p.address,)] = p.loc
+    return out
+
+
+def _is_ip(text: object) -> bool:
+    try:
+        return isinstance(text, str) and "%" not in text and bool(parse_address(text))
+    except ValueError:
+        return False
+
+
+RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations, _references,
+         _flags, _nat)
 
 # A 10,000-namespace star is 30,000 objects and an 18 MB up.sh; past this, scripts run to hundreds of MB, more
 # than bash reads well, and compiling takes minutes.
@@ -395,6 +461,11 @@ def validate(lab: Lab) -> list[Diagnostic]:
     found = list(lab.problems) + _size(lab)
     if has_errors(found[len(lab.problems):]):
         return found
+    unresolved = pools.problems(lab)
+    found += unresolved
+    # The rules check the addresses, routes and targets the pools give; or, when those do not work out, what
+    # stands without them.
+    lab = pools.unresolved_left_out(lab) if unresolved else pools.resolve(lab)
     for rule in RULES:
         found += rule(lab)
     return sorted(found, key=lambda d: (d.loc.file, d.loc.line) if d.loc else ("", 0))

@@ -64,7 +64,8 @@ class Sandbox:
             env={**os.environ, **(env or {})})
 
     def snapshot(self, carrier: bool = True) -> dict:
-        """Links, addresses, routes and forwarding sysctls of the sandbox's host and of every named namespace."""
+        """Links, addresses, routes and forwarding sysctls of the sandbox's host and of every named namespace, and
+        the host's nftables ruleset."""
         out = self.run(r"""
             for ns in host $(ip netns list | awk '{print $1}'); do
               if [[ $ns == host ]]; then n=(); else n=(-n "$ns"); fi
@@ -80,6 +81,9 @@ class Sandbox:
         for line in out.stdout.splitlines():
             ns, data = line.split("\t", 1)
             state[ns] = _stable(json.loads(data))
+        nft = self.run("if command -v nft >/dev/null; then nft list ruleset; else echo nft is not installed; fi")
+        assert nft.returncode == 0, nft.stderr
+        state["host"]["nft"] = nft.stdout
         return state if carrier else _stable(state, _CARRIER)
 
     def settled_snapshot(self, seconds: float = 10) -> dict:

@@ -64,6 +64,20 @@ SCRIPT_WORDS = set().union(*(words(bare_code(t)) for t in
                                  build("ns1", "eth0", "h0", "10.9.9.2/24", "10.9.9.1")).values()))
 
 
+def safe_or_refused(model) -> dict[str, str]:
+    """The scripts of `model`, each accepted by `bash -n`; or none, when it is refused with errors that name lines."""
+    scripts, found = scripts_or_diagnostics(model)
+    event("accepted" if scripts is not None else "refused")
+    if scripts is None:
+        errors = [d for d in found if d.level == "error"]
+        assert errors and all(isinstance(d, Diagnostic) and d.loc and d.loc.line > 0 for d in errors)
+        return {}
+    for variant, text in scripts.items():
+        check = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
+        assert check.returncode == 0, (variant, check.stderr)
+    return scripts
+
+
 def unquoted(script: str, value: str) -> bool:
     return value not in SCRIPT_WORDS and re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])",
                                                     bare_code(script)) is not None
@@ -73,16 +87,7 @@ def unquoted(script: str, value: str) -> bool:
 @given(ns_name=mostly("ns1", NAMES), if_name=mostly("eth0", NAMES), peer_name=mostly("h0", NAMES),
        address=mostly("10.9.9.2/24", ADDRESSES), gateway=mostly("10.9.9.1", ADDRESSES))
 def test_any_input_compiles_safely_or_is_refused_with_its_line(ns_name, if_name, peer_name, address, gateway):
-    model = build(ns_name, if_name, peer_name, address, gateway)
-    scripts, found = scripts_or_diagnostics(model)
-    event("accepted" if scripts is not None else "refused")
-    if scripts is None:
-        errors = [d for d in found if d.level == "error"]
-        assert errors and all(isinstance(d, Diagnostic) and d.loc and d.loc.line > 0 for d in errors)
-        return
-    for variant, text in scripts.items():
-        check = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
-        assert check.returncode == 0, (variant, check.stderr)
+    for variant, text in safe_or_refused(build(ns_name, if_name, peer_name, address, gateway)).items():
         for value in (ns_name, if_name, peer_name):
             assert not unquoted(text, value), (variant, value)
 
@@ -95,3 +100,25 @@ def test_accepted_names_give_shellcheck_clean_scripts(ns_name, if_name):
     for text in (scripts or {}).values():
         result = subprocess.run(["shellcheck", "-"], input=text, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout
+
+
+def build_nat(subnet, proto, address, port):
+    """A pooled bridge, masqueraded, with a published port: the values pools and NAT read."""
+    dsl.made.clear()
+    lab = dsl.Lab("hostile")
+    ns = lab.netns("ns1")
+    br = lab.host.bridge("br0", subnet=subnet)
+    lab.veth(ns.port("eth0"), br.port("p0"))
+    br.masquerade()
+    lab.host.publish(port, ns, 80, proto=proto, address=address)
+    dsl.made.clear()
+    return lab.to_model("lab.py", "0" * 64)
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(subnet=mostly("10.9.0.0/24", st.one_of(ADDRESSES, st.integers())),
+       proto=mostly("tcp", st.one_of(NASTY, st.sampled_from(["udp", "TCP", "sctp"]))),
+       address=st.one_of(st.none(), mostly("10.9.0.1", ADDRESSES)),
+       port=mostly(8080, st.one_of(st.integers(), st.booleans(), NASTY)))
+def test_any_pool_or_published_port_compiles_safely_or_is_refused_with_its_line(subnet, proto, address, port):
+    safe_or_refused(build_nat(subnet, proto, address, port))

@@ -27,14 +27,14 @@ def in_repo(monkeypatch):
 @pytest.mark.parametrize("lab", LABS)
 def test_json_compiles_to_the_same_scripts_and_exports_to_itself(lab, in_repo, tmp_path):
     from_python = compile_lab(lab)
-    exported = to_json(from_python.plan.lab)
+    exported = to_json(from_python.lab)
     path = tmp_path / "lab.json"
     path.write_text(exported)
     from_data = compile_lab(str(path))
     for variant in VARIANTS:
         for style in STYLES:
             assert from_data.script(variant, style) == from_python.script(variant, style), (variant, style)
-    assert to_json(from_data.plan.lab) == exported
+    assert to_json(from_data.lab) == exported
     assert exported.endswith("}\n") and json.loads(exported)["source"] == lab
 
 
@@ -42,7 +42,7 @@ def test_json_compiles_to_the_same_scripts_and_exports_to_itself(lab, in_repo, t
 def test_exported_json_matches_the_published_schema(lab, in_repo):
     published = json.loads(schema())
     jsonschema.Draft202012Validator.check_schema(published)
-    exported = json.loads(to_json(compile_lab(lab).plan.lab))
+    exported = json.loads(to_json(compile_lab(lab).lab))
     errors = list(jsonschema.Draft202012Validator(published).iter_errors(exported))
     assert not errors, [e.message for e in errors]
 
@@ -254,7 +254,7 @@ def test_messages_show_control_characters_escaped(tmp_path):
 def test_export_prints_json_and_writes_a_file_whole(in_repo, tmp_path):
     printed = runner.invoke(app, ["export", "examples/docker0.py"])
     assert printed.exit_code == 0 and printed.stderr == ""
-    assert printed.stdout == to_json(compile_lab("examples/docker0.py").plan.lab)
+    assert printed.stdout == to_json(compile_lab("examples/docker0.py").lab)
     written = runner.invoke(app, ["export", "examples/docker0.py", "-o", str(tmp_path / "docker0.json")])
     assert written.exit_code == 0 and written.stdout == ""
     assert (tmp_path / "docker0.json").read_text() == printed.stdout
@@ -303,7 +303,7 @@ def _leaves(value, at=()):
 
 def test_any_hostile_value_anywhere_compiles_or_is_reported_never_an_exception(in_repo, tmp_path):
     """Each scalar of the features lab replaced, one at a time, by each hostile value."""
-    document = json.loads(to_json(compile_lab("tests/labs/features.py").plan.lab))
+    document = json.loads(to_json(compile_lab("tests/labs/features.py").lab))
     path = tmp_path / "lab.json"
     for leaf in _leaves(document):
         for value in HOSTILE:

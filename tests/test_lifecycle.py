@@ -7,7 +7,7 @@ import time
 import pytest
 from conftest import EXAMPLES, REPO
 from sandbox import KILL_UP_SH
-from test_live import FAILING_IP, ok, script
+from test_live import FAILING_IP, ip_changes, ok, script
 
 pytestmark = pytest.mark.live
 
@@ -124,7 +124,7 @@ KILLING_IP = FAILING_IP.replace('echo "RTNETLINK answers: Operation not permitte
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_down_after_up_killed_at_any_point_leaves_nothing(sandbox, example):
     before = sandbox.snapshot()
-    total = int(ok(sandbox.run(script(example, "up"))).stdout.rsplit("(", 1)[1].split()[0])
+    total = ip_changes(example, ok(sandbox.run(script(example, "up"))).stdout)
     ok(sandbox.run(script(example, "down")))
     for k in range(total + 1):
         killed = sandbox.run(KILLING_IP.replace("@K@", str(k))

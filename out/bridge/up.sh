@@ -129,6 +129,11 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   print "peerns/" key "\t" peer
   next
 }
+/^"state":"/ { # the settings of a bridge port
+  if ($0 ~ /"hairpin":true/) print "hairpin/" ns "/" name "\ton"
+  else if ($0 ~ /"hairpin":false/) print "hairpin/" ns "/" name "\toff"
+  next
+}
 /^"info_kind":"/ { print "link/" ns "/" name "\t" after("^\"info_kind\":\"", $0, "\""); next }
 /^"family":/ {
   if ($0 !~ /"local":"[^"]+","prefixlen":[0-9]/) next
