@@ -99,7 +99,7 @@ def test_hand_written_objects_without_at_point_at_their_line_in_the_json_file(tm
     assert [str(a.loc) for i in lab.interfaces for a in i.addresses] == [f"{path}:6", "design.txt:3"]
     up = compiled.script("up")
     assert f"from {path}\n" in up and f"sha256: {hashlib.sha256(HAND_WRITTEN.encode()).hexdigest()}" in up
-    assert f"# veth pair a/e0 <-> b/e0 ({path}:6)" in up
+    assert f"# veth pair a/e0 <-> b/e0, ifindexes 1000000 and 1000001 ({path}:6)" in up
     # Exported, it names every location and compiles to the same scripts.
     again = tmp_path / "again.json"
     again.write_text(to_json(lab))
