@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from . import nat, pools
 from .model import HOST, Interface, Lab, Loc, Route
-from .validate import parse_address, parse_interface  # parsed once, by validate, for both
+from .validate import ipv4_host, parse_address, parse_interface  # parsed once, by validate, for both
 
 
 class V(str):
@@ -142,7 +142,7 @@ def _link_steps(iface: Interface) -> list[Step]:
     else:
         out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", "dev", name, "up")))
     for addr in iface.addresses:
-        cidr = V(parse_interface(addr.cidr))
+        cidr = V(addr.cidr if ipv4_host(addr.cidr) else parse_interface(addr.cidr))  # as ip shows it
         note = f" ({addr.note})" if addr.note else ""
         if iface.external:
             out.append(Step(f"{iface.ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),

@@ -138,6 +138,24 @@ parse_interface = cache(ipaddress.ip_interface)
 parse_address = cache(ipaddress.ip_address)
 
 
+_CANONICAL_IPV4 = re.compile(r"((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})/(3[0-2]|[12]?\d)")
+
+
+@cache
+def ipv4_host(cidr: str) -> bool:
+    """Whether `cidr` is an IPv4 address in CIDR form as ipaddress writes it, and one an interface can have: most
+    labs' addresses, told apart without ipaddress objects (a 10,000-namespace lab has 10,000 of them)."""
+    m = _CANONICAL_IPV4.fullmatch(cidr)
+    if m is None:
+        return False
+    a, b, c, d = map(int, m[1].split("."))
+    ip, prefix = a << 24 | b << 16 | c << 8 | d, int(m[2])
+    if ip == 0 or a >> 4 == 14:  # unspecified, multicast (224.0.0.0/4)
+        return False
+    host = (1 << (32 - prefix)) - 1
+    return prefix > 30 or ip & host not in (0, host)  # not the network or broadcast address
+
+
 # ipaddress takes any text after an IPv6 zone's '%' (fe80::1%eth0), spaces and newlines too, which would split the
 # words and lines of `ip -batch`: netgen takes no zones (a link-local gateway names its link with dev=).
 _NO_ZONE = "has a zone (%...); netgen takes addresses without one"
@@ -146,6 +164,8 @@ _NO_ZONE = "has a zone (%...); netgen takes addresses without one"
 @cache
 def address_problem(cidr: str) -> str | None:
     """Why `cidr` cannot be put on an interface, or None."""
+    if ipv4_host(cidr):
+        return None
     if "%" in cidr:
         return f"address {cidr!r} {_NO_ZONE}"
     if "/" not in cidr:
@@ -176,7 +196,7 @@ def _addresses(lab: Lab) -> list[Diagnostic]:
             if (p := address_problem(addr.cidr)) is not None:
                 out.append(_error(f"{iface.ref}: {p}", addr.loc))
                 continue
-            ip = parse_interface(addr.cidr).ip
+            ip = addr.cidr.partition("/")[0] if ipv4_host(addr.cidr) else str(parse_interface(addr.cidr).ip)
             key = (segment[(iface.ns, iface.name)], ip)
             if key in used:
                 other, loc = used[key]
@@ -191,9 +211,10 @@ def _routes(lab: Lab) -> list[Diagnostic]:
     out = []
     connected: dict[str, list[tuple[str, ipaddress._BaseNetwork]]] = defaultdict(list)
     devices: dict[str, set[str]] = defaultdict(set)
+    routed = {r.ns for r in lab.routes}
     for iface in lab.interfaces:
         devices[iface.ns].add(iface.name)
-        for addr in iface.addresses:
+        for addr in iface.addresses if iface.ns in routed else ():
             if address_problem(addr.cidr) is None:
                 connected[iface.ns].append((iface.name, parse_interface(addr.cidr).network))
     seen: dict[tuple[str, int, str], Loc] = {}

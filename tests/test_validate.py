@@ -383,3 +383,26 @@ def test_a_lab_too_big_to_compile_is_refused_at_the_first_object_past_the_limit(
     result = CliRunner().invoke(app, ["compile", path, "-o", str(out)])
     assert result.exit_code == 1 and not out.exists()
     assert f"{path}:6: the lab makes 6 objects" in result.stderr and "at most 5" in result.stderr
+
+
+def test_the_ipv4_shortcut_agrees_with_ipaddress():
+    """Plain IPv4 addresses skip ipaddress; the shortcut must say yes exactly where the full rules find nothing."""
+    import ipaddress
+    import random
+
+    from netgen.validate import ipv4_host
+
+    rng = random.Random(5)
+    texts = ["10.0.0.1/24", "10.0.0.0/24", "10.0.0.255/24", "0.0.0.0/0", "224.0.0.1/24", "10.0.0.0/31",
+             "255.255.255.255/32", "1.2.3.4/33", "01.2.3.4/8", "1.2.3.4/08", "256.1.1.1/8", "1.2.3/8", "::1/128"]
+    texts += [f"{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 2)}.{rng.choice([0, 1, 255, 7])}"
+              f"/{rng.randint(0, 32)}" for _ in range(3000)]
+    for text in texts:
+        try:
+            i = ipaddress.ip_interface(text)
+        except ValueError:
+            assert not ipv4_host(text), text
+            continue
+        edge = i.network.prefixlen <= 30 and i.ip in (i.network.network_address, i.network.broadcast_address)
+        usable = i.version == 4 and str(i) == text and not (i.ip.is_unspecified or i.ip.is_multicast or edge)
+        assert ipv4_host(text) == usable, text
