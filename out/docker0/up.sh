@@ -153,6 +153,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
 
 # What ip reads in each namespace: links with their addresses, and routes (down.sh reads the host's links only).
 READING=$'addr show\nroute show table all'
+NAMED_READING=$'netns list\n'"$READING" # the host also lists the namespaces by id, to name the peers of its veths
 
 # parse NS FILE... [naming] records ip's JSON readings of namespaces NS (naming: read again to name its peers).
 parse() {
@@ -230,7 +231,7 @@ read_namespaces() {
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
   printf '%s\n' "$READ_SYSCTLS" >"$TMP/read_sysctls.sh"
   printf '%s\n' "$READING" >"$TMP/query"
-  printf 'netns list\n%s\n' "$READING" >"$TMP/query.naming"
+  printf '%s\n' "$NAMED_READING" >"$TMP/query.naming"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
   for ns in "$@"; do
     if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi

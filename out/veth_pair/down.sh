@@ -155,6 +155,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
 
 # What ip reads in each namespace: links with their addresses, and routes (down.sh reads the host's links only).
 READING='link show'
+NAMED_READING=$'netns list\n'"$READING" # the host also lists the namespaces by id, to name the peers of its veths
 
 # parse NS FILE... [naming] records ip's JSON readings of namespaces NS (naming: read again to name its peers).
 parse() {
@@ -316,7 +317,7 @@ UNREMOVED=0
 
 # The host is read first, before anything changes: its veths name the namespaces of their peers. The namespaces go
 # first, in the background; the reading is parsed while the kernel deletes them.
-printf 'netns list\n%s\n' "$READING" | ip -j -d -batch - >"$TMP/read.host"
+printf '%s\n' "$NAMED_READING" | ip -j -d -batch - >"$TMP/read.host"
 
 # namespace ns2 (examples/veth_pair.py:6)
 doom 'ns2' 'netns del ns2'
