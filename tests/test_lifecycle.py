@@ -83,16 +83,16 @@ def test_verify_absent_and_tap(sandbox):
 
 # An `ip` that announces each batch and then takes its time, so that a signal arrives while up is mid-way.
 SLOW_IP = r"""
-mkdir -p /tmp/slow-ip && cat > /tmp/slow-ip/ip <<'WRAPPER'
+mkdir -p /run/slow-ip && cat > /run/slow-ip/ip <<'WRAPPER'
 #!/bin/bash
 real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
 if [[ " $* " == *" -batch "* && " $* " != *" -batch - "* ]]; then  # up's own batches, not its reading
-  n=$(( $(cat /tmp/slow-ip/count 2>/dev/null || echo 0) + 1 )); echo $n > /tmp/slow-ip/count
-  [[ $n == @AT@ ]] && { touch /tmp/slow-ip/reached; sleep 1; }
+  n=$(( $(cat /run/slow-ip/count 2>/dev/null || echo 0) + 1 )); echo $n > /run/slow-ip/count
+  [[ $n == @AT@ ]] && { touch /run/slow-ip/reached; sleep 1; }
 fi
 exec "$real" "$@"
 WRAPPER
-chmod +x /tmp/slow-ip/ip; rm -f /tmp/slow-ip/count /tmp/slow-ip/reached
+chmod +x /run/slow-ip/ip; rm -f /run/slow-ip/count /run/slow-ip/reached
 """
 
 
@@ -102,11 +102,11 @@ def test_signal_during_up_undoes_this_run(sandbox, sig, at):
     before = sandbox.snapshot()
     ok(sandbox.run(SLOW_IP.replace("@AT@", str(at))))
     up = subprocess.Popen(["nsenter", "-t", str(sandbox.proc.pid), "--net", "--mount", "env",
-                           "PATH=/tmp/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin", "NETGEN_JOBS=1",  # one batch at a time: counted in order
+                           "PATH=/run/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin", "NETGEN_JOBS=1",  # one batch at a time: counted in order
                            "bash", f"{REPO}/out/docker0/up.sh"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(100):
-        if sandbox.run("test -e /tmp/slow-ip/reached").returncode == 0:
+        if sandbox.run("test -e /run/slow-ip/reached").returncode == 0:
             break
         time.sleep(0.05)
     up.send_signal(sig)
@@ -128,7 +128,7 @@ def test_down_after_up_killed_at_any_point_leaves_nothing(sandbox, example):
     ok(sandbox.run(script(example, "down")))
     for k in range(total + 1):
         killed = sandbox.run(KILLING_IP.replace("@K@", str(k))
-                             + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
+                             + f"NETGEN_JOBS=1 PATH=/run/failing-ip:$PATH {script(example, 'up')}")
         assert killed.returncode != 0 or k == total
         ok(sandbox.run(script(example, "down")))
         assert sandbox.snapshot() == before, f"{example}: down after up was killed at change {k + 1}"
@@ -136,10 +136,10 @@ def test_down_after_up_killed_at_any_point_leaves_nothing(sandbox, example):
 
 def test_two_ups_at_once_never_interleave(sandbox):
     ok(sandbox.run(SLOW_IP.replace("@AT@", "1")))
-    slow = "PATH=/tmp/slow-ip:$PATH "
-    both = ok(sandbox.run(f"({slow}{script('docker0', 'up')} > /tmp/a 2>&1; echo $? >> /tmp/a) & sleep 0.3; "
-                          f"{script('docker0', 'up')} > /tmp/b 2>&1; echo $? >> /tmp/b; wait; cat /tmp/a; echo ---; "
-                          "cat /tmp/b"))
+    slow = "PATH=/run/slow-ip:$PATH "
+    both = ok(sandbox.run(f"({slow}{script('docker0', 'up')} > /run/a 2>&1; echo $? >> /run/a) & sleep 0.3; "
+                          f"{script('docker0', 'up')} > /run/b 2>&1; echo $? >> /run/b; wait; cat /run/a; echo ---; "
+                          "cat /run/b"))
     first, second = both.stdout.split("---\n")
     assert first.rstrip().endswith("0") and "is up (" in first
     assert second.rstrip().endswith("0") and "already up; nothing changed" in second  # it waited its turn
@@ -147,7 +147,7 @@ def test_two_ups_at_once_never_interleave(sandbox):
 
 def test_a_second_run_gives_up_after_the_lock_wait(sandbox):
     ok(sandbox.run(SLOW_IP.replace("@AT@", "1")))
-    both = ok(sandbox.run(f"(PATH=/tmp/slow-ip:$PATH {script('docker0', 'up')} >/dev/null 2>&1 &) ; sleep 0.3; "
+    both = ok(sandbox.run(f"(PATH=/run/slow-ip:$PATH {script('docker0', 'up')} >/dev/null 2>&1 &) ; sleep 0.3; "
                           f"NETGEN_LOCK_WAIT=0 {script('docker0', 'up')}; echo rc=$?"))
     assert "rc=2" in both.stdout
     assert "lab docker0 is in use by another run" in both.stderr
@@ -170,7 +170,7 @@ def test_a_lab_of_60_namespaces_lives_and_rolls_back(sandbox, tmp_path):
     assert sandbox.snapshot() == before
     for k in (0, 1, total // 3, total // 2, total - 1):
         failed = sandbox.run(FAILING_IP.replace("@K@", str(k))
-                             + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH bash {tmp_path}/up.sh")
+                             + f"NETGEN_JOBS=1 PATH=/run/failing-ip:$PATH bash {tmp_path}/up.sh")
         assert failed.returncode == 1 and sandbox.snapshot() == before, k
 
 
@@ -216,7 +216,7 @@ def test_a_failed_up_puts_host_sysctls_back(sandbox, external_lab):
     before = sandbox.snapshot(carrier=False)
     # The host's 8 ip lines and its sysctls are done; c1's batch fails after 2 of its lines.
     failed = sandbox.run(FAILING_IP.replace("@K@", "10")
-                         + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH bash {external_lab}/up.sh")
+                         + f"NETGEN_JOBS=1 PATH=/run/failing-ip:$PATH bash {external_lab}/up.sh")
     assert failed.returncode == 1
     assert "undo in host: sysctl net.ipv4.ip_forward 0" in failed.stderr
     assert sandbox.snapshot(carrier=False) == before

@@ -144,26 +144,26 @@ def test_down_ends_processes_inside_the_lab(sandbox):
 # An `ip` first on PATH that lets the first @K@ lines of up's batches run, then fails the next like iproute2 does.
 # It counts lines across batches, so up runs with NETGEN_JOBS=1: one batch at a time, in the plan's order.
 FAILING_IP = r"""
-mkdir -p /tmp/failing-ip && cat > /tmp/failing-ip/ip <<'WRAPPER'
+mkdir -p /run/failing-ip && cat > /run/failing-ip/ip <<'WRAPPER'
 #!/bin/bash
 real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
 args=("$@") file=
 for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == -batch ]] && file=${args[i+1]}; done
 if [[ -n $file && $file != - ]]; then
-  count=$(cat /tmp/failing-ip/count 2>/dev/null || echo 0)
+  count=$(cat /run/failing-ip/count 2>/dev/null || echo 0)
   lines=$(wc -l < "$file")
   if (( count + lines > @K@ )); then
-    keep=$((@K@ - count)); echo $((@K@ + 1)) > /tmp/failing-ip/count
-    head -n "$keep" "$file" > /tmp/failing-ip/part
-    (( keep == 0 )) || "$real" "${args[@]/$file//tmp/failing-ip/part}" || exit 1
+    keep=$((@K@ - count)); echo $((@K@ + 1)) > /run/failing-ip/count
+    head -n "$keep" "$file" > /run/failing-ip/part
+    (( keep == 0 )) || "$real" "${args[@]/$file//run/failing-ip/part}" || exit 1
     echo "RTNETLINK answers: Operation not permitted (injected)" >&2
     echo "Command failed $file:$((keep + 1))" >&2; exit 1
   fi
-  echo $((count + lines)) > /tmp/failing-ip/count
+  echo $((count + lines)) > /run/failing-ip/count
 fi
 exec "$real" "$@"
 WRAPPER
-chmod +x /tmp/failing-ip/ip; rm -f /tmp/failing-ip/count
+chmod +x /run/failing-ip/ip; rm -f /run/failing-ip/count
 """
 
 
@@ -185,7 +185,7 @@ def test_failed_up_undoes_what_it_made_at_every_step(sandbox, example):
     assert sandbox.snapshot() == before
     for k in range(total):  # one job at a time, so that the wrapper counts lines in the order up runs them
         result = sandbox.run(FAILING_IP.replace("@K@", str(k))
-                             + f"NETGEN_JOBS=1 PATH=/tmp/failing-ip:$PATH {script(example, 'up')}")
+                             + f"NETGEN_JOBS=1 PATH=/run/failing-ip:$PATH {script(example, 'up')}")
         assert result.returncode == 1, (k, result.stdout, result.stderr)
         assert "ip refused" in result.stderr and "(injected)" in result.stderr
         assert sandbox.snapshot() == before, f"after a failure at change {k + 1} of {total}: {result.stderr}"
@@ -193,7 +193,7 @@ def test_failed_up_undoes_what_it_made_at_every_step(sandbox, example):
 
 # An `ip` whose batch fails at the line that gives namespace ns-9's leaf its address, while other batches run.
 FAILING_NS_IP = r"""
-mkdir -p /tmp/failing-ns && cat > /tmp/failing-ns/ip <<'WRAPPER'
+mkdir -p /run/failing-ns && cat > /run/failing-ns/ip <<'WRAPPER'
 #!/bin/bash
 real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
 args=("$@") file=
@@ -207,7 +207,7 @@ if [[ -n $file && $file != - ]] && line=$(grep -n '^addr add 10.200.0.11/16' "$f
 fi
 exec "$real" "$@"
 WRAPPER
-chmod +x /tmp/failing-ns/ip
+chmod +x /run/failing-ns/ip
 """
 
 
@@ -220,7 +220,7 @@ def test_a_batch_failing_while_others_run_undoes_every_namespace(sandbox, tmp_pa
     finally:
         del os.environ["STAR_N"]
     before = sandbox.snapshot()
-    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
+    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/run/failing-ns:$PATH bash {tmp_path}/up.sh")
     assert result.returncode == 1, result.stdout
     assert "in leaf-9, ip refused: addr add 10.200.0.11/16 dev eth0" in result.stderr
     assert "undo in host: netns del leaf-12" in result.stderr  # what was made inside goes with the namespace
@@ -229,7 +229,7 @@ def test_a_batch_failing_while_others_run_undoes_every_namespace(sandbox, tmp_pa
     # (their lo is up already: once up, the kernel keeps 127.0.0.1 on lo, which no undo can take back)
     ok(sandbox.run("for i in $(seq 1 12); do ip netns add leaf-$i && ip -n leaf-$i link set lo up; done"))
     before = sandbox.snapshot()
-    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
+    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/run/failing-ns:$PATH bash {tmp_path}/up.sh")
     assert result.returncode == 1, result.stdout
     assert "undo in leaf-1: addr del 10.200.0.3/16 dev eth0" in result.stderr
     assert sandbox.snapshot() == before
@@ -246,7 +246,7 @@ def test_down_after_up_killed_while_batches_run_leaves_nothing(sandbox, tmp_path
     before = sandbox.snapshot()
     killing = FAILING_NS_IP.replace('echo "RTNETLINK answers: Operation not permitted (injected)" >&2',
                                     KILL_UP_SH + "exit 1")
-    killed = sandbox.run(killing + f"NETGEN_JOBS=4 PATH=/tmp/failing-ns:$PATH bash {tmp_path}/up.sh")
+    killed = sandbox.run(killing + f"NETGEN_JOBS=4 PATH=/run/failing-ns:$PATH bash {tmp_path}/up.sh")
     assert killed.returncode in (-9, 137) and "lab star is up" not in killed.stdout
     assert "leaf-12" in sandbox.run("ip netns list").stdout  # half built: the kill left no chance to undo
     ok(sandbox.run(f"bash {tmp_path}/down.sh"))
@@ -280,22 +280,22 @@ def test_every_feature_builds_verifies_converges_and_goes(sandbox, tmp_path):
 
 # An `ip` that, just before up's first batch runs, lets another program take a name the lab wants.
 RACING_IP = r"""
-mkdir -p /tmp/racing-ip && cat > /tmp/racing-ip/ip <<'WRAPPER'
+mkdir -p /run/racing-ip && cat > /run/racing-ip/ip <<'WRAPPER'
 #!/bin/bash
 real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
-if [[ " $* " == *" -batch "* && " $* " != *" -batch - "* && ! -e /tmp/racing-ip/done ]]; then
-  touch /tmp/racing-ip/done
+if [[ " $* " == *" -batch "* && " $* " != *" -batch - "* && ! -e /run/racing-ip/done ]]; then
+  touch /run/racing-ip/done
   "$real" link add veth-nginx-2 type veth peer name racer
 fi
 exec "$real" "$@"
 WRAPPER
-chmod +x /tmp/racing-ip/ip; rm -f /tmp/racing-ip/done
+chmod +x /run/racing-ip/ip; rm -f /run/racing-ip/done
 """
 
 
 def test_a_name_taken_between_check_and_use_fails_up_and_the_other_object_stays(sandbox):
     ok(sandbox.run(RACING_IP))
-    result = sandbox.run(f"PATH=/tmp/racing-ip:$PATH {script('docker0', 'up')}")
+    result = sandbox.run(f"PATH=/run/racing-ip:$PATH {script('docker0', 'up')}")
     assert result.returncode == 1
     assert "ip refused: link add name veth-nginx-2 type veth peer name eth0 netns nginx-2" in result.stderr
     assert "File exists" in result.stderr
@@ -306,9 +306,9 @@ def test_a_name_taken_between_check_and_use_fails_up_and_the_other_object_stays(
 
 # A PATH with every tool of the machine but nsenter.
 NO_NSENTER = r"""
-rm -rf /tmp/no-nsenter && mkdir -p /tmp/no-nsenter
+rm -rf /run/no-nsenter && mkdir -p /run/no-nsenter
 for d in /usr/sbin /usr/bin /sbin /bin; do
-  for f in "$d"/*; do n=${f##*/}; [[ $n == nsenter || -e /tmp/no-nsenter/$n ]] || ln -s "$f" "/tmp/no-nsenter/$n"; done
+  for f in "$d"/*; do n=${f##*/}; [[ $n == nsenter || -e /run/no-nsenter/$n ]] || ln -s "$f" "/run/no-nsenter/$n"; done
 done
 """
 
@@ -319,7 +319,7 @@ def test_without_nsenter_the_scripts_enter_namespaces_with_ip_netns_exec(sandbox
     write_scripts(compile_lab(str(REPO / "tests" / "labs" / "features.py")), str(tmp_path))
     before = sandbox.snapshot()
     ok(sandbox.run(NO_NSENTER))
-    run = "PATH=/tmp/no-nsenter bash -c 'command -v nsenter || bash \"$0\"' "
+    run = "PATH=/run/no-nsenter bash -c 'command -v nsenter || bash \"$0\"' "
     ok(sandbox.run(run + f"{tmp_path}/up.sh"))
     assert "70 checks passed, 0 failed" in ok(sandbox.run(run + f"{tmp_path}/verify.sh")).stdout
     assert "nothing changed" in ok(sandbox.run(run + f"{tmp_path}/up.sh")).stdout
