@@ -62,7 +62,7 @@ def up(plan: Plan) -> list[tuple[str, str]]:
                 lines.append((_note(step), _sysctl(section.ns, step.check[2], step.check[3])))
             else:
                 lines.append((_note(step), _ip(section.ns, step.do)))
-        if section.ns == HOST and plan.firewall is not None:
+        if section.ns == HOST and not section.last and plan.firewall is not None:
             lines += _firewall(plan.firewall)
     return lines
 

@@ -163,7 +163,7 @@ def test_a_lab_of_60_namespaces_lives_and_rolls_back(sandbox, tmp_path):
     before = sandbox.snapshot()
     up = ok(sandbox.run(f"bash {tmp_path}/up.sh"))
     total = int(up.stdout.rsplit("(", 1)[1].split()[0])
-    assert up.stdout.count(" changes\n") == 61  # one ip -batch per namespace, the host included
+    assert up.stdout.count(" changes\n") == 62  # one ip -batch per namespace, and two for the host
     ok(sandbox.run(f"bash {tmp_path}/verify.sh"))
     assert "nothing changed" in ok(sandbox.run(f"bash {tmp_path}/up.sh")).stdout
     ok(sandbox.run(f"bash {tmp_path}/down.sh"))
@@ -230,3 +230,79 @@ def test_verify_tells_swapped_lookalike_veth_pairs_apart(sandbox):
     result = sandbox.run(f"NETGEN_VERIFY_WAIT=0 {script('veth_pair', 'verify')}")
     assert "FAIL ns1/veth0 peer: want ns2/veth1, have a link in ns4" in result.stdout
     assert "FAIL ns2/veth1 peer: want ns1/veth0, have a link in ns3" in result.stdout
+
+
+TWO_NAMESPACES = """from netgen import Lab
+lab = Lab("pair")
+a, b = lab.netns("a"), lab.netns("b")
+lab.veth(a.port("e0", "10.0.0.1/24"), b.port("e0", "10.0.0.2/24"))
+b.sysctl("net.ipv4.ip_forward", 1)
+b.sysctl(@KEY@, 1)
+"""
+
+
+@pytest.fixture
+def pair_lab(tmp_path):
+    """Two namespaces joined by a veth; b sets ip_forward and one more sysctl (KEY, rewritten by the test)."""
+    from netgen.pipeline import compile_lab, write_scripts
+
+    def compiled(key="net.ipv4.conf.all.forwarding"):
+        (tmp_path / "pair.py").write_text(TWO_NAMESPACES.replace("@KEY@", repr(key)))
+        write_scripts(compile_lab(str(tmp_path / "pair.py")), str(tmp_path / "out"))
+        return tmp_path / "out"
+    return compiled
+
+
+def test_a_sysctl_this_kernel_lacks_stops_up_and_undoes_it(sandbox, pair_lab):
+    scripts = pair_lab("net.ipv4.ip_froward")  # a typo: the compiler cannot know the kernel of the host
+    before = sandbox.snapshot()
+    result = sandbox.run(f"bash {scripts}/up.sh")
+    assert result.returncode == 1
+    assert "up.sh: in b, could not set sysctl net.ipv4.ip_froward to 1" in result.stderr
+    assert "/proc/sys/net/ipv4/ip_froward" in result.stderr  # the shell says why
+    assert "undo in host: netns del b" in result.stderr
+    assert sandbox.snapshot() == before
+
+
+# An nsenter first on PATH that cannot enter namespace b to run its batch (reading it still works), and an ip
+# that applies the first line of b's batch and is then killed: the two ways a batch can end without ip's
+# "Command failed" line.
+NSENTER_FAILS = r"""
+mkdir -p /run/inject && cat > /run/inject/nsenter <<'WRAPPER'
+#!/bin/bash
+if [[ $1 == --net=/run/netns/b && $2 == ip && $3 == -batch ]]; then
+  echo "nsenter: cannot open /run/netns/b: No such file or directory (injected)" >&2
+  exit 1
+fi
+exec /usr/bin/nsenter "$@"
+WRAPPER
+chmod +x /run/inject/nsenter
+"""
+IP_KILLED = r"""
+mkdir -p /run/inject && cat > /run/inject/ip <<'WRAPPER'
+#!/bin/bash
+real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
+if [[ $1 == -batch && $2 != - ]] && grep -q '^addr add 10.0.0.2/24' "$2"; then
+  head -n 1 "$2" | "$real" -batch -
+  kill -KILL $$
+fi
+exec "$real" "$@"
+WRAPPER
+chmod +x /run/inject/ip
+"""
+
+
+@pytest.mark.parametrize("wrapper, message", [
+    (NSENTER_FAILS, "up.sh: in b, the batch did not run: the namespace could not be entered"),
+    (IP_KILLED, "up.sh: in b, ip was ended by signal 9"),
+])
+def test_a_batch_that_ends_without_saying_where_is_undone_whole(sandbox, pair_lab, wrapper, message):
+    scripts = pair_lab()
+    ok(sandbox.run("ip netns add b && ip -n b link set lo up"))  # there before the lab: rollback leaves it so
+    before = sandbox.snapshot()
+    result = sandbox.run(wrapper + f"PATH=/run/inject:$PATH bash {scripts}/up.sh")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert sandbox.snapshot() == before
+    ok(sandbox.run(f"bash {scripts}/up.sh"))  # nothing of the failed run is in the way
+    ok(sandbox.run(f"bash {scripts}/verify.sh"))

@@ -49,6 +49,17 @@ def test_bridges_come_before_their_ports_and_settings_follow_creation(tmp_path):
                      "link set dev p master br0", "link set dev p up"]
 
 
+def test_host_bridges_come_up_and_host_routes_are_added_last_once_the_namespaces_are_built(tmp_path):
+    plan = plan_of(tmp_path, "br = lab.host.bridge('br0', '10.0.0.1/24')\n"
+                             "ext = lab.host.bridge('ext0', external=True)\n"
+                             "n = lab.netns('n')\nlab.veth(n.port('e0', '10.0.0.2/24'), br.port('p'))\n"
+                             "lab.host.route('10.9.0.0/16', via='10.0.0.2')\n")
+    assert [(s.ns, s.last) for s in plan.sections] == [("host", False), ("n", False), ("host", True)]
+    assert [cmd for ns, cmd in dos(plan)][-2:] == ["link set dev br0 up", "route add 10.9.0.0/16 via 10.0.0.2 dev br0"]
+    first = [" ".join(s.check) for s in plan.sections[0].steps]
+    assert "state host p up" in first and "state host ext0 up" in first  # ports, and a bridge up never changes
+
+
 def test_routes_find_their_device_and_are_written_as_ip_shows_them(tmp_path):
     plan = plan_of(tmp_path, "n = lab.netns('n')\n"
                              "lab.veth(n.port('e0', '10.0.0.2/24', '2001:DB8::2/64'), lab.host.port('h'))\n"

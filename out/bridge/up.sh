@@ -12,8 +12,9 @@
 #
 # How it works: it reads the live state first and reports every object that exists with another shape without
 # changing anything (exit 1). Then it runs the missing steps with one `ip -batch` process per namespace: the
-# host's first (it makes the namespaces and every veth pair), then the namespaces', NETGEN_JOBS at a time. If a
-# command fails or the run is interrupted, it undoes what this run made, newest first, and exits non-zero.
+# host's first (it makes the namespaces and every veth pair), then the namespaces', NETGEN_JOBS at a time, and
+# last the host's again (its bridges come up once their ports are in place, then its routes). If a command fails
+# or the run is interrupted, it undoes what this run made, newest first, and exits non-zero.
 #
 # Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
@@ -428,11 +429,12 @@ CHANGES=0
 INTERRUPTED=
 declare -A FRESH=() # lab namespaces that did not exist: nothing can be in them, and deleting them undoes all
 
-# begin NS: the steps that follow run in namespace NS. A namespace that does not exist yet has nothing to check,
+# begin NS [last]: the steps that follow run in namespace NS (last: the host's second batch, once the namespaces'
+# batches are done). A namespace that does not exist yet has nothing to check,
 # so its steps are skipped in check mode.
 begin() {
   if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
-  SECTION=$1 BATCH=() BATCH_UNDO=() SYSCTLS=()
+  SECTION=$1 LAST=${2:-} BATCH=() BATCH_UNDO=() SYSCTLS=()
   [[ $MODE == apply || -z ${FRESH[$1]:-} ]]
 }
 
@@ -491,39 +493,61 @@ expect() {
 
 # --- batches ----------------------------------------------------------------------------------------------------
 # The host's batch runs first (while this script writes the others): it makes the namespaces and every veth pair,
-# each end straight in its namespace. Then the namespaces' batches, which need nothing from each other, run NETGEN_JOBS (default 4) at a
-# time through xargs, since most of the time of each is starting processes. Each is this small sh script, run
-# inside its namespace: the section's `ip -batch`, then its sysctls. It writes done.J: ok, ip (ip refused a line;
-# err.J says which) or `sysctl K` (the K-th sysctl could not be set), and on failure the stop file, so that no
-# other batch starts. Batches run in the background, where they ignore SIGINT: an interrupt reaches only this
-# script, which lets them finish and then undoes.
-# shellcheck disable=SC2016 # expanded by sh when the job runs
-JOB_SH='set -u
-if [ -e "$1/stop" ]; then exit 0; fi
-if [ -s "$1/batch.$2" ] && ! ip -batch "$1/batch.$2" 2>"$1/err.$2"; then
-  : >"$1/stop"
-  echo ip >"$1/done.$2"
-  exit 0
-fi
-k=0
+# each end straight in its namespace. Then the namespaces' batches, which need nothing from each other, run in
+# NETGEN_JOBS (default 4) small sh loops side by side, most of the time of each being starting processes: a loop
+# runs `ip -batch` straight from nsenter inside each of its namespaces (no shell in between, as starting one costs
+# as much as ip), and the section's sysctls with a small sh inside it, when it has any. Each job J writes done.J:
+# ok, `ip STATUS` (ip failed: err.J has its message; without ip's "Command failed" line, ip never ran: the
+# namespace could not be entered) or `sysctl K` (the K-th sysctl could not be set), and on failure the stop file,
+# so that no other batch starts. Batches run in the background, where they ignore SIGINT: an interrupt reaches
+# only this script, which lets them finish and then undoes.
+# shellcheck disable=SC2016 # expanded by sh when the loop runs
+LANE_SH='enter=$1
+shift
+for job; do
+  if [ -e stop ]; then exit 0; fi
+  j=${job%%:*} ns=${job#*:}
+  case $enter/$ns in
+    */host) in= ;;
+    nsenter/*) in="nsenter --net=/run/netns/$ns" ;;
+    *) in="ip netns exec $ns" ;;
+  esac
+  if [ -s "batch.$j" ]; then
+    $in ip -batch "batch.$j" 2>"err.$j"
+    status=$?
+    if [ "$status" != 0 ]; then
+      : >stop
+      echo "ip $status" >"done.$j"
+      exit 0
+    fi
+  fi
+  if [ -s "sysctls.$j" ] && ! $in sh set_sysctls.sh "$j" 2>>"err.$j"; then
+    : >stop
+    if [ ! -s "done.$j" ]; then echo "sysctl 0" >"done.$j"; fi # sh could not start there
+    exit 0
+  fi
+  echo ok >"done.$j"
+done'
+# shellcheck disable=SC2016 # expanded by sh inside the namespace
+SET_SYSCTLS='k=0
 while IFS= read -r key && IFS= read -r value && IFS= read -r old; do
   path=/proc/sys
   IFS=.
   for part in $key; do path=$path/$part; done
-  if ! { printf "%s\n" "$value" >"$path"; } 2>>"$1/err.$2"; then
-    : >"$1/stop"
-    echo "sysctl $k" >"$1/done.$2"
-    exit 0
+  unset IFS
+  if ! printf "%s\n" "$value" >"$path"; then
+    echo "sysctl $k" >"done.$1"
+    exit 1
   fi
   k=$((k + 1))
-done <"$1/sysctls.$2"
-echo ok >"$1/done.$2"'
+done <"sysctls.$1"'
 JOBS=${NETGEN_JOBS:-4}
 NJOBS=0
 JOB_NS=()
 HOST_JOB= # the pid of the job of the host while it runs, and its number
 HOST_J=
-QUEUED=() # jobs of the namespaces, as xargs reads them in TMP: how nsenter (or ip) enters NS, then sh job . J
+LAST_J= # the job of the host that runs last
+QUEUED=() # jobs of the namespaces, J:NS
 
 # flush queues the section's batch as job J: its lines, undo lines and sysctls go to files. The host's starts at
 # once, and runs while this script writes the namespaces' batches.
@@ -538,15 +562,19 @@ flush() {
   else
     : >"$TMP/batch.$j"
   fi
-  printf '%s\n' "${SYSCTLS[@]}" >"$TMP/sysctls.$j"
+  if ((${#SYSCTLS[@]})); then printf '%s\n' "${SYSCTLS[@]}"; fi >"$TMP/sysctls.$j"
   if [[ $SECTION != host ]]; then
-    if [[ -n $NSENTER ]]; then QUEUED+=("--net=/run/netns/$SECTION sh job . $j"); else QUEUED+=("netns exec $SECTION sh job . $j"); fi
+    QUEUED+=("$j:$SECTION")
     return 0
   fi
   # host sysctls: the value each had before the lab first changed it goes to STATE_FILE, for down.sh
   local i
   for ((i = 0; i + 2 < ${#SYSCTLS[@]}; i += 3)); do record_original "${SYSCTLS[i]}" "${SYSCTLS[i + 2]}"; done
-  sh "$TMP/job" "$TMP" "$j" &
+  if [[ -n $LAST ]]; then
+    LAST_J=$j
+    return 0
+  fi
+  (cd "$TMP" && exec sh lane.sh - "$j:host") &
   HOST_JOB=$! HOST_J=$j
 }
 
@@ -567,18 +595,32 @@ wait_for() {
   done
 }
 
-# run_queued runs the namespaces' jobs once the host's has done, then records the result of each, in the order
-# of the plan.
+# run_queued runs the namespaces' jobs once the host's has done, records the result of each, in the order of the
+# plan, and then runs the host's last batch.
 run_queued() {
-  local j enter=ip
   await_host
-  if ((${#QUEUED[@]} == 0)); then return 0; fi
-  printf '%s\n' "${QUEUED[@]}" >"$TMP/queued"
+  if ((${#QUEUED[@]})); then run_namespaces; fi
+  if [[ -n $LAST_J ]]; then
+    (cd "$TMP" && exec sh lane.sh - "$LAST_J:host") &
+    wait_for $!
+    finish "$LAST_J"
+  fi
+}
+
+# run_namespaces runs the namespaces' jobs in NETGEN_JOBS loops, and undoes the run if one failed.
+run_namespaces() {
+  local i j enter=ip line
+  # one line of jobs per loop, dealt round-robin
+  for ((i = 0; i < JOBS; i++)); do
+    line=
+    for ((j = i; j < ${#QUEUED[@]}; j += JOBS)); do line+=" ${QUEUED[j]}"; done
+    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
+  done >"$TMP/lanes"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
-  (cd "$TMP" && exec xargs -P "$JOBS" -L 1 -a queued "$enter") &
+  (cd "$TMP" && exec xargs -P "$JOBS" -L 1 -a lanes sh lane.sh "$enter") &
   wait_for $!
   for ((j = 0; j < NJOBS; j++)); do
-    if [[ $j != "$HOST_J" ]]; then finish "$j"; fi
+    if [[ $j != "$HOST_J" && $j != "$LAST_J" ]]; then finish "$j"; fi
   done
   if [[ -n $REFUSED ]]; then
     rollback
@@ -599,11 +641,20 @@ finish() {
   mapfile -t sysctls <"$TMP/sysctls.$j"
   applied=${#lines[@]}
   case $result in
-    ip)
+    ip\ *)
       applied=$(sed -n 's/^Command failed .*:\([0-9][0-9]*\)$/\1/p' "$TMP/err.$j")
-      applied=$((${applied:-${#lines[@]}} - 1))
-      printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$ns" "${lines[applied]}" >&2
-      grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
+      if [[ -n $applied ]]; then
+        applied=$((applied - 1))
+        printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$ns" "${lines[applied]}" >&2
+        grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
+      elif ((${result#ip } > 128)); then # any of its lines may have been applied: all are undone
+        applied=${#lines[@]}
+        printf '%s: in %s, ip was ended by signal %s\n' "$SCRIPT" "$ns" "$((${result#ip } - 128))" >&2
+      else
+        applied=0
+        printf '%s: in %s, the batch did not run: the namespace could not be entered\n' "$SCRIPT" "$ns" >&2
+        sed 's/^/  /' "$TMP/err.$j" >&2
+      fi
       ;;
     sysctl*)
       sys=$((${result#sysctl } * 3))
@@ -611,9 +662,8 @@ finish() {
       sed 's/^/  /' "$TMP/err.$j" >&2
       ;;
     ok) sys=$((${#sysctls[@]} / 3 * 3)) ;;
-    *)
-      applied=0
-      printf '%s: in %s, the batch did not run: the namespace could not be entered\n' "$SCRIPT" "$ns" >&2
+    *) # its loop ended before saying how the batch went: what the batch may have done is undone
+      printf '%s: in %s, the batch did not report how it went\n' "$SCRIPT" "$ns" >&2
       ;;
   esac
   if ((applied)); then mapfile -t undo <"$TMP/undo.$j"; fi
@@ -723,9 +773,6 @@ plan() {
     step link 'host' 'brvethotherend1' veth \
       'link add name brvethotherend1 type veth peer name br-veth1 netns ns2' \
       'link del dev brvethotherend1'
-    # host/br0: up (examples/bridge.py:5)
-    step state 'host' 'br0' up \
-      'link set dev br0 up'
     # host/brvethotherend0: port of bridge br0 (examples/bridge.py:10)
     step master 'host' 'brvethotherend0' 'br0' \
       'link set dev brvethotherend0 master br0' \
@@ -774,6 +821,13 @@ plan() {
       'addr del 192.168.11.201/24 dev br-veth1'
     flush
   fi
+  # ====== in host, last: its bridges come up, their ports all in place, and its routes =====
+  if begin host last; then
+    # host/br0: up (examples/bridge.py:5)
+    step state 'host' 'br0' up \
+      'link set dev br0 up'
+    flush
+  fi
 }
 
 # --- main -------------------------------------------------------------------------------------------------------
@@ -792,7 +846,8 @@ if ((${#CONFLICTS[@]})); then
 fi
 
 MODE=apply
-printf '%s\n' "$JOB_SH" >"$TMP/job"
+printf '%s\n' "$LANE_SH" >"$TMP/lane.sh"
+printf '%s\n' "$SET_SYSCTLS" >"$TMP/set_sysctls.sh"
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 plan

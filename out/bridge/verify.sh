@@ -464,8 +464,6 @@ checks() {
   check link 'host' 'brvethotherend0' veth
   # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
   check link 'host' 'brvethotherend1' veth
-  # host/br0: up (examples/bridge.py:5)
-  check state 'host' 'br0' up
   # host/brvethotherend0: port of bridge br0 (examples/bridge.py:10)
   check master 'host' 'brvethotherend0' 'br0'
   # host/brvethotherend0: up (examples/bridge.py:10)
@@ -492,6 +490,9 @@ checks() {
   check state 'ns2' 'br-veth1' up
   # ns2/br-veth1: address 192.168.11.201/24 (examples/bridge.py:10)
   check addr 'ns2' '192.168.11.201/24' 'br-veth1'
+  # ====== in host, last: its bridges up and its routes ========================================
+  # host/br0: up (examples/bridge.py:5)
+  check state 'host' 'br0' up
   structure_checks
   # ====== expectations ========================================
   # ns1 reaches 192.168.11.201 (examples/bridge.py:12)

@@ -464,8 +464,6 @@ checks() {
   check link 'host' 'veth-nginx-1' veth
   # veth pair host/veth-nginx-2 <-> nginx-2/eth0 (examples/docker0.py:12)
   check link 'host' 'veth-nginx-2' veth
-  # host/docker0: up (examples/docker0.py:9)
-  check state 'host' 'docker0' up
   # host/docker0: address 172.17.0.1/16 (examples/docker0.py:9)
   check addr 'host' '172.17.0.1/16' 'docker0'
   # host/veth-nginx-1: port of bridge docker0 (examples/docker0.py:12)
@@ -498,6 +496,9 @@ checks() {
   check addr 'nginx-2' '172.17.0.3/16' 'eth0'
   # nginx-2: route default via 172.17.0.1 dev eth0 (examples/docker0.py:13)
   check route4 'nginx-2' 'default' 'via 172.17.0.1 dev eth0'
+  # ====== in host, last: its bridges up and its routes ========================================
+  # host/docker0: up (examples/docker0.py:9)
+  check state 'host' 'docker0' up
   structure_checks
   # ====== expectations ========================================
   # nginx-2 reaches 172.17.0.2 on tcp/80 (examples/docker0.py:15)

@@ -542,8 +542,6 @@ checks() {
   check mtu 'host' 'docker0' '1500'
   # host/docker0: mac 02:42:ac:11:00:01 (examples/docker_nat.py:13)
   check mac 'host' 'docker0' '02:42:ac:11:00:01'
-  # host/docker0: up (examples/docker_nat.py:13)
-  check state 'host' 'docker0' up
   # host/docker0: address 172.17.0.1/16 (pool 172.17.0.0/16 of host/docker0, gateway) (examples/docker_nat.py:13)
   check addr 'host' '172.17.0.1/16' 'docker0'
   # host/docker0: address fd00:17::1/64 (pool fd00:17::/64 of host/docker0, gateway) (examples/docker_nat.py:13)
@@ -604,6 +602,9 @@ checks() {
   check route4 'nginx-2' 'default' 'via 172.17.0.1 dev eth0'
   # nginx-2: route default via fd00:17::1 dev eth0 (examples/docker_nat.py:20)
   check route6 'nginx-2' 'default' 'via fd00:17::1 dev eth0'
+  # ====== in host, last: its bridges up and its routes ========================================
+  # host/docker0: up (examples/docker_nat.py:13)
+  check state 'host' 'docker0' up
   structure_checks
   # ====== expectations ========================================
   # nginx-2 reaches 172.17.0.2 (examples/docker_nat.py:26)
