@@ -1,6 +1,7 @@
 """Real labs built from the committed scripts in out/, each inside its own sandbox (needs root)."""
 
 import os
+import shlex
 import time
 
 import pytest
@@ -129,6 +130,18 @@ def test_down_leaves_an_object_of_another_kind_alone(sandbox):
     before = sandbox.snapshot()
     result = ok(sandbox.run(script("bridge", "down")))
     assert "host/br0 is a veth where the lab wants a bridge: left alone" in result.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_host_links_with_shell_code_in_their_names_are_read_as_names(sandbox):
+    """The scripts load what ip reads as bash assignments: a name with quotes and $( ) must stay a name."""
+    names = ["a'$(id>&2)'", 'b`id>&2`"']
+    ok(sandbox.run(f"ip link add {shlex.quote(names[0])} type veth peer name {shlex.quote(names[1])}"))
+    assert all(name in sandbox.run("ip -br link").stdout for name in names)
+    before = sandbox.snapshot()
+    for step in ("up", "verify", "down"):
+        result = ok(sandbox.run(script("bridge", step)))
+        assert "uid=" not in result.stdout + result.stderr, step
     assert sandbox.snapshot() == before
 
 
