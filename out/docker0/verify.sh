@@ -88,8 +88,8 @@ lock() {
 # thousand links apart, awk milliseconds; and sourcing is 3 times as fast as a loop of `read`). Naming the namespace
 # of a veth's peer means looking at every file in /run/netns (ip's text form does it in every process), so only the
 # host's reading lists the namespaces by id and gives its peers names; elsewhere a peer in another namespace reads
-# "unnamed" (see peer_of), and cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell whether a pair
-# is the only one alike.
+# "unnamed" (see peer_of in verify.sh), and cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell
+# whether a pair is the only one alike.
 declare -A HAVE=()
 # shellcheck disable=SC2016 # expanded by awk
 PARSE_AWK='BEGIN { RS = "{"; Q = "\047" }

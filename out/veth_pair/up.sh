@@ -90,8 +90,8 @@ lock() {
 # thousand links apart, awk milliseconds; and sourcing is 3 times as fast as a loop of `read`). Naming the namespace
 # of a veth's peer means looking at every file in /run/netns (ip's text form does it in every process), so only the
 # host's reading lists the namespaces by id and gives its peers names; elsewhere a peer in another namespace reads
-# "unnamed" (see peer_of), and cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell whether a pair
-# is the only one alike.
+# "unnamed" (see peer_of in verify.sh), and cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell
+# whether a pair is the only one alike.
 declare -A HAVE=()
 # shellcheck disable=SC2016 # expanded by awk
 PARSE_AWK='BEGIN { RS = "{"; Q = "\047" }
@@ -325,51 +325,6 @@ result() {
   fi
 }
 
-# peer_of NS LINK WANT sets PEER to WANT (ns/name) when the veth's other end is that one: ifindex and iflink
-# matching both ways, and the peer in the namespace WANT names. Only the host's reading names peers' namespaces; a
-# peer elsewhere is taken as named when its other end names NS, or when the two ends match both ways and no other
-# veth between namespaces looks like either (up gives those their own ifindexes). Any doubt, and NS is read again,
-# naming its peers. A variable, not output: no subshell.
-PEER=
-peer_of() {
-  local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link index where
-  index=${HAVE[ifindex/$ns/$obj]:-}
-  link=${HAVE[iflink/$ns/$obj]:-}
-  where=${HAVE[peerns/$ns/$obj]:-}
-  if [[ $where == unnamed ]]; then
-    if [[ ${HAVE[peerns/$pns/$pname]:-} == "$ns" ]] ||
-      [[ $link == "${HAVE[ifindex/$pns/$pname]:-}" && ${HAVE[iflink/$pns/$pname]:-} == "$index" &&
-        ${HAVE[cross/$index/$link]:-} == 1 && ${HAVE[cross/$link/$index]:-} == 1 ]]; then
-      where=$pns
-    else
-      name_peers "$ns"
-      index=${HAVE[ifindex/$ns/$obj]:-} link=${HAVE[iflink/$ns/$obj]:-}
-      where=${HAVE[peerns/$ns/$obj]:-}
-    fi
-  fi
-  if [[ -z $index ]]; then
-    PEER=absent
-  elif [[ $where == unnamed ]]; then
-    PEER="a link in another namespace"
-  elif [[ $where != "$pns" ]]; then
-    PEER="a link in $where"
-  elif [[ ($link == "${HAVE[ifindex/$pns/$pname]:-}" || $link == "$pname") &&
-    (${HAVE[iflink/$pns/$pname]:-} == "$index" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
-    PEER=$want
-  else
-    PEER="another link (iflink ${link:-none})"
-  fi
-}
-
-# name_peers NS reads namespace NS once more, now naming the namespaces of its veths' peers.
-name_peers() {
-  if [[ -n ${HAVE[named/$1]:-} ]]; then return 0; fi
-  HAVE[named/$1]=1
-  if in_ns "$1" ip -j -d -batch - <"$TMP/query.naming" >"$TMP/named.$1" 2>/dev/null; then
-    parse "$1" "$TMP/named.$1" naming
-  fi
-}
-
 # check ATTR NS OBJ WANT: one attribute of one object, as read last.
 check() {
   local have=${HAVE[$1/$2/$3]:-absent} settles=0
@@ -385,10 +340,6 @@ check() {
       result "$2/$4 address $3" present "$have" "$settles"
       ;;
     route4 | route6) result "$2 ${1/route4/route} $3" "$4" "$have" 0 ;;
-    peer)
-      peer_of "$2" "$3" "$4"
-      result "$2/$3 peer" "$4" "$PEER" 0
-      ;;
     oper) result "$2/$3 carrier" "$4" "$have" 1 ;;
     link) result "$2/$3 kind" "$4" "$have" 0 ;;
     sysctl) result "$2 sysctl $3" "$4" "$have" 0 ;;
