@@ -146,6 +146,11 @@ def test_try_interrupted_leaves_the_machine_as_it_was():
     deadline = time.monotonic() + 30
     while "netgen try: running sleep" not in (line := proc.stdout.readline()):
         assert line and time.monotonic() < deadline, "try did not reach its command"
+    # The line comes just before the sandbox starts sleep. A Ctrl-C before that reaches only the sandbox's first
+    # process, which (as a PID namespace's init) ignores it, and sleep would then run its full minute.
+    while subprocess.run(["pgrep", "-g", str(proc.pid), "-x", "sleep"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "try did not start its command"
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
     proc.communicate(timeout=60)
     assert proc.returncode != 0
