@@ -30,6 +30,16 @@ def test_up_on_a_partly_built_lab_makes_only_what_is_missing(sandbox):
     assert fails == ["FAIL nginx-2 tcp 172.17.0.2:80: want open, have refused"]  # no HTTP server in this test
 
 
+def test_the_bridge_comes_up_in_the_hosts_last_batch_and_up_brings_it_up_again(sandbox):
+    result = ok(sandbox.run(script("docker0", "up")))
+    reports = [line.split(":")[1].strip() for line in result.stdout.splitlines() if line.endswith(" changes")]
+    assert reports == ["host", "nginx-1", "nginx-2", "host"]  # the last: docker0 up, once its ports are in place
+    ok(sandbox.run("ip link set docker0 down"))
+    again = ok(sandbox.run(script("docker0", "up")))
+    assert again.stdout.splitlines()[:-1] == ["up.sh: host: 1 changes"]
+    assert "ok   host/docker0 state: up" in sandbox.run(script("docker0", "verify")).stdout
+
+
 DRIFT = [
     ("ip -n nginx-1 addr del 172.17.0.2/16 dev eth0", "FAIL nginx-1/eth0 address 172.17.0.2/16: want present, have absent"),
     ("ip -n nginx-2 link set eth0 down", "FAIL nginx-2/eth0 state: want up, have down"),
