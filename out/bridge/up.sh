@@ -182,6 +182,18 @@ parse() {
 # count KEY: one more of KEY in HAVE (parsed readings count the veth ends between namespaces).
 count() { HAVE[$1]=$((${HAVE[$1]:-0} + 1)); }
 
+# deal N ARRAY: the items of the array named ARRAY in N lines, one per loop that xargs runs, dealt round-robin so
+# that each loop gets as many of the costly ones.
+deal() {
+  local n=$1 i j line
+  local -n items=$2
+  for ((i = 0; i < n; i++)); do
+    line=
+    for ((j = i; j < ${#items[@]}; j += n)); do line+=" ${items[j]}"; done
+    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
+  done
+}
+
 # read_host_sysctls KEY... records the current values of the lab's host sysctls.
 read_host_sysctls() {
   local key
@@ -234,7 +246,7 @@ READ_SYSCTLS='for key; do
 done'
 declare -A KEYS=()
 read_namespaces() {
-  local ns status key value line enter=ip jobs=${NETGEN_JOBS:-4} i j
+  local ns status key value enter=ip jobs=${NETGEN_JOBS:-4}
   local -a found=() ready=()
   local -A asked=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
@@ -249,12 +261,7 @@ read_namespaces() {
     if [[ $ns == host ]]; then ns=+$ns; fi
     found+=("$ns")
   done
-  # one line of namespaces per loop, dealt round-robin so that each gets as many of the costly ones
-  for ((i = 0; i < jobs; i++)); do
-    line=
-    for ((j = i; j < ${#found[@]}; j += jobs)); do line+=" ${found[j]}"; done
-    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
-  done >"$TMP/reads"
+  deal "$jobs" found >"$TMP/reads"
   mkfifo "$TMP/ready"
   exec 3<>"$TMP/ready"
   (
@@ -533,8 +540,13 @@ flush() {
     LAST_J=$j
     return 0
   fi
-  (cd "$TMP" && exec sh lane.sh - "$j:host") &
-  HOST_JOB=$! HOST_J=$j
+  start_host "$j"
+}
+
+# start_host J starts the host's job J in the background; await_host waits for it.
+start_host() {
+  (cd "$TMP" && exec sh lane.sh - "$1:host") &
+  HOST_JOB=$! HOST_J=$1
 }
 
 # await_host waits for the host's job, if it has not been waited for, and records what it did.
@@ -560,21 +572,15 @@ run_queued() {
   await_host
   if ((${#QUEUED[@]})); then run_namespaces; fi
   if [[ -n $LAST_J ]]; then
-    (cd "$TMP" && exec sh lane.sh - "$LAST_J:host") &
-    wait_for $!
-    finish "$LAST_J"
+    start_host "$LAST_J"
+    await_host
   fi
 }
 
 # run_namespaces runs the namespaces' jobs in NETGEN_JOBS loops, and undoes the run if one failed.
 run_namespaces() {
-  local i j enter=ip line
-  # one line of jobs per loop, dealt round-robin
-  for ((i = 0; i < JOBS; i++)); do
-    line=
-    for ((j = i; j < ${#QUEUED[@]}; j += JOBS)); do line+=" ${QUEUED[j]}"; done
-    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
-  done >"$TMP/lanes"
+  local j enter=ip
+  deal "$JOBS" QUEUED >"$TMP/lanes"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
   (cd "$TMP" && exec xargs -P "$JOBS" -L 1 -a lanes sh lane.sh "$enter") &
   wait_for $!

@@ -180,6 +180,18 @@ parse() {
 # count KEY: one more of KEY in HAVE (parsed readings count the veth ends between namespaces).
 count() { HAVE[$1]=$((${HAVE[$1]:-0} + 1)); }
 
+# deal N ARRAY: the items of the array named ARRAY in N lines, one per loop that xargs runs, dealt round-robin so
+# that each loop gets as many of the costly ones.
+deal() {
+  local n=$1 i j line
+  local -n items=$2
+  for ((i = 0; i < n; i++)); do
+    line=
+    for ((j = i; j < ${#items[@]}; j += n)); do line+=" ${items[j]}"; done
+    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
+  done
+}
+
 # read_host_sysctls KEY... records the current values of the lab's host sysctls.
 read_host_sysctls() {
   local key
@@ -232,7 +244,7 @@ READ_SYSCTLS='for key; do
 done'
 declare -A KEYS=()
 read_namespaces() {
-  local ns status key value line enter=ip jobs=${NETGEN_JOBS:-4} i j
+  local ns status key value enter=ip jobs=${NETGEN_JOBS:-4}
   local -a found=() ready=()
   local -A asked=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
@@ -247,12 +259,7 @@ read_namespaces() {
     if [[ $ns == host ]]; then ns=+$ns; fi
     found+=("$ns")
   done
-  # one line of namespaces per loop, dealt round-robin so that each gets as many of the costly ones
-  for ((i = 0; i < jobs; i++)); do
-    line=
-    for ((j = i; j < ${#found[@]}; j += jobs)); do line+=" ${found[j]}"; done
-    if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
-  done >"$TMP/reads"
+  deal "$jobs" found >"$TMP/reads"
   mkfifo "$TMP/ready"
   exec 3<>"$TMP/ready"
   (
