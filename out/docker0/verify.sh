@@ -14,7 +14,8 @@
 # settles (carrier, IPv6 duplicate address detection, reachability) is retried for NETGEN_VERIFY_WAIT seconds
 # (default 5). Exit 0 only when every check passes.
 #
-# Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
+# Needs bash, iproute2 and the usual base tools (sh, awk, xargs); run as root.
+# Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 
 LAB='docker0'

@@ -19,7 +19,8 @@
 # last the host's again (its bridges come up once their ports are in place, then its routes). If a command fails
 # or the run is interrupted, it undoes what this run made, newest first, and exits non-zero.
 #
-# Needs bash and iproute2 (and nftables: nft); run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
+# Needs bash, iproute2 and the usual base tools (sh, awk, xargs), and nftables (nft); run as root.
+# Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 
 LAB='docker_nat'

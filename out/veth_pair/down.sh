@@ -17,7 +17,8 @@
 # host go with their namespace, and down waits until the host no longer shows them, so up can run again straight
 # away. Running it when the lab is absent, or twice, succeeds.
 #
-# Needs bash and iproute2; run as root. Exit codes: 0 done, 1 failed (see messages), 2 could not start.
+# Needs bash, iproute2 and the usual base tools (sh, awk, xargs); run as root.
+# Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 
 LAB='veth_pair'
