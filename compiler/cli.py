@@ -178,7 +178,7 @@ def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[st
     from .pipeline import write_scripts
 
     compiled = _compile(lab, timeout)
-    directory = out or Path("out") / compiled.plan.lab.name
+    directory = out or Path("out") / compiled.lab.name
     try:
         write_scripts(compiled, str(directory))
     except OSError as e:

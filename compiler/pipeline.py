@@ -8,6 +8,7 @@ import tempfile
 import threading
 import traceback
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 
 from . import __version__, labjson, loader, manifest, plan, render, validate
@@ -23,9 +24,14 @@ class CompileError(Exception):
 
 @dataclass(frozen=True)
 class Compiled:
-    plan: plan.Plan  # built from the lab with its pools resolved into addresses
+    lab: model.Lab  # the lab as written, and valid: what export writes
     warnings: list[Diagnostic]
-    lab: model.Lab  # the lab as written: what export writes
+
+    @cached_property
+    def plan(self) -> plan.Plan:
+        """Built from the lab with its pools resolved into addresses, when first asked for: write_scripts may
+        have a forked child build its own (see there)."""
+        return plan.build(self.lab, __version__)
 
     def script(self, variant: str, style: str = "batched") -> str:
         return render.render(self.plan, variant, style)
@@ -46,10 +52,10 @@ def compile_lab(path: str, timeout: float | None = None) -> Compiled:
     found = validate.validate(lab)
     if validate.has_errors(found):
         raise CompileError(found)
-    return Compiled(plan.build(lab, __version__), found, lab)
+    return Compiled(lab, found)
 
 
-PARALLEL_STEPS = 20_000  # from about 2,000 namespaces, rendering in parallel pays for the fork
+PARALLEL_OBJECTS = 6_000  # namespaces and interfaces: from a star of about 2,000, a second process pays for itself
 
 
 def write_scripts(compiled: Compiled, directory: str, style: str = "batched",
@@ -57,16 +63,17 @@ def write_scripts(compiled: Compiled, directory: str, style: str = "batched",
     """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, all of them or none: each is
     written beside its target under a temporary name, and renamed over it once every one has been written.
 
-    Rendering is most of a big lab's compile time, so with `parallel` (by default: a big lab, and more than one
-    core) up.sh and verify.sh are rendered by forked children of this process, which renders down.sh."""
+    Planning and rendering are most of a big lab's compile time, so with `parallel` (by default: a big lab, and
+    more than one core) a forked child renders verify.sh while this process renders up.sh and down.sh."""
     os.makedirs(directory, exist_ok=True)
     staged: list[tuple[str, str]] = []  # (temporary file, target)
     try:
         scripts = {f"{v}.sh": _stage(directory, f"{v}.sh", 0o755, staged) for v in render.VARIANTS}
         if parallel is None:
-            parallel = (sum(len(s.steps) for s in compiled.plan.sections) >= PARALLEL_STEPS
+            lab = compiled.lab
+            parallel = (len(lab.namespaces) + len(lab.interfaces) >= PARALLEL_OBJECTS
                         and (os.cpu_count() or 1) > 1 and threading.active_count() == 1)  # fork copies no threads
-        digests = _render_forked(compiled.plan, style, scripts) if parallel else {
+        digests = _render_forked(compiled, style, scripts) if parallel else {
             name: _render_into(compiled.plan, name, style, tmp) for name, tmp in scripts.items()}
         with open(_stage(directory, manifest.NAME, 0o644, staged), "wb") as f:
             f.write(manifest.text(digests).encode())
@@ -100,38 +107,38 @@ def _render_into(plan_: plan.Plan, name: str, style: str, path: str) -> str:
     return digest.hexdigest()
 
 
-def _render_forked(plan_: plan.Plan, style: str, scripts: dict[str, str]) -> dict[str, str]:
-    """_render_into for every script: down.sh (the shortest) here, the others in forked children side by side,
-    which send back their digest (or what went wrong) on a pipe."""
-    last, last_path = "down.sh", scripts["down.sh"]
-    others = [(name, path) for name, path in scripts.items() if name != last]
-    children = []
-    for name, path in others:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: render, answer, and leave without running the parent's exit handlers
-            os.close(read_end)
-            try:
-                answer, code = _render_into(plan_, name, style, path).encode(), 0
-            except BaseException:
-                answer, code = traceback.format_exc().encode()[-4000:], 1
-            os.write(write_end, answer)
-            os._exit(code)
-        os.close(write_end)
-        children.append((name, pid, read_end))
-    digests, failed = {}, []
+def _render_forked(compiled: Compiled, style: str, scripts: dict[str, str]) -> dict[str, str]:
+    """_render_into for every script: verify.sh (the longest) in a forked child, which sends back its digest (or
+    what went wrong) on a pipe; up.sh and down.sh here.
+
+    The fork comes before the plan, if it has not been built yet, and each process builds its own, side by side.
+    A plan handed down to a child costs more: both processes touch the reference count of every one of its objects,
+    so each of its pages (75 MB at 10,000 namespaces) is copied on first touch, and page faults are dear on these
+    machines (on the benchmark's 10,000-namespace star: median 1.07 s against 1.25 s from the plan to the files)."""
+    child, child_path = "verify.sh", scripts["verify.sh"]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, answer, and leave without running the parent's exit handlers
+        os.close(read_end)
+        try:
+            answer, code = _render_into(compiled.plan, child, style, child_path).encode(), 0
+        except BaseException:
+            answer, code = traceback.format_exc().encode()[-4000:], 1
+        os.write(write_end, answer)
+        os._exit(code)
+    os.close(write_end)
+    digests = {}
     try:
-        digests[last] = _render_into(plan_, last, style, last_path)
-    finally:  # reap every child, even when this process failed or was interrupted
-        for name, pid, read_end in children:
-            with os.fdopen(read_end, "rb") as pipe:
-                answer = pipe.read().decode()
-            if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0:
-                digests[name] = answer
-            else:
-                failed.append(f"rendering {name} failed:\n{answer}")
-    if failed:
-        raise RuntimeError("\n".join(failed))
+        for name, path in scripts.items():
+            if name != child:
+                digests[name] = _render_into(compiled.plan, name, style, path)
+    finally:  # reap the child, even when this process failed or was interrupted
+        with os.fdopen(read_end, "rb") as pipe:
+            answer = pipe.read().decode()
+        ok = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    if not ok:
+        raise RuntimeError(f"rendering {child} failed:\n{answer}")
+    digests[child] = answer
     return digests
 
 

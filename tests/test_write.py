@@ -18,7 +18,7 @@ def _files(directory):
 def test_forked_rendering_writes_the_same_files_as_one_process(tmp_path):
     compiled = pipeline.compile_lab(DOCKER0)
     pipeline.write_scripts(compiled, str(tmp_path / "one"), parallel=False)
-    pipeline.write_scripts(compiled, str(tmp_path / "forked"), parallel=True)
+    pipeline.write_scripts(pipeline.compile_lab(DOCKER0), str(tmp_path / "forked"), parallel=True)  # each process plans
     one, forked = _files(tmp_path / "one"), _files(tmp_path / "forked")
     assert one == forked
     assert list(one) == ["SHA256SUMS", "down.sh", "up.sh", "verify.sh"]
@@ -29,7 +29,7 @@ def test_forked_rendering_writes_the_same_files_as_one_process(tmp_path):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-@pytest.mark.parametrize("failing", ["up", "down"])  # down is the one the parent renders when forked
+@pytest.mark.parametrize("failing", ["verify", "down"])  # when forked, the child renders verify.sh, this process down.sh
 def test_a_script_that_fails_to_render_leaves_the_directory_as_it_was(tmp_path, monkeypatch, parallel, failing):
     compiled = pipeline.compile_lab(DOCKER0)
     pipeline.write_scripts(compiled, str(tmp_path))
