@@ -135,38 +135,38 @@ def _gateway_dev(lab_ifaces: list[Interface], gateway) -> str:
 
 def _link_steps(iface: Interface) -> list[Step]:
     """Settings of one interface, after it exists: mtu, mac, bridge master, up, addresses."""
-    ns, name, loc = V(iface.ns), V(iface.name), iface.loc
+    ns, name, loc, ref = V(iface.ns), V(iface.name), iface.loc, iface.ref
     out = []
     if iface.mtu is not None:
         mtu = V(iface.mtu)
-        out.append(Step(f"{iface.ref}: mtu {mtu}", loc, ("mtu", ns, name, mtu),
+        out.append(Step(f"{ref}: mtu {mtu}", loc, ("mtu", ns, name, mtu),
                         ("link", "set", "dev", name, "mtu", mtu)))
     if iface.mac is not None:
         mac = V(iface.mac.lower())
-        out.append(Step(f"{iface.ref}: mac {mac}", loc, ("mac", ns, name, mac),
+        out.append(Step(f"{ref}: mac {mac}", loc, ("mac", ns, name, mac),
                         ("link", "set", "dev", name, "address", mac)))
     if iface.master is not None:
         master = V(iface.master)
-        out.append(Step(f"{iface.ref}: port of bridge {master}", loc, ("master", ns, name, master),
+        out.append(Step(f"{ref}: port of bridge {master}", loc, ("master", ns, name, master),
                         ("link", "set", "dev", name, "master", master),
                         ("link", "set", "dev", name, "nomaster")))
     if iface.hairpin:
-        out.append(Step(f"{iface.ref}: hairpin on (frames may go back out of this port)", loc,
+        out.append(Step(f"{ref}: hairpin on (frames may go back out of this port)", loc,
                         ("hairpin", ns, name, "on"), ("link", "set", "dev", name, "type", "bridge_slave", "hairpin",
                                                       "on")))
     if iface.external:
-        out.append(Step(f"{iface.ref}: up (external)", loc, ("state", ns, name, "up"), expect=True))
+        out.append(Step(f"{ref}: up (external)", loc, ("state", ns, name, "up"), expect=True))
     else:
-        out.append(Step(f"{iface.ref}: up", loc, ("state", ns, name, "up"), ("link", "set", "dev", name, "up")))
+        out.append(Step(f"{ref}: up", loc, ("state", ns, name, "up"), ("link", "set", "dev", name, "up")))
     for addr in iface.addresses:
         cidr = V(addr.cidr if ipv4_host(addr.cidr) else parse_interface(addr.cidr))  # as ip shows it
         note = f" ({addr.note})" if addr.note else ""
         if iface.external:
-            out.append(Step(f"{iface.ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),
+            out.append(Step(f"{ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),
                             expect=True))
         else:
             nodad = ("nodad",) if iface.nodad is True and ":" in cidr else ()
-            out.append(Step(f"{iface.ref}: address {cidr}{note}", addr.loc, ("addr", ns, cidr, name),
+            out.append(Step(f"{ref}: address {cidr}{note}", addr.loc, ("addr", ns, cidr, name),
                             ("addr", "add", cidr, "dev", name) + nodad, ("addr", "del", cidr, "dev", name)))
     return out
 
@@ -194,12 +194,16 @@ def _veth_made(iface: Interface, pns: str, pname: str, index: int | None) -> Ste
                 ("link", "del", "dev", name), teardown, gone_with=gone_with)
 
 
-def _veth_end(iface: Interface, pns: str, pname: str) -> tuple[Step, Step]:
-    """In the end's own section: that it exists as a veth, and verify's check of its peer."""
-    ns, name = V(iface.ns), V(iface.name)
-    step = Step(f"{iface.ref}: veth, made with its peer {pns}/{pname}", iface.loc, ("link", ns, name, "veth"))
-    peer = Step(f"{iface.ref}: peer is {pns}/{pname}", iface.loc, ("peer", ns, name, V(f"{pns}/{pname}")))
-    return step, peer
+def _veth_end(iface: Interface, pns: str, pname: str) -> Step:
+    """In the end's own section, for the end the host's step does not name first: that it exists as a veth."""
+    return Step(f"{iface.ref}: veth, made with its peer {pns}/{pname}", iface.loc,
+                ("link", V(iface.ns), V(iface.name), "veth"))
+
+
+def _veth_peer(iface: Interface, pns: str, pname: str) -> Step:
+    """verify's check that the end's peer is the other end."""
+    return Step(f"{iface.ref}: peer is {pns}/{pname}", iface.loc,
+                ("peer", V(iface.ns), V(iface.name), V(f"{pns}/{pname}")))
 
 
 def _route_step(r: Route, ifaces: list[Interface]) -> Step:
@@ -260,12 +264,11 @@ def build(lab: Lab, version: str) -> Plan:
                                   ("link", "del", "dev", name) if ns == HOST else ()))
             else:
                 key = (iface.ns, iface.name)
-                made, peer = _veth_end(iface, *peers[key])
                 if ns == HOST and key in near:
                     steps.append(_veth_made(iface, *near[key], None))
                 elif key not in near:  # the host's step checks the end it names first
-                    steps.append(made)
-                checks.append(peer)
+                    steps.append(_veth_end(iface, *peers[key]))
+                checks.append(_veth_peer(iface, *peers[key]))
         for iface in ifaces:
             steps += _link_steps(iface)
             if iface.kind == "veth" or (ns, iface.name) in with_ports:
@@ -313,18 +316,19 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
 
 
-def _some(names: list[str], limit: int = 8) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+def _some(items: list, name=str, limit: int = 8) -> str:
+    """The first few items by name (only those are named: a lab may have 10,000), and how many more."""
+    shown = ", ".join(map(name, items[:limit]))
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
 def summary(lab: Lab) -> tuple[str, ...]:
     bridges = [i.ref for i in lab.interfaces if i.kind == "bridge"]
     n_addr = sum(len(i.addresses) for i in lab.interfaces)
-    lines = [f"{_count(len(lab.namespaces), 'namespace')}: {_some([n.name for n in lab.namespaces]) or '-'}",
+    lines = [f"{_count(len(lab.namespaces), 'namespace')}: {_some(lab.namespaces, lambda n: n.name) or '-'}",
              f"{_count(len(bridges), 'bridge')}: {_some(bridges) or '-'}",
              f"{_count(len(lab.veths), 'veth pair')}: "
-             + (_some([f"{v.a[0]}/{v.a[1]}--{v.b[0]}/{v.b[1]}" for v in lab.veths]) or "-"),
+             + (_some(lab.veths, lambda v: f"{v.a[0]}/{v.a[1]}--{v.b[0]}/{v.b[1]}") or "-"),
              f"{_count(n_addr, 'address')}, {_count(len(lab.routes), 'route')}, "
              f"{_count(len(lab.expectations), 'expectation')}"]
     lines += pools.describe(lab)
