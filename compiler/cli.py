@@ -49,19 +49,44 @@ def _err(message: str) -> None:
 
 
 def _compile(lab: Path, timeout: float):
-    from .pipeline import CompileError, compile_lab
+    from .pipeline import compile_lab
+
+    compiled = _reported(lab, lambda: compile_lab(str(lab), timeout))
+    _warn(compiled.warnings)
+    return compiled
+
+
+def _compile_into(lab: Path, out: Path, style: str, timeout: float) -> list[str]:
+    """Compile the lab and write its scripts into `out`; the files written."""
+    from .pipeline import compile_into
 
     try:
-        compiled = compile_lab(str(lab), timeout)
+        compiled, written = _reported(lab, lambda: compile_into(str(lab), str(out), style, timeout))
+    except OSError as e:
+        _err(f"netgen: cannot write to {out}: {e.strerror}")
+        raise typer.Exit(1) from None
+    _warn(compiled.warnings)
+    return written
+
+
+def _reported(lab: Path, run):
+    """run(), which compiles `lab`; its errors on stderr, then exit 1."""
+    from .pipeline import CompileError
+
+    try:
+        result = run()
     except CompileError as e:
         for d in e.diagnostics:
             _err(str(d))
         errors = sum(d.level == "error" for d in e.diagnostics)
         _err(f"netgen: {lab}: {errors} error{'s' if errors != 1 else ''}; nothing was written")
         raise typer.Exit(1) from None
-    for warning in compiled.warnings:
+    return result
+
+
+def _warn(warnings) -> None:
+    for warning in warnings:
         _err(str(warning))
-    return compiled
 
 
 def _version(value: bool) -> None:
@@ -102,17 +127,10 @@ def compile_command(
 
     Example: netgen compile examples/docker0.py > up.sh; netgen compile examples/docker0.py -o out/docker0
     """
-    compiled = _compile(lab, timeout)
     if out is None:
-        sys.stdout.write(compiled.script(variant.value, style.value))
+        sys.stdout.write(_compile(lab, timeout).script(variant.value, style.value))
         return
-    from .pipeline import write_scripts
-
-    try:
-        written = write_scripts(compiled, str(out), style.value)
-    except OSError as e:
-        _err(f"netgen: cannot write to {out}: {e.strerror}")
-        raise typer.Exit(1) from None
+    written = _compile_into(lab, out, style.value, timeout)
     _err(f"netgen: wrote {', '.join(written)}")
 
 

@@ -25,6 +25,9 @@ def _in_netgen(filename: str) -> bool:
     return os.path.dirname(os.path.abspath(filename)) == _PACKAGE_DIR
 
 
+_loc = cache(Loc)  # one Loc per line of the lab, shared by the objects a loop makes there
+
+
 def _caller() -> Loc:
     """The innermost frame outside netgen: the user's line, even inside their own helper functions."""
     frame = sys._getframe(1)
@@ -32,7 +35,7 @@ def _caller() -> Loc:
         frame = frame.f_back
     if frame is None:
         return Loc("<unknown>", 0)
-    return Loc(frame.f_code.co_filename, frame.f_lineno)
+    return _loc(frame.f_code.co_filename, frame.f_lineno)
 
 
 class Lab:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import signal
 import tempfile
 import threading
 import traceback
@@ -42,17 +44,26 @@ def is_data(path: str) -> bool:
     return path.lower().endswith(".json")
 
 
-def compile_lab(path: str, timeout: float | None = None) -> Compiled:
-    """Load, validate and plan the lab at `path`; raise CompileError with every problem found. A Python lab still
-    running after `timeout` seconds is stopped; a JSON lab runs nothing."""
+def load_lab(path: str, timeout: float | None = None) -> model.Lab:
+    """Run (Python) or read (JSON) the lab at `path`, unvalidated; raise CompileError if it cannot be loaded. A
+    Python lab still running after `timeout` seconds is stopped; a JSON lab runs nothing."""
     try:
-        lab = labjson.load(path) if is_data(path) else loader.load(path, timeout)
+        return labjson.load(path) if is_data(path) else loader.load(path, timeout)
     except (loader.LoadError, labjson.JSONLabError) as e:
         raise CompileError(e.diagnostics) from None
+
+
+def checked(lab: model.Lab) -> Compiled:
+    """The lab, validated; raise CompileError with every problem found."""
     found = validate.validate(lab)
     if validate.has_errors(found):
         raise CompileError(found)
     return Compiled(lab, found)
+
+
+def compile_lab(path: str, timeout: float | None = None) -> Compiled:
+    """Load and validate the lab at `path` (its plan is built when first asked for)."""
+    return checked(load_lab(path, timeout))
 
 
 PARALLEL_OBJECTS = 6_000  # namespaces and interfaces: from a star of about 2,000, a second process pays for itself
@@ -64,27 +75,50 @@ def write_scripts(compiled: Compiled, directory: str, style: str = "batched",
     written beside its target under a temporary name, and renamed over it once every one has been written.
 
     Planning and rendering are most of a big lab's compile time, so with `parallel` (by default: a big lab, and
-    more than one core) a forked child renders verify.sh while this process renders up.sh and down.sh."""
-    os.makedirs(directory, exist_ok=True)
+    more than one core) a forked child plans and renders verify.sh and down.sh while this process renders up.sh."""
+    return _write(compiled.lab, lambda: compiled, directory, style, parallel)[1]
+
+
+def compile_into(path: str, directory: str, style: str = "batched", timeout: float | None = None,
+                 parallel: bool | None = None) -> tuple[Compiled, list[str]]:
+    """compile_lab, then write_scripts, as one: the forked child of a big lab starts on its scripts before the lab
+    is validated, which is then done beside it. An invalid lab writes nothing and makes no directory."""
+    lab = load_lab(path, timeout)
+    return _write(lab, lambda: checked(lab), directory, style, parallel)
+
+
+def _write(lab: model.Lab, compiled_of, directory: str, style: str,
+           parallel: bool | None) -> tuple[Compiled, list[str]]:
+    """write_scripts for `lab`, once compiled_of() has given it validated (or raised)."""
+    if parallel is None:
+        parallel = (len(lab.namespaces) + len(lab.interfaces) >= PARALLEL_OBJECTS
+                    and (os.cpu_count() or 1) > 1 and threading.active_count() == 1)  # fork copies no threads
+    # The child's share: the longest script, and the shortest, as this process validates the lab first
+    child = _Child(lab, ("verify.sh", "down.sh"), style) if parallel else None
     staged: list[tuple[str, str]] = []  # (temporary file, target)
     try:
+        compiled = compiled_of()
+        os.makedirs(directory, exist_ok=True)
         scripts = {f"{v}.sh": _stage(directory, f"{v}.sh", 0o755, staged) for v in render.VARIANTS}
-        if parallel is None:
-            lab = compiled.lab
-            parallel = (len(lab.namespaces) + len(lab.interfaces) >= PARALLEL_OBJECTS
-                        and (os.cpu_count() or 1) > 1 and threading.active_count() == 1)  # fork copies no threads
-        digests = _render_forked(compiled, style, scripts) if parallel else {
-            name: _render_into(compiled.plan, name, style, tmp) for name, tmp in scripts.items()}
+        digests = {}
+        for name, tmp in scripts.items():
+            if child is None or name not in child.names:
+                with open(tmp, "wb") as f:
+                    digests[name] = _render_into(compiled.plan, name, style, f)
+        if child is not None:
+            digests.update(child.collect(scripts))
         with open(_stage(directory, manifest.NAME, 0o644, staged), "wb") as f:
             f.write(manifest.text(digests).encode())
         for tmp, target in staged:
             os.replace(tmp, target)
     except BaseException:
+        if child is not None:
+            child.cancel()
         for tmp, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         raise
-    return [target for _, target in staged]
+    return compiled, [target for _, target in staged]
 
 
 def _stage(directory: str, name: str, mode: int, staged: list[tuple[str, str]]) -> str:
@@ -96,50 +130,72 @@ def _stage(directory: str, name: str, mode: int, staged: list[tuple[str, str]]) 
     return tmp
 
 
-def _render_into(plan_: plan.Plan, name: str, style: str, path: str) -> str:
-    """Render the script `name` into the file at `path`, as it is made; return its sha256 hex digest."""
+def _render_into(plan_: plan.Plan, name: str, style: str, f) -> str:
+    """Render the script `name` into the binary file `f`, as it is made; return its sha256 hex digest."""
     digest = hashlib.sha256()
     pieces = render.stream(plan_, name.removesuffix(".sh"), style)
-    with open(path, "wb") as f:
-        while chunk := "".join(islice(pieces, 10_000)).encode():
-            f.write(chunk)
-            digest.update(chunk)
+    while chunk := "".join(islice(pieces, 10_000)).encode():
+        f.write(chunk)
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def _render_forked(compiled: Compiled, style: str, scripts: dict[str, str]) -> dict[str, str]:
-    """_render_into for every script: verify.sh (the longest) in a forked child, which sends back its digest (or
-    what went wrong) on a pipe; up.sh and down.sh here.
+class _Child:
+    """A forked child that plans the lab and renders the scripts `names`, each into a file of its own with no name,
+    and sends back their digests (or what went wrong) on a pipe; collect() copies them into place.
 
-    The fork comes before the plan, if it has not been built yet, and each process builds its own, side by side.
-    A plan handed down to a child costs more: both processes touch the reference count of every one of its objects,
-    so each of its pages (75 MB at 10,000 namespaces) is copied on first touch, and page faults are dear on these
-    machines (on the benchmark's 10,000-namespace star: median 1.07 s against 1.25 s from the plan to the files)."""
-    child, child_path = "verify.sh", scripts["verify.sh"]
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: render, answer, and leave without running the parent's exit handlers
-        os.close(read_end)
-        try:
-            answer, code = _render_into(compiled.plan, child, style, child_path).encode(), 0
-        except BaseException:
-            answer, code = traceback.format_exc().encode()[-4000:], 1
-        os.write(write_end, answer)
-        os._exit(code)
-    os.close(write_end)
-    digests = {}
-    try:
-        for name, path in scripts.items():
-            if name != child:
-                digests[name] = _render_into(compiled.plan, name, style, path)
-    finally:  # reap the child, even when this process failed or was interrupted
-        with os.fdopen(read_end, "rb") as pipe:
-            answer = pipe.read().decode()
-        ok = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-    if not ok:
-        raise RuntimeError(f"rendering {child} failed:\n{answer}")
-    digests[child] = answer
-    return digests
+    The child plans for itself (the fork comes before the plan, and before validation when compile_into forks):
+    a plan handed down to a child costs more, as both processes touch the reference count of every one of its
+    objects, so each of its pages (55 MB at 10,000 namespaces) is copied on first touch, and page faults are dear
+    on these machines. A lab that turns out invalid has its child stopped; nothing it wrote has a name."""
+
+    def __init__(self, lab: model.Lab, names: tuple[str, ...], style: str):
+        self.names = names
+        self.files = [tempfile.TemporaryFile() for _ in names]
+        read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: render, answer, and leave without running the parent's exit handlers
+            os.close(read_end)
+            try:
+                plan_ = plan.build(lab, __version__)
+                answer = " ".join(_render_into(plan_, name, style, f) for name, f in zip(names, self.files))
+                for f in self.files:
+                    f.flush()
+                answer, code = answer.encode(), 0
+            except BaseException:
+                answer, code = traceback.format_exc().encode()[-4000:], 1
+            os.write(write_end, answer)
+            os._exit(code)
+        os.close(write_end)
+        self.pipe = os.fdopen(read_end, "rb")
+
+    def collect(self, paths: dict[str, str]) -> dict[str, str]:
+        """Wait for the child; copy what it rendered to paths[name] for each of its names and return their digests,
+        or raise what went wrong."""
+        answer = self.pipe.read().decode()
+        self._reap()
+        digests = answer.split()
+        if not self.ok or len(digests) != len(self.names):
+            raise RuntimeError(f"rendering {' and '.join(self.names)} failed:\n{answer}")
+        for name, f in zip(self.names, self.files):
+            f.seek(0)
+            with open(paths[name], "wb") as out:
+                shutil.copyfileobj(f, out, 1 << 20)
+            f.close()
+        return dict(zip(self.names, digests))
+
+    def cancel(self) -> None:
+        """Stop the child, if it still runs, and let go of its files."""
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            self._reap()
+        for f in self.files:
+            f.close()
+
+    def _reap(self) -> None:
+        self.ok = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1]) == 0
+        self.pid = 0
+        self.pipe.close()
 
 
 def write_file(target: str, text: str, mode: int = 0o644) -> None:

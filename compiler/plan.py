@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import cache
 from typing import NamedTuple
 
 from . import nat, pools
@@ -22,6 +23,11 @@ class V(str):
     """A user value among the words of a command: the scripts show it shell-quoted; keywords stay bare."""
 
     __slots__ = ()
+
+
+# One V per value: a name or address is in many steps (a 10,000-namespace lab makes 200,000 of them otherwise).
+# build() empties it first, so it holds the values of the last lab built.
+_v = cache(V)
 
 
 class Step(NamedTuple):  # a tuple, not a dataclass: a 10,000-namespace lab makes 90,000 of them
@@ -135,18 +141,18 @@ def _gateway_dev(lab_ifaces: list[Interface], gateway) -> str:
 
 def _link_steps(iface: Interface) -> list[Step]:
     """Settings of one interface, after it exists: mtu, mac, bridge master, up, addresses."""
-    ns, name, loc, ref = V(iface.ns), V(iface.name), iface.loc, iface.ref
+    ns, name, loc, ref = _v(iface.ns), _v(iface.name), iface.loc, iface.ref
     out = []
     if iface.mtu is not None:
-        mtu = V(iface.mtu)
+        mtu = _v(iface.mtu)
         out.append(Step(f"{ref}: mtu {mtu}", loc, ("mtu", ns, name, mtu),
                         ("link", "set", "dev", name, "mtu", mtu)))
     if iface.mac is not None:
-        mac = V(iface.mac.lower())
+        mac = _v(iface.mac.lower())
         out.append(Step(f"{ref}: mac {mac}", loc, ("mac", ns, name, mac),
                         ("link", "set", "dev", name, "address", mac)))
     if iface.master is not None:
-        master = V(iface.master)
+        master = _v(iface.master)
         out.append(Step(f"{ref}: port of bridge {master}", loc, ("master", ns, name, master),
                         ("link", "set", "dev", name, "master", master),
                         ("link", "set", "dev", name, "nomaster")))
@@ -159,7 +165,7 @@ def _link_steps(iface: Interface) -> list[Step]:
     else:
         out.append(Step(f"{ref}: up", loc, ("state", ns, name, "up"), ("link", "set", "dev", name, "up")))
     for addr in iface.addresses:
-        cidr = V(addr.cidr if ipv4_host(addr.cidr) else parse_interface(addr.cidr))  # as ip shows it
+        cidr = _v(addr.cidr if ipv4_host(addr.cidr) else parse_interface(addr.cidr))  # as ip shows it
         note = f" ({addr.note})" if addr.note else ""
         if iface.external:
             out.append(Step(f"{ref}: address {cidr} (external)", addr.loc, ("addr", ns, cidr, name),
@@ -180,10 +186,10 @@ PINNED_IFINDEX = 1_000_000
 def _veth_made(iface: Interface, pns: str, pname: str, index: int | None) -> Step:
     """The host's step that makes a veth pair, with each end straight in its namespace: so no namespace's batch
     waits for another's. `index`: the ifindex of this end, and index + 1 that of its peer, or None."""
-    ns, name = V(iface.ns), V(iface.name)
-    near, far = (("index", V(index)), ("index", V(index + 1))) if index is not None else ((), ())
+    ns, name = _v(iface.ns), _v(iface.name)
+    near, far = (("index", _v(index)), ("index", _v(index + 1))) if index is not None else ((), ())
     words = ("link", "add", "name", name, *near) + (("netns", ns) if iface.ns != HOST else ())
-    words += ("type", "veth", "peer", "name", V(pname), *far) + (("netns", V(pns)) if pns != HOST else ())
+    words += ("type", "veth", "peer", "name", _v(pname), *far) + (("netns", _v(pns)) if pns != HOST else ())
     # Deleting a veth waits for the kernel (about 25 ms each); deleting its far end's namespace removes it in
     # one batch with the namespace, and down waits for it to vanish from the host. A pair with no end in the host
     # goes with its namespaces, like everything inside them.
@@ -197,13 +203,13 @@ def _veth_made(iface: Interface, pns: str, pname: str, index: int | None) -> Ste
 def _veth_end(iface: Interface, pns: str, pname: str) -> Step:
     """In the end's own section, for the end the host's step does not name first: that it exists as a veth."""
     return Step(f"{iface.ref}: veth, made with its peer {pns}/{pname}", iface.loc,
-                ("link", V(iface.ns), V(iface.name), "veth"))
+                ("link", _v(iface.ns), _v(iface.name), "veth"))
 
 
 def _veth_peer(iface: Interface, pns: str, pname: str) -> Step:
     """verify's check that the end's peer is the other end."""
     return Step(f"{iface.ref}: peer is {pns}/{pname}", iface.loc,
-                ("peer", V(iface.ns), V(iface.name), V(f"{pns}/{pname}")))
+                ("peer", _v(iface.ns), _v(iface.name), _v(f"{pns}/{pname}")))
 
 
 def _route_step(r: Route, ifaces: list[Interface]) -> Step:
@@ -212,14 +218,15 @@ def _route_step(r: Route, ifaces: list[Interface]) -> Step:
     if r.dest == "default" and (r.family == 6 or gateway is not None and gateway.version == 6):
         dest, family = "::/0", 6
     dev = r.dev or _gateway_dev(ifaces, gateway)
-    route = (("via", V(gateway)) if gateway is not None else ()) + ("dev", V(dev))
+    route = (("via", _v(gateway)) if gateway is not None else ()) + ("dev", _v(dev))
     text = " ".join(route)
-    return Step(f"{r.ns}: route {shown} {text}", r.loc, (f"route{family}", V(r.ns), V(shown), V(text)),
-                ("route", "add", V(dest), *route), ("route", "del", V(dest), *route))
+    return Step(f"{r.ns}: route {shown} {text}", r.loc, (f"route{family}", _v(r.ns), _v(shown), _v(text)),
+                ("route", "add", _v(dest), *route), ("route", "del", _v(dest), *route))
 
 
 def build(lab: Lab, version: str) -> Plan:
     """Order the lab into per-namespace sections. The lab must have passed validation."""
+    _v.cache_clear()
     lab = pools.resolve(lab)
     order = [HOST] + [ns.name for ns in lab.namespaces]
     rank = {ns: i for i, ns in enumerate(order)}
@@ -245,21 +252,21 @@ def build(lab: Lab, version: str) -> Plan:
     checks = []
     for ns in order:
         if ns == HOST:
-            steps = [Step(f"namespace {n.name}", n.loc, ("netns", V(n.name), V(""), "present"),
-                          ("netns", "add", V(n.name)), ("netns", "del", V(n.name)), ("netns", "del", V(n.name)))
+            steps = [Step(f"namespace {n.name}", n.loc, ("netns", _v(n.name), _v(""), "present"),
+                          ("netns", "add", _v(n.name)), ("netns", "del", _v(n.name)), ("netns", "del", _v(n.name)))
                      for n in lab.namespaces]
             steps += [_veth_made(iface_of[a], *b, pinned.get(a)) for a, b in near.items() if a[0] != HOST]
         else:
-            steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", V(ns), "lo", "up"),
+            steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", _v(ns), "lo", "up"),
                           ("link", "set", "dev", "lo", "up"))]
         ifaces = sorted(by_ns[ns], key=lambda i: i.kind != "bridge")  # bridges first: ports need them
         for iface in ifaces:
             if iface.external:
                 steps.append(Step(f"bridge {iface.ref} (external: exists before up, stays after down)", iface.loc,
-                                  ("link", V(ns), V(iface.name), "bridge"), expect=True))
+                                  ("link", _v(ns), _v(iface.name), "bridge"), expect=True))
             elif iface.kind == "bridge":
-                name = V(iface.name)
-                steps.append(Step(f"bridge {iface.ref}", iface.loc, ("link", V(ns), name, "bridge"),
+                name = _v(iface.name)
+                steps.append(Step(f"bridge {iface.ref}", iface.loc, ("link", _v(ns), name, "bridge"),
                                   ("link", "add", "name", name, "type", "bridge"), ("link", "del", "dev", name),
                                   ("link", "del", "dev", name) if ns == HOST else ()))
             else:
@@ -272,10 +279,10 @@ def build(lab: Lab, version: str) -> Plan:
         for iface in ifaces:
             steps += _link_steps(iface)
             if iface.kind == "veth" or (ns, iface.name) in with_ports:
-                checks.append(Step(f"{iface.ref}: carrier", iface.loc, ("oper", V(ns), V(iface.name), "up")))
+                checks.append(Step(f"{iface.ref}: carrier", iface.loc, ("oper", _v(ns), _v(iface.name), "up")))
         steps += [_route_step(r, by_ns[ns]) for r in routes_by_ns[ns]]
         steps += [Step(f"{ns}: sysctl {s.key} = {s.value}" + (" (down restores the old value)" if ns == HOST else ""),
-                       s.loc, ("sysctl", V(ns), V(s.key), V(s.value)), ("sysctl", V(s.key), V(s.value)))
+                       s.loc, ("sysctl", _v(ns), _v(s.key), _v(s.value)), ("sysctl", _v(s.key), _v(s.value)))
                   for s in lab.sysctls if s.ns == ns]
         if ns == HOST:
             steps, last = _host_last(steps, ifaces)

@@ -29,7 +29,37 @@ def test_forked_rendering_writes_the_same_files_as_one_process(tmp_path):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-@pytest.mark.parametrize("failing", ["verify", "down"])  # when forked, the child renders verify.sh, this process down.sh
+def test_compile_into_writes_what_compile_then_write_does(tmp_path, parallel):
+    pipeline.write_scripts(pipeline.compile_lab(DOCKER0), str(tmp_path / "apart"), parallel=False)
+    compiled, written = pipeline.compile_into(DOCKER0, str(tmp_path / "one"), parallel=parallel)
+    assert _files(tmp_path / "one") == _files(tmp_path / "apart")
+    assert written == [str(tmp_path / "one" / name) for name in ("up.sh", "down.sh", "verify.sh", "SHA256SUMS")]
+    assert compiled.lab.name == "docker0"
+
+
+def test_an_invalid_lab_stops_the_child_and_writes_nothing(tmp_path, monkeypatch):
+    """The child starts on verify.sh before validation; an invalid lab has it stopped, and makes no directory."""
+    lab = tmp_path / "bad.py"
+    lab.write_text('from netgen import Lab\nlab = Lab("bad")\nlab.netns("ns 1")\n')
+    forked = []
+    fork = os.fork
+
+    def recorded():
+        pid = fork()
+        forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    with pytest.raises(pipeline.CompileError, match="namespace name"):
+        pipeline.compile_into(str(lab), str(tmp_path / "new" / "dir"), parallel=True)
+    assert len(forked) == 1
+    with pytest.raises(ChildProcessError):  # already reaped: no child left running or unreaped
+        os.waitpid(forked[0], 0)
+    assert sorted(os.listdir(tmp_path)) == ["bad.py"]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("failing", ["verify", "up"])  # when forked, the child renders verify.sh, this process up.sh
 def test_a_script_that_fails_to_render_leaves_the_directory_as_it_was(tmp_path, monkeypatch, parallel, failing):
     compiled = pipeline.compile_lab(DOCKER0)
     pipeline.write_scripts(compiled, str(tmp_path))
