@@ -151,15 +151,15 @@ class _Child:
 
     def __init__(self, lab: model.Lab, names: tuple[str, ...], style: str):
         self.names = names
-        self.files = [tempfile.TemporaryFile() for _ in names]
+        self.files = {name: tempfile.TemporaryFile() for name in names}
         read_end, write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the child: render, answer, and leave without running the parent's exit handlers
             os.close(read_end)
             try:
                 plan_ = plan.build(lab, __version__)
-                answer = " ".join(_render_into(plan_, name, style, f) for name, f in zip(names, self.files))
-                for f in self.files:
+                answer = " ".join(_render_into(plan_, name, style, f) for name, f in self.files.items())
+                for f in self.files.values():
                     f.flush()
                 answer, code = answer.encode(), 0
             except BaseException:
@@ -177,19 +177,19 @@ class _Child:
         digests = answer.split()
         if not self.ok or len(digests) != len(self.names):
             raise RuntimeError(f"rendering {' and '.join(self.names)} failed:\n{answer}")
-        for name, f in zip(self.names, self.files):
+        for name, f in self.files.items():
             f.seek(0)
             with open(paths[name], "wb") as out:
                 shutil.copyfileobj(f, out, 1 << 20)
             f.close()
-        return dict(zip(self.names, digests))
+        return dict(zip(self.names, digests, strict=True))
 
     def cancel(self) -> None:
         """Stop the child, if it still runs, and let go of its files."""
         if self.pid:
             os.kill(self.pid, signal.SIGKILL)
             self._reap()
-        for f in self.files:
+        for f in self.files.values():
             f.close()
 
     def _reap(self) -> None:
