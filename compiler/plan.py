@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import NamedTuple
 
 from . import nat, pools
@@ -77,7 +77,6 @@ class Plan:
     namespaces: tuple[str, ...]  # the lab's own, in order; the host is not among them
     sysctls: dict[str, tuple[str, ...]]  # the sysctl keys the lab sets, per namespace (snapshots read them)
     sections: tuple[Section, ...]
-    checks: tuple[Step, ...]  # what verify checks beyond the steps: carrier and veth peers
     probes: tuple[Probe, ...]
     summary: tuple[str, ...]
     firewall: nat.Firewall | None = None  # the lab's nftables table, made after the host's batch
@@ -89,11 +88,17 @@ class Plan:
         return tuple(step for section in reversed(self.sections) for step in reversed(section.steps)
                      if step.teardown)
 
-    # verify's checks, split here once rather than tested 40,000 times over in the templates
+    # verify's checks beyond the steps, made when first asked for (up.sh needs only the host's carriers: a
+    # 10,000-namespace lab has 40,000 of them) and split here once rather than tested over in the templates
+    @cached_property
+    def checks(self) -> tuple[Step, ...]:
+        """What verify checks beyond the steps: veth peers and carrier."""
+        return _checks(self.lab)
+
     @property
     def host_carriers(self) -> tuple[Step, ...]:
         """The checks of the carrier of the host's links: up.sh makes them too (one read of the host shows them)."""
-        return tuple(s for s in self.checks if s.check[0] == "oper" and s.check[1] == HOST)
+        return tuple(s for s in _checks(self.lab, (HOST,), peers=False) if s.check[0] == "oper")
 
     @property
     def structure(self) -> tuple[Step, ...]:
@@ -212,6 +217,33 @@ def _veth_peer(iface: Interface, pns: str, pname: str) -> Step:
                 ("peer", _v(iface.ns), _v(iface.name), _v(f"{pns}/{pname}")))
 
 
+def _bridges_first(ifaces: list[Interface]) -> list[Interface]:
+    """A namespace's interfaces in the order its section takes them: bridges first, as their ports need them."""
+    return sorted(ifaces, key=lambda i: i.kind != "bridge")
+
+
+def _checks(lab: Lab, namespaces: tuple[str, ...] | None = None, peers: bool = True) -> tuple[Step, ...]:
+    """verify's checks beyond the steps, namespace by namespace in plan order (or only `namespaces`): the peer of
+    each veth end (unless not `peers`), then the carrier of each veth end and of each bridge with ports."""
+    order = namespaces or (HOST, *(n.name for n in lab.namespaces))
+    by_ns: dict[str, list[Interface]] = {ns: [] for ns in order}
+    for iface in lab.interfaces:
+        if iface.ns in by_ns:
+            by_ns[iface.ns].append(iface)
+    other_end = {}
+    for v in lab.veths:
+        other_end[v.a], other_end[v.b] = v.b, v.a
+    with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
+    out = []
+    for ns in order:
+        ifaces = _bridges_first(by_ns[ns])
+        if peers:
+            out += [_veth_peer(i, *other_end[(i.ns, i.name)]) for i in ifaces if i.kind != "bridge"]
+        out += [Step(f"{i.ref}: carrier", i.loc, ("oper", _v(ns), _v(i.name), "up"))
+                for i in ifaces if i.kind == "veth" or (ns, i.name) in with_ports]
+    return tuple(out)
+
+
 def _route_step(r: Route, ifaces: list[Interface]) -> Step:
     shown, dest, family = _route_dest(r.dest)
     gateway = parse_address(r.via) if r.via is not None else None
@@ -243,13 +275,11 @@ def build(lab: Lab, version: str) -> Plan:
     for v in lab.veths:
         a, b = (v.a, v.b) if rank[v.a[0]] <= rank[v.b[0]] else (v.b, v.a)
         near[a], peers[a], peers[b] = b, b, a
-    with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
     between = [a for a, b in near.items() if a[0] != HOST and b[0] != a[0]]  # veths between two lab namespaces
     pinned = {a: PINNED_IFINDEX + 2 * k for k, a in enumerate(between)}
     iface_of = {(i.ns, i.name): i for i in lab.interfaces}
 
     sections = []
-    checks = []
     for ns in order:
         if ns == HOST:
             steps = [Step(f"namespace {n.name}", n.loc, ("netns", _v(n.name), _v(""), "present"),
@@ -259,7 +289,7 @@ def build(lab: Lab, version: str) -> Plan:
         else:
             steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", _v(ns), "lo", "up"),
                           ("link", "set", "dev", "lo", "up"))]
-        ifaces = sorted(by_ns[ns], key=lambda i: i.kind != "bridge")  # bridges first: ports need them
+        ifaces = _bridges_first(by_ns[ns])
         for iface in ifaces:
             if iface.external:
                 steps.append(Step(f"bridge {iface.ref} (external: exists before up, stays after down)", iface.loc,
@@ -275,11 +305,8 @@ def build(lab: Lab, version: str) -> Plan:
                     steps.append(_veth_made(iface, *near[key], None))
                 elif key not in near:  # the host's step checks the end it names first
                     steps.append(_veth_end(iface, *peers[key]))
-                checks.append(_veth_peer(iface, *peers[key]))
         for iface in ifaces:
             steps += _link_steps(iface)
-            if iface.kind == "veth" or (ns, iface.name) in with_ports:
-                checks.append(Step(f"{iface.ref}: carrier", iface.loc, ("oper", _v(ns), _v(iface.name), "up")))
         steps += [_route_step(r, by_ns[ns]) for r in routes_by_ns[ns]]
         steps += [Step(f"{ns}: sysctl {s.key} = {s.value}" + (" (down restores the old value)" if ns == HOST else ""),
                        s.loc, ("sysctl", _v(ns), _v(s.key), _v(s.value)), ("sysctl", _v(s.key), _v(s.value)))
@@ -301,7 +328,7 @@ def build(lab: Lab, version: str) -> Plan:
     for s in lab.sysctls:
         sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
     return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections),
-                tuple(checks), probes, summary(lab), nat.firewall(lab))
+                probes, summary(lab), nat.firewall(lab))
 
 
 def _host_last(steps: list[Step], ifaces: list[Interface]) -> tuple[list[Step], list[Step]]:
