@@ -217,6 +217,23 @@ def _veth_peer(iface: Interface, pns: str, pname: str) -> Step:
                 ("peer", _v(iface.ns), _v(iface.name), _v(f"{pns}/{pname}")))
 
 
+def _interfaces_by_ns(lab: Lab, namespaces) -> dict[str, list[Interface]]:
+    """The lab's interfaces in each of `namespaces`, in the order the lab made them."""
+    by_ns: dict[str, list[Interface]] = {ns: [] for ns in namespaces}
+    for iface in lab.interfaces:
+        if iface.ns in by_ns:
+            by_ns[iface.ns].append(iface)
+    return by_ns
+
+
+def _other_ends(lab: Lab) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each veth end's (namespace, name) to its peer's."""
+    ends = {}
+    for v in lab.veths:
+        ends[v.a], ends[v.b] = v.b, v.a
+    return ends
+
+
 def _bridges_first(ifaces: list[Interface]) -> list[Interface]:
     """A namespace's interfaces in the order its section takes them: bridges first, as their ports need them."""
     return sorted(ifaces, key=lambda i: i.kind != "bridge")
@@ -226,13 +243,8 @@ def _checks(lab: Lab, namespaces: tuple[str, ...] | None = None, peers: bool = T
     """verify's checks beyond the steps, namespace by namespace in plan order (or only `namespaces`): the peer of
     each veth end (unless not `peers`), then the carrier of each veth end and of each bridge with ports."""
     order = namespaces or (HOST, *(n.name for n in lab.namespaces))
-    by_ns: dict[str, list[Interface]] = {ns: [] for ns in order}
-    for iface in lab.interfaces:
-        if iface.ns in by_ns:
-            by_ns[iface.ns].append(iface)
-    other_end = {}
-    for v in lab.veths:
-        other_end[v.a], other_end[v.b] = v.b, v.a
+    by_ns = _interfaces_by_ns(lab, order)
+    other_end = _other_ends(lab) if peers else {}
     with_ports = {(i.ns, i.master) for i in lab.interfaces if i.master is not None}
     out = []
     for ns in order:
@@ -262,19 +274,17 @@ def build(lab: Lab, version: str) -> Plan:
     lab = pools.resolve(lab)
     order = [HOST] + [ns.name for ns in lab.namespaces]
     rank = {ns: i for i, ns in enumerate(order)}
-    by_ns: dict[str, list[Interface]] = {ns: [] for ns in order}
-    for iface in lab.interfaces:
-        by_ns[iface.ns].append(iface)
+    by_ns = _interfaces_by_ns(lab, order)
+    peers = _other_ends(lab)
     routes_by_ns: dict[str, list[Route]] = {ns: [] for ns in order}
     for r in lab.routes:
         routes_by_ns[r.ns].append(r)
     # The host's section makes every veth pair, after the namespaces. `near` is the end named first in the
     # command (the host's end, if there is one, else the end in the namespace that comes first).
     near: dict[tuple[str, str], tuple[str, str]] = {}
-    peers: dict[tuple[str, str], tuple[str, str]] = {}
     for v in lab.veths:
         a, b = (v.a, v.b) if rank[v.a[0]] <= rank[v.b[0]] else (v.b, v.a)
-        near[a], peers[a], peers[b] = b, b, a
+        near[a] = b
     between = [a for a, b in near.items() if a[0] != HOST and b[0] != a[0]]  # veths between two lab namespaces
     pinned = {a: PINNED_IFINDEX + 2 * k for k, a in enumerate(between)}
     iface_of = {(i.ns, i.name): i for i in lab.interfaces}
