@@ -98,11 +98,13 @@ def test_down_without_up_succeeds(sandbox):
     assert sandbox.snapshot() == before
 
 
-def test_up_refuses_without_root(sandbox):
+@pytest.mark.parametrize("variant, why", [("up", "it changes network namespaces and links"),
+                                          ("verify", "it enters network namespaces to read them")])
+def test_scripts_refuse_without_root_and_say_why(sandbox, variant, why):
     before = sandbox.snapshot()
-    result = sandbox.run(f"setpriv --reuid=65534 --regid=65534 --clear-groups {script('bridge', 'up')}")
+    result = sandbox.run(f"setpriv --reuid=65534 --regid=65534 --clear-groups {script('bridge', variant)}")
     assert result.returncode == 2
-    assert "must run as root" in result.stderr
+    assert f"must run as root ({why})" in result.stderr
     assert sandbox.snapshot() == before
 
 

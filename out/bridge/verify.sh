@@ -32,7 +32,7 @@ die() {
 }
 
 preflight() {
-  ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
+  ((EUID == 0)) || die 2 "must run as root (it enters network namespaces to read them); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   command -v awk >/dev/null || die 2 "awk is not installed (it reads what ip prints)"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
