@@ -88,12 +88,14 @@ lock() {
 # The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
 # (host: the root namespace) is read by one ip process as JSON, which the awk program below turns into bash
 # assignments, HAVE['KEY']='VALUE', every word in single quotes, which bash sources (bash takes seconds to pick a
-# thousand links apart, awk milliseconds; and sourcing is 3 times as fast as a loop of `read`). Naming the namespace
-# of a veth's peer means looking at every file in /run/netns (ip's text form does it in every process), so only the
-# host's reading lists the namespaces by id and gives its peers names; elsewhere a peer in another namespace reads
-# "unnamed" (see peer_of in verify.sh), and cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell
-# whether a pair is the only one alike.
+# thousand links apart, awk milliseconds; and sourcing is 3 times as fast as a loop of `read`). verify.sh sets FACTS:
+# there awk writes KEY<tab>VALUE lines to one file instead, which another awk program compares with the lab (judge),
+# and bash never loads them. Naming the namespace of a veth's peer means looking at every file in /run/netns (ip's
+# text form does it in every process), so only the host's reading lists the namespaces by id and gives its peers
+# names; elsewhere a peer in another namespace reads "unnamed" (see peer in the judge of verify.sh), and cross/IFINDEX/IFLINK
+# counts the veth ends between namespaces, to tell whether a pair is the only one alike.
 declare -A HAVE=()
+FACTS=
 # shellcheck disable=SC2016 # expanded by awk
 PARSE_AWK='BEGIN { RS = "{"; Q = "\047" }
 function sq(s, n, parts, i, out) { # s in single quotes, for bash
@@ -103,7 +105,7 @@ function sq(s, n, parts, i, out) { # s in single quotes, for bash
   for (i = 2; i <= n; i++) out = out Q "\\" Q Q parts[i]
   return Q out Q
 }
-function put(key, value) { print "HAVE[" sq(key) "]=" sq(value) }
+function put(key, value) { print (facts ? key "\t" value : "HAVE[" sq(key) "]=" sq(value)) }
 FNR == 1 { put("netns/" ns "/", "present"); delete nsid; name = "" }
 function after(key, rec, stop) { # the text after key in rec, up to the first character in stop
   if (!match(rec, key)) return ""
@@ -135,7 +137,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   if ($0 ~ /"link_netnsid":[0-9]/) {
     id = after("\"link_netnsid\":", $0, ",}")
     peer = (id in nsid) ? nsid[id] : "unnamed"
-    if (!naming) print "count " sq("cross/" index_ "/" link)
+    if (!naming) print (facts ? "count\tcross/" index_ "/" link : "count " sq("cross/" index_ "/" link))
   }
   put("peerns/" key, peer)
   next
@@ -175,6 +177,10 @@ parse() {
     operands+=("ns=$1" "$2")
     shift 2
   done
+  if [[ -n $FACTS ]]; then # verify.sh: KEY<tab>VALUE lines for judge, which compares them with the lab
+    awk -v naming="$naming" -v facts=1 -f "$TMP/parse.awk" "${operands[@]}" >>"$TMP/facts"
+    return 0
+  fi
   awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}" >"$TMP/parsed"
   # shellcheck source=/dev/null # HAVE[KEY]=VALUE lines, each word in single quotes (awk quotes every quote)
   source "$TMP/parsed"
@@ -296,6 +302,7 @@ read_namespaces() {
 # observe reads the live state of the host and of the namespaces in READS.
 observe() {
   HAVE=()
+  if [[ -n $FACTS ]]; then : >"$TMP/facts"; fi
   read_namespaces host "${READS[@]}"
 }
 
@@ -320,8 +327,8 @@ PASSED=0
 FAILED=0
 SETTLING=0 # failures that may still resolve by waiting
 
-# result WHAT WANT HAVE SETTLES (1: a failure that may resolve by waiting). Checks run by the thousand: these two
-# functions read their arguments as they are, without copying them into locals (a third of their time).
+# result WHAT WANT HAVE SETTLES (1: a failure that may resolve by waiting). Checks run by the thousand: this
+# function reads its arguments as they are, without copying them into locals (a third of its time).
 result() {
   if [[ $3 == "$2" ]]; then
     PASSED=$((PASSED + 1))
@@ -333,27 +340,94 @@ result() {
   fi
 }
 
-# check ATTR NS OBJ WANT: one attribute of one object, as read last.
-check() {
-  local have=${HAVE[$1/$2/$3]:-absent} settles=0
-  case $1 in
-    netns) result "$2 netns" "$4" "$have" 0 ;;
-    addr)
-      case $have in
-        "$4") have=present ;;
-        "$4 ("*) have=${have#"$4 ("} have=${have%)} settles=1 ;;
-        absent) ;;
-        *) have="on ${have%% *}" ;;
-      esac
-      result "$2/$4 address $3" present "$have" "$settles"
-      ;;
-    route4 | route6) result "$2 ${1/route4/route} $3" "$4" "$have" 0 ;;
-    oper) result "$2/$3 carrier" "$4" "$have" 1 ;;
-    link) result "$2/$3 kind" "$4" "$have" 0 ;;
-    sysctl) result "$2 sysctl $3" "$4" "$have" 0 ;;
-    *) result "$2/$3 $1" "$4" "$have" 0 ;;
-  esac
+# judge: the checks on its standard input, one per line, ATTR NS OBJECT WANT (lines starting with # are comments),
+# compared with the live state (HAVE, and FACTS in verify.sh) by the awk program below, which words each result
+# as a line of REPORT. A check costs about a microsecond there, against 30 to 100 in a bash function, and a big
+# lab has thousands. One wording for all: verify.sh reports a mismatch as up.sh words a conflict.
+judge() {
+  local key status passed failed settling
+  local -a lines=()
+  printf '%s\n' "$JUDGE_AWK" >"$TMP/judge.awk"
+  cat >"$TMP/checks"
+  # what bash holds (in verify.sh: sysctls and stale namespace files only) joins what awk parsed
+  for key in "${!HAVE[@]}"; do printf '%s\t%s\n' "$key" "${HAVE[$key]}"; done >"$TMP/have"
+  status=0
+  awk -v checks="$TMP/checks" -f "$TMP/judge.awk" "$TMP/have" "$TMP/checks" >"$TMP/report" || status=$?
+  ((status == 0)) || die 2 "awk could not compare the checks with the live state (exit $status)"
+  mapfile -t lines <"$TMP/report"
+  read -r passed failed settling <<<"${lines[-1]}" # its last line: how many passed, failed, may settle
+  unset 'lines[-1]'
+  REPORT+=("${lines[@]}")
+  PASSED=$((PASSED + passed)) FAILED=$((FAILED + failed)) SETTLING=$((SETTLING + settling))
 }
+
+# The checks, by attribute: what each compares, and how a mismatch reads. Carrier, and an address in duplicate
+# address detection, may settle by waiting.
+# shellcheck disable=SC2016 # expanded by awk
+JUDGE_AWK='BEGIN { Q = "\047"; BARE = "^[^ " Q "\\\\]+" }
+function split_words(s, w, n, t, i) { # the words of s, bare or in single quotes (as netgen writes them), in w
+  n = 0
+  while (match(s, /[^ ]/)) {
+    s = substr(s, RSTART)
+    t = ""
+    while (s != "" && substr(s, 1, 1) != " ") {
+      if (substr(s, 1, 1) == Q) {
+        i = index(substr(s, 2), Q)
+        t = t substr(s, 2, i - 1)
+        s = substr(s, i + 2)
+      } else if (substr(s, 1, 1) == "\\") {
+        t = t substr(s, 2, 1)
+        s = substr(s, 3)
+      } else {
+        match(s, BARE)
+        t = t substr(s, 1, RLENGTH)
+        s = substr(s, RLENGTH + 1)
+      }
+    }
+    w[++n] = t
+  }
+  return n
+}
+function result(what, want, have, settles) {
+  if (have == want) {
+    passed++
+    print "ok   " what ": " want
+  } else {
+    failed++
+    settling += settles
+    print "FAIL " what ": want " want ", have " have
+  }
+}
+function check(attr, ns, obj, want, h, settles) {
+  h = have[attr "/" ns "/" obj]
+  if (h == "") h = "absent"
+  if (attr == "netns") result(ns " netns", want, h, 0)
+  else if (attr == "addr") {
+    if (h == want) h = "present"
+    else if (index(h, want " (") == 1) {
+      h = substr(h, length(want) + 3)
+      sub(/\)$/, "", h)
+      settles = 1
+    } else if (h != "absent") h = "on " substr(h, 1, index(h " ", " ") - 1)
+    result(ns "/" want " address " obj, "present", h, settles + 0)
+  } else if (attr == "route4") result(ns " route " obj, want, h, 0)
+  else if (attr == "route6") result(ns " route6 " obj, want, h, 0)
+  else if (attr == "oper") result(ns "/" obj " carrier", want, h, 1)
+  else if (attr == "link") result(ns "/" obj " kind", want, h, 0)
+  else if (attr == "sysctl") result(ns " sysctl " obj, want, h, 0)
+  else result(ns "/" obj " " attr, want, h, 0)
+}
+FILENAME != checks { # the live state: KEY<tab>VALUE, or count<tab>KEY (one more veth end between namespaces)
+  i = index($0, "\t")
+  if (substr($0, 1, i - 1) == "count") have[substr($0, i + 1)]++
+  else have[substr($0, 1, i - 1)] = substr($0, i + 1)
+  next
+}
+/^ *(#|$)/ { next }
+{ if (split_words($0, w) == 4) check(w[1], w[2], w[3], w[4]) }
+END {
+  print passed + 0, failed + 0, settling + 0
+}'
 
 # run_checks CHECKS [OBSERVE]: read the live state (OBSERVE, default observe) and run the function CHECKS, again
 # every half second while only failures that may settle remain, for NETGEN_VERIFY_WAIT seconds (default 5).
@@ -368,17 +442,6 @@ run_checks() {
   done
 }
 
-
-# host_structure_checks: the carrier of the host's links (one read of the host shows them).
-host_structure_checks() {
-  # host/br0: carrier (examples/bridge.py:5)
-  check oper 'host' 'br0' up
-  # host/brvethotherend0: carrier (examples/bridge.py:10)
-  check oper 'host' 'brvethotherend0' up
-  # host/brvethotherend1: carrier (examples/bridge.py:10)
-  check oper 'host' 'brvethotherend1' up
-  :
-}
 
 # --- running steps ----------------------------------------------------------------------------------------------
 # step ATTR NS OBJ WANT [DO [UNDO]]: when the host already has WANT, nothing to do; when the object exists with
@@ -427,8 +490,7 @@ step() {
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
   if [[ $have == "$want" ]]; then return 0; fi
   if conflicting "$attr" "$have"; then
-    check "$attr" "$ns" "$obj" "$want" # words the mismatch as verify.sh does
-    CONFLICTS+=("${REPORT[-1]#FAIL }")
+    conflict "$attr" "$ns" "$obj" "$want"
     return 0
   fi
   if [[ $MODE == check || -z $do ]]; then return 0; fi
@@ -452,10 +514,27 @@ expect() {
   local have
   have=${HAVE[$1/$2/$3]:-absent}
   if [[ $1 == addr ]]; then have=${have% (tentative)}; fi
-  if [[ $have != "$4" ]]; then
-    check "$@"
-    CONFLICTS+=("${REPORT[-1]#FAIL } (external: the lab uses it as it is)")
-  fi
+  if [[ $have != "$4" ]]; then conflict "$@" " (external: the lab uses it as it is)"; fi
+}
+
+# conflict ATTR NS OBJ WANT [NOTE]: the object exists with another shape. Its check goes to UNWORDED and a
+# placeholder, #N (the N-th check there) and the note, to CONFLICTS: word_conflicts words them all with one judge,
+# as verify.sh words a mismatch, before they are reported.
+UNWORDED=()
+conflict() {
+  UNWORDED+=("${1@Q} ${2@Q} ${3@Q} ${4@Q}")
+  CONFLICTS+=("#${#UNWORDED[@]}${5:-}")
+}
+
+word_conflicts() {
+  local i
+  REPORT=()
+  judge < <(printf '%s\n' "${UNWORDED[@]}")
+  for i in "${!CONFLICTS[@]}"; do
+    if [[ ${CONFLICTS[i]} =~ ^#([0-9]+)(.*)$ ]]; then
+      CONFLICTS[i]="${REPORT[BASH_REMATCH[1] - 1]#FAIL }${BASH_REMATCH[2]}"
+    fi
+  done
 }
 
 # --- batches ----------------------------------------------------------------------------------------------------
@@ -806,6 +885,7 @@ for ns in "${READS[@]}"; do
 done
 
 plan
+if ((${#UNWORDED[@]})); then word_conflicts; fi
 if ((${#CONFLICTS[@]})); then
   printf '%s\n' "${CONFLICTS[@]/#/$SCRIPT: }" >&2
   die 1 "nothing was changed: ${#CONFLICTS[@]} objects are not as the lab needs them (above); remove or fix them, or change the lab"
@@ -837,8 +917,7 @@ observe_built() {
   done
 }
 built_checks() {
-  local ns key have settles
-  for ns in "${READS[@]}"; do check netns "$ns" "" present; done
+  local key ns have settles
   for key in "${!HAVE[@]}"; do # addresses still in duplicate address detection, or that failed it
     if [[ $key == addr/* && ${HAVE[$key]} =~ ^([^ ]+)\ \((tentative|dadfailed)\)$ ]]; then
       ns=${key#addr/} ns=${ns%%/*} have=${BASH_REMATCH[2]} settles=0
@@ -846,7 +925,17 @@ built_checks() {
       result "$ns/${BASH_REMATCH[1]} address ${key#addr/"$ns"/}" present "$have" "$settles"
     fi
   done
-  host_structure_checks
+  judge <<'CHECKS'
+  # the namespaces
+  netns 'ns1' '' present
+  netns 'ns2' '' present
+  # host/br0: carrier (examples/bridge.py:5)
+  oper 'host' 'br0' up
+  # host/brvethotherend0: carrier (examples/bridge.py:10)
+  oper 'host' 'brvethotherend0' up
+  # host/brvethotherend1: carrier (examples/bridge.py:10)
+  oper 'host' 'brvethotherend1' up
+CHECKS
 }
 run_checks built_checks observe_built
 if ((FAILED)); then

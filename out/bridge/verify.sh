@@ -86,12 +86,14 @@ lock() {
 # The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
 # (host: the root namespace) is read by one ip process as JSON, which the awk program below turns into bash
 # assignments, HAVE['KEY']='VALUE', every word in single quotes, which bash sources (bash takes seconds to pick a
-# thousand links apart, awk milliseconds; and sourcing is 3 times as fast as a loop of `read`). Naming the namespace
-# of a veth's peer means looking at every file in /run/netns (ip's text form does it in every process), so only the
-# host's reading lists the namespaces by id and gives its peers names; elsewhere a peer in another namespace reads
-# "unnamed" (see peer_of in verify.sh), and cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell
-# whether a pair is the only one alike.
+# thousand links apart, awk milliseconds; and sourcing is 3 times as fast as a loop of `read`). verify.sh sets FACTS:
+# there awk writes KEY<tab>VALUE lines to one file instead, which another awk program compares with the lab (judge),
+# and bash never loads them. Naming the namespace of a veth's peer means looking at every file in /run/netns (ip's
+# text form does it in every process), so only the host's reading lists the namespaces by id and gives its peers
+# names; elsewhere a peer in another namespace reads "unnamed" (see peer in the judge of verify.sh), and cross/IFINDEX/IFLINK
+# counts the veth ends between namespaces, to tell whether a pair is the only one alike.
 declare -A HAVE=()
+FACTS=
 # shellcheck disable=SC2016 # expanded by awk
 PARSE_AWK='BEGIN { RS = "{"; Q = "\047" }
 function sq(s, n, parts, i, out) { # s in single quotes, for bash
@@ -101,7 +103,7 @@ function sq(s, n, parts, i, out) { # s in single quotes, for bash
   for (i = 2; i <= n; i++) out = out Q "\\" Q Q parts[i]
   return Q out Q
 }
-function put(key, value) { print "HAVE[" sq(key) "]=" sq(value) }
+function put(key, value) { print (facts ? key "\t" value : "HAVE[" sq(key) "]=" sq(value)) }
 FNR == 1 { put("netns/" ns "/", "present"); delete nsid; name = "" }
 function after(key, rec, stop) { # the text after key in rec, up to the first character in stop
   if (!match(rec, key)) return ""
@@ -133,7 +135,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   if ($0 ~ /"link_netnsid":[0-9]/) {
     id = after("\"link_netnsid\":", $0, ",}")
     peer = (id in nsid) ? nsid[id] : "unnamed"
-    if (!naming) print "count " sq("cross/" index_ "/" link)
+    if (!naming) print (facts ? "count\tcross/" index_ "/" link : "count " sq("cross/" index_ "/" link))
   }
   put("peerns/" key, peer)
   next
@@ -173,6 +175,10 @@ parse() {
     operands+=("ns=$1" "$2")
     shift 2
   done
+  if [[ -n $FACTS ]]; then # verify.sh: KEY<tab>VALUE lines for judge, which compares them with the lab
+    awk -v naming="$naming" -v facts=1 -f "$TMP/parse.awk" "${operands[@]}" >>"$TMP/facts"
+    return 0
+  fi
   awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}" >"$TMP/parsed"
   # shellcheck source=/dev/null # HAVE[KEY]=VALUE lines, each word in single quotes (awk quotes every quote)
   source "$TMP/parsed"
@@ -294,6 +300,7 @@ read_namespaces() {
 # observe reads the live state of the host and of the namespaces in READS.
 observe() {
   HAVE=()
+  if [[ -n $FACTS ]]; then : >"$TMP/facts"; fi
   read_namespaces host "${READS[@]}"
 }
 
@@ -304,8 +311,8 @@ PASSED=0
 FAILED=0
 SETTLING=0 # failures that may still resolve by waiting
 
-# result WHAT WANT HAVE SETTLES (1: a failure that may resolve by waiting). Checks run by the thousand: these two
-# functions read their arguments as they are, without copying them into locals (a third of their time).
+# result WHAT WANT HAVE SETTLES (1: a failure that may resolve by waiting). Checks run by the thousand: this
+# function reads its arguments as they are, without copying them into locals (a third of its time).
 result() {
   if [[ $3 == "$2" ]]; then
     PASSED=$((PASSED + 1))
@@ -317,76 +324,138 @@ result() {
   fi
 }
 
-# peer_of NS LINK WANT sets PEER to WANT (ns/name) when the veth's other end is that one: ifindex and iflink
-# matching both ways, and the peer in the namespace WANT names. Only the host's reading names peers' namespaces; a
-# peer elsewhere is taken as named when its other end names NS, or when the two ends match both ways and no other
-# veth between namespaces looks like either (up gives those their own ifindexes). Any doubt, and NS is read again,
-# naming its peers. A variable, not output: no subshell.
-PEER=
-peer_of() {
-  local ns=$1 obj=$2 want=$3 pns=${3%%/*} pname=${3#*/} link index where
-  index=${HAVE[ifindex/$ns/$obj]:-}
-  link=${HAVE[iflink/$ns/$obj]:-}
-  where=${HAVE[peerns/$ns/$obj]:-}
-  if [[ $where == unnamed ]]; then
-    if [[ ${HAVE[peerns/$pns/$pname]:-} == "$ns" ]] ||
-      [[ $link == "${HAVE[ifindex/$pns/$pname]:-}" && ${HAVE[iflink/$pns/$pname]:-} == "$index" &&
-        ${HAVE[cross/$index/$link]:-} == 1 && ${HAVE[cross/$link/$index]:-} == 1 ]]; then
-      where=$pns
-    else
-      name_peers "$ns"
-      index=${HAVE[ifindex/$ns/$obj]:-} link=${HAVE[iflink/$ns/$obj]:-}
-      where=${HAVE[peerns/$ns/$obj]:-}
-    fi
-  fi
-  if [[ -z $index ]]; then
-    PEER=absent
-  elif [[ $where == unnamed ]]; then
-    PEER="a link in another namespace"
-  elif [[ $where != "$pns" ]]; then
-    PEER="a link in $where"
-  elif [[ ($link == "${HAVE[ifindex/$pns/$pname]:-}" || $link == "$pname") &&
-    (${HAVE[iflink/$pns/$pname]:-} == "$index" || ${HAVE[iflink/$pns/$pname]:-} == "$obj") ]]; then
-    PEER=$want
-  else
-    PEER="another link (iflink ${link:-none})"
-  fi
+# judge: the checks on its standard input, one per line, ATTR NS OBJECT WANT (lines starting with # are comments),
+# compared with the live state (HAVE, and FACTS in verify.sh) by the awk program below, which words each result
+# as a line of REPORT. A check costs about a microsecond there, against 30 to 100 in a bash function, and a big
+# lab has thousands. One wording for all: verify.sh reports a mismatch as up.sh words a conflict.
+# A veth whose peer cannot be told from the readings has its namespace read again, naming its peers
+# (name_peers), and the checks are judged again.
+judge() {
+  local key status passed failed settling
+  local -a lines=()
+  printf '%s\n' "$JUDGE_AWK" >"$TMP/judge.awk"
+  cat >"$TMP/checks"
+  # what bash holds (in verify.sh: sysctls and stale namespace files only) joins what awk parsed
+  for key in "${!HAVE[@]}"; do printf '%s\t%s\n' "$key" "${HAVE[$key]}"; done >"$TMP/have"
+  while :; do
+    status=0
+    awk -v checks="$TMP/checks" -v names="$TMP/names" -f "$TMP/judge.awk" \
+      "$TMP/facts" "$TMP/have" "$TMP/checks" >"$TMP/report" || status=$?
+    ((status == 3)) || break # 3: names in $TMP/names to read again
+    while read -r key; do name_peers "$key"; done <"$TMP/names"
+  done
+  ((status == 0)) || die 2 "awk could not compare the checks with the live state (exit $status)"
+  mapfile -t lines <"$TMP/report"
+  read -r passed failed settling <<<"${lines[-1]}" # its last line: how many passed, failed, may settle
+  unset 'lines[-1]'
+  REPORT+=("${lines[@]}")
+  PASSED=$((PASSED + passed)) FAILED=$((FAILED + failed)) SETTLING=$((SETTLING + settling))
 }
 
 # name_peers NS reads namespace NS once more, now naming the namespaces of its veths' peers.
 name_peers() {
-  if [[ -n ${HAVE[named/$1]:-} ]]; then return 0; fi
-  HAVE[named/$1]=1
+  printf 'named/%s\t1\n' "$1" >>"$TMP/facts"
   if in_ns "$1" ip -j -d -batch - <"$TMP/query.naming" >"$TMP/named.$1" 2>/dev/null; then
     parse "$1" "$TMP/named.$1" naming
   fi
 }
 
-# check ATTR NS OBJ WANT: one attribute of one object, as read last.
-check() {
-  local have=${HAVE[$1/$2/$3]:-absent} settles=0
-  case $1 in
-    netns) result "$2 netns" "$4" "$have" 0 ;;
-    addr)
-      case $have in
-        "$4") have=present ;;
-        "$4 ("*) have=${have#"$4 ("} have=${have%)} settles=1 ;;
-        absent) ;;
-        *) have="on ${have%% *}" ;;
-      esac
-      result "$2/$4 address $3" present "$have" "$settles"
-      ;;
-    route4 | route6) result "$2 ${1/route4/route} $3" "$4" "$have" 0 ;;
-    peer)
-      peer_of "$2" "$3" "$4"
-      result "$2/$3 peer" "$4" "$PEER" 0
-      ;;
-    oper) result "$2/$3 carrier" "$4" "$have" 1 ;;
-    link) result "$2/$3 kind" "$4" "$have" 0 ;;
-    sysctl) result "$2 sysctl $3" "$4" "$have" 0 ;;
-    *) result "$2/$3 $1" "$4" "$have" 0 ;;
-  esac
+# The checks, by attribute: what each compares, and how a mismatch reads. Carrier, and an address in duplicate
+# address detection, may settle by waiting.
+# peer NS LINK WANT holds when the veth's other end is WANT (ns/name): ifindex and iflink matching both ways, and
+# the peer in the namespace WANT names. Only the host's reading names peers' namespaces; a peer elsewhere is taken
+# as named when its other end names NS, or when the two ends match both ways and no other veth between namespaces
+# looks like either (up gives those their own ifindexes). Any doubt, and NS is to be read again, naming its peers.
+# shellcheck disable=SC2016 # expanded by awk
+JUDGE_AWK='BEGIN { Q = "\047"; BARE = "^[^ " Q "\\\\]+" }
+function split_words(s, w, n, t, i) { # the words of s, bare or in single quotes (as netgen writes them), in w
+  n = 0
+  while (match(s, /[^ ]/)) {
+    s = substr(s, RSTART)
+    t = ""
+    while (s != "" && substr(s, 1, 1) != " ") {
+      if (substr(s, 1, 1) == Q) {
+        i = index(substr(s, 2), Q)
+        t = t substr(s, 2, i - 1)
+        s = substr(s, i + 2)
+      } else if (substr(s, 1, 1) == "\\") {
+        t = t substr(s, 2, 1)
+        s = substr(s, 3)
+      } else {
+        match(s, BARE)
+        t = t substr(s, 1, RLENGTH)
+        s = substr(s, RLENGTH + 1)
+      }
+    }
+    w[++n] = t
+  }
+  return n
 }
+function result(what, want, have, settles) {
+  if (have == want) {
+    passed++
+    print "ok   " what ": " want
+  } else {
+    failed++
+    settling += settles
+    print "FAIL " what ": want " want ", have " have
+  }
+}
+function peer(ns, obj, want, i, pns, other, index_, link, where) {
+  i = index(want, "/")
+  pns = i ? substr(want, 1, i - 1) : want
+  other = pns "/" (i ? substr(want, i + 1) : want)
+  index_ = have["ifindex/" ns "/" obj]
+  link = have["iflink/" ns "/" obj]
+  where = have["peerns/" ns "/" obj]
+  if (where == "unnamed") {
+    if (have["peerns/" other] == ns || (link == have["ifindex/" other] && have["iflink/" other] == index_ &&
+        have["cross/" index_ "/" link] == 1 && have["cross/" link "/" index_] == 1)) where = pns
+    else if (!(("named/" ns) in have)) need[ns] = 1
+  }
+  if (index_ == "") return "absent"
+  if (where == "unnamed") return "a link in another namespace"
+  if (where != pns) return "a link in " where
+  if ((link == have["ifindex/" other] || link == substr(other, length(pns) + 2)) &&
+      (have["iflink/" other] == index_ || have["iflink/" other] == obj)) return want
+  return "another link (iflink " (link == "" ? "none" : link) ")"
+}
+function check(attr, ns, obj, want, h, settles) {
+  h = have[attr "/" ns "/" obj]
+  if (h == "") h = "absent"
+  if (attr == "netns") result(ns " netns", want, h, 0)
+  else if (attr == "addr") {
+    if (h == want) h = "present"
+    else if (index(h, want " (") == 1) {
+      h = substr(h, length(want) + 3)
+      sub(/\)$/, "", h)
+      settles = 1
+    } else if (h != "absent") h = "on " substr(h, 1, index(h " ", " ") - 1)
+    result(ns "/" want " address " obj, "present", h, settles + 0)
+  } else if (attr == "route4") result(ns " route " obj, want, h, 0)
+  else if (attr == "route6") result(ns " route6 " obj, want, h, 0)
+  else if (attr == "peer") result(ns "/" obj " peer", want, peer(ns, obj, want), 0)
+  else if (attr == "oper") result(ns "/" obj " carrier", want, h, 1)
+  else if (attr == "link") result(ns "/" obj " kind", want, h, 0)
+  else if (attr == "sysctl") result(ns " sysctl " obj, want, h, 0)
+  else result(ns "/" obj " " attr, want, h, 0)
+}
+FILENAME != checks { # the live state: KEY<tab>VALUE, or count<tab>KEY (one more veth end between namespaces)
+  i = index($0, "\t")
+  if (substr($0, 1, i - 1) == "count") have[substr($0, i + 1)]++
+  else have[substr($0, 1, i - 1)] = substr($0, i + 1)
+  next
+}
+/^ *(#|$)/ { next }
+{ if (split_words($0, w) == 4) check(w[1], w[2], w[3], w[4]) }
+END {
+  for (ns in need) {
+    print ns >names
+    asked = 1
+  }
+  if (asked) exit 3
+  print passed + 0, failed + 0, settling + 0
+}'
 
 # run_checks CHECKS [OBSERVE]: read the live state (OBSERVE, default observe) and run the function CHECKS, again
 # every half second while only failures that may settle remain, for NETGEN_VERIFY_WAIT seconds (default 5).
@@ -401,6 +470,7 @@ run_checks() {
   done
 }
 
+FACTS=1
 
 # --- expectations ----------------------------------------------------------------------------------------------
 # probe NS TARGET PORT REACH: an expectation, by ICMP echo (ping) or a TCP connection (bash's /dev/tcp).
@@ -408,7 +478,7 @@ probe() {
   local ns=$1 target=$2 port=$3 reach=$4 what have want
   local -a in=()
   [[ $ns == host ]] || in=(in_ns "$ns")
-  if [[ -z ${HAVE[netns/$ns/]:-} && $ns != host ]]; then
+  if [[ $ns != host && ! -e /run/netns/$ns ]]; then
     have="no namespace"
   elif [[ -z $port ]]; then
     if ! command -v ping >/dev/null; then
@@ -439,77 +509,70 @@ probe() {
   fi
 }
 
-# host_structure_checks: the carrier of the host's links (one read of the host shows them).
-host_structure_checks() {
-  # host/br0: carrier (examples/bridge.py:5)
-  check oper 'host' 'br0' up
-  # host/brvethotherend0: carrier (examples/bridge.py:10)
-  check oper 'host' 'brvethotherend0' up
-  # host/brvethotherend1: carrier (examples/bridge.py:10)
-  check oper 'host' 'brvethotherend1' up
-  :
-}
-
-# structure_checks: what the lab implies beyond its steps: carrier up, and veth ends paired with each other.
-structure_checks() {
-  host_structure_checks
-  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend0' 'ns1/br-veth0'
-  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
-  check peer 'host' 'brvethotherend1' 'ns2/br-veth1'
-  # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
-  check peer 'ns1' 'br-veth0' 'host/brvethotherend0'
-  # ns1/br-veth0: carrier (examples/bridge.py:10)
-  check oper 'ns1' 'br-veth0' up
-  # ns2/br-veth1: peer is host/brvethotherend1 (examples/bridge.py:10)
-  check peer 'ns2' 'br-veth1' 'host/brvethotherend1'
-  # ns2/br-veth1: carrier (examples/bridge.py:10)
-  check oper 'ns2' 'br-veth1' up
-}
-
-# checks: the lab as up.sh builds it, then its expectations.
+# checks: the lab as up.sh builds it, what that implies (carrier up, veth ends paired with each other), then its
+# expectations. Each line under `judge` is one check: ATTR NS OBJECT WANT.
 checks() {
+  judge <<'CHECKS'
   # ====== in host ========================================
   # namespace ns1 (examples/bridge.py:7)
-  check netns 'ns1' '' present
+  netns 'ns1' '' present
   # namespace ns2 (examples/bridge.py:7)
-  check netns 'ns2' '' present
+  netns 'ns2' '' present
   # bridge host/br0 (examples/bridge.py:5)
-  check link 'host' 'br0' bridge
+  link 'host' 'br0' bridge
   # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
-  check link 'host' 'brvethotherend0' veth
+  link 'host' 'brvethotherend0' veth
   # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
-  check link 'host' 'brvethotherend1' veth
+  link 'host' 'brvethotherend1' veth
   # host/brvethotherend0: port of bridge br0 (examples/bridge.py:10)
-  check master 'host' 'brvethotherend0' 'br0'
+  master 'host' 'brvethotherend0' 'br0'
   # host/brvethotherend0: up (examples/bridge.py:10)
-  check state 'host' 'brvethotherend0' up
+  state 'host' 'brvethotherend0' up
   # host/brvethotherend1: port of bridge br0 (examples/bridge.py:10)
-  check master 'host' 'brvethotherend1' 'br0'
+  master 'host' 'brvethotherend1' 'br0'
   # host/brvethotherend1: up (examples/bridge.py:10)
-  check state 'host' 'brvethotherend1' up
+  state 'host' 'brvethotherend1' up
   # ====== in ns1 ========================================
   # ns1/lo: up (examples/bridge.py:7)
-  check state 'ns1' lo up
+  state 'ns1' lo up
   # ns1/br-veth0: veth, made with its peer host/brvethotherend0 (examples/bridge.py:10)
-  check link 'ns1' 'br-veth0' veth
+  link 'ns1' 'br-veth0' veth
   # ns1/br-veth0: up (examples/bridge.py:10)
-  check state 'ns1' 'br-veth0' up
+  state 'ns1' 'br-veth0' up
   # ns1/br-veth0: address 192.168.11.200/24 (examples/bridge.py:10)
-  check addr 'ns1' '192.168.11.200/24' 'br-veth0'
+  addr 'ns1' '192.168.11.200/24' 'br-veth0'
   # ====== in ns2 ========================================
   # ns2/lo: up (examples/bridge.py:7)
-  check state 'ns2' lo up
+  state 'ns2' lo up
   # ns2/br-veth1: veth, made with its peer host/brvethotherend1 (examples/bridge.py:10)
-  check link 'ns2' 'br-veth1' veth
+  link 'ns2' 'br-veth1' veth
   # ns2/br-veth1: up (examples/bridge.py:10)
-  check state 'ns2' 'br-veth1' up
+  state 'ns2' 'br-veth1' up
   # ns2/br-veth1: address 192.168.11.201/24 (examples/bridge.py:10)
-  check addr 'ns2' '192.168.11.201/24' 'br-veth1'
+  addr 'ns2' '192.168.11.201/24' 'br-veth1'
   # ====== in host, last: its bridges up and its routes ========================================
   # host/br0: up (examples/bridge.py:5)
-  check state 'host' 'br0' up
-  structure_checks
+  state 'host' 'br0' up
+  # ====== what the lab implies ========================================
+  # host/br0: carrier (examples/bridge.py:5)
+  oper 'host' 'br0' up
+  # host/brvethotherend0: carrier (examples/bridge.py:10)
+  oper 'host' 'brvethotherend0' up
+  # host/brvethotherend1: carrier (examples/bridge.py:10)
+  oper 'host' 'brvethotherend1' up
+  # host/brvethotherend0: peer is ns1/br-veth0 (examples/bridge.py:10)
+  peer 'host' 'brvethotherend0' 'ns1/br-veth0'
+  # host/brvethotherend1: peer is ns2/br-veth1 (examples/bridge.py:10)
+  peer 'host' 'brvethotherend1' 'ns2/br-veth1'
+  # ns1/br-veth0: peer is host/brvethotherend0 (examples/bridge.py:10)
+  peer 'ns1' 'br-veth0' 'host/brvethotherend0'
+  # ns1/br-veth0: carrier (examples/bridge.py:10)
+  oper 'ns1' 'br-veth0' up
+  # ns2/br-veth1: peer is host/brvethotherend1 (examples/bridge.py:10)
+  peer 'ns2' 'br-veth1' 'host/brvethotherend1'
+  # ns2/br-veth1: carrier (examples/bridge.py:10)
+  oper 'ns2' 'br-veth1' up
+CHECKS
   # ====== expectations ========================================
   # ns1 reaches 192.168.11.201 (examples/bridge.py:12)
   probe 'ns1' '192.168.11.201' '' reach
@@ -519,17 +582,18 @@ checks() {
 
 # absent_checks: after down.sh, none of what the lab makes is left.
 absent_checks() {
+  judge <<'CHECKS'
   # namespace ns1 (examples/bridge.py:7)
-  check netns 'ns1' '' absent
+  netns 'ns1' '' absent
   # namespace ns2 (examples/bridge.py:7)
-  check netns 'ns2' '' absent
+  netns 'ns2' '' absent
   # bridge host/br0 (examples/bridge.py:5)
-  check link 'host' 'br0' absent
+  link 'host' 'br0' absent
   # veth pair host/brvethotherend0 <-> ns1/br-veth0 (examples/bridge.py:10)
-  check link 'host' 'brvethotherend0' absent
+  link 'host' 'brvethotherend0' absent
   # veth pair host/brvethotherend1 <-> ns2/br-veth1 (examples/bridge.py:10)
-  check link 'host' 'brvethotherend1' absent
-  :
+  link 'host' 'brvethotherend1' absent
+CHECKS
 }
 
 usage() {
