@@ -20,6 +20,9 @@
 # Needs bash, iproute2 and the usual base tools (sh, awk, xargs), and nftables (nft); run as root.
 # Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
+# The C locale: tools started for each namespace (nsenter among them) would otherwise open the locale's files each
+# time (26 for C.UTF-8 on Debian 12: half a millisecond); and awk and bash compare bytes, whatever the locale.
+export LC_ALL=C
 
 LAB='docker_nat'
 SCRIPT='verify.sh'
