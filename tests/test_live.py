@@ -2,6 +2,7 @@
 
 import os
 import shlex
+import shutil
 import time
 
 import pytest
@@ -112,6 +113,17 @@ def test_up_refuses_without_iproute2(sandbox):
     result = sandbox.run(f"PATH=/nonexistent /bin/bash {REPO}/out/bridge/up.sh")
     assert result.returncode == 2
     assert "iproute2" in result.stderr
+
+
+def test_verify_exits_2_and_says_so_when_awk_cannot_judge_the_checks(sandbox, tmp_path):
+    awk = shutil.which("awk")
+    (tmp_path / "awk").write_text(f'#!/bin/bash\ncase " $* " in *judge.awk*) exit 7 ;; esac\nexec {awk} "$@"\n')
+    (tmp_path / "awk").chmod(0o755)
+    ok(sandbox.run(script("veth_pair", "up")))
+    result = sandbox.run(f"PATH={tmp_path}:$PATH " + script("veth_pair", "verify"))
+    assert result.returncode == 2
+    assert "verify.sh: awk could not compare the checks with the live state (exit 7)" in result.stderr
+    assert "checks passed" not in result.stdout
 
 
 def test_up_reports_every_conflict_and_changes_nothing(sandbox):

@@ -96,8 +96,8 @@ lock() {
 # there awk writes KEY<tab>VALUE lines to one file instead, which another awk program compares with the lab (judge),
 # and bash never loads them. Naming the namespace of a veth's peer means looking at every file in /run/netns (ip's
 # text form does it in every process), so only the host's reading lists the namespaces by id and gives its peers
-# names; elsewhere a peer in another namespace reads "unnamed" (see peer in the judge of verify.sh), and cross/IFINDEX/IFLINK
-# counts the veth ends between namespaces, to tell whether a pair is the only one alike.
+# names; elsewhere a peer in another namespace reads "unnamed" (see `peer` in verify.sh's judge), and
+# cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell whether a pair is the only one alike.
 declare -A HAVE=()
 FACTS=
 # shellcheck disable=SC2016 # expanded by awk
