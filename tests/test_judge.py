@@ -18,7 +18,8 @@ def judge_awk(tmp_path_factory):
 
 
 def judge(judge_awk, tmp_path, state: dict[str, str], checks: str, counts=()):
-    """Report lines, the last line (passed failed settling) and awk's exit status for CHECKS against STATE."""
+    """Report lines, the last line (passed failed settling), awk's exit status and its stderr for CHECKS against
+    STATE."""
     facts = tmp_path / "facts"
     facts.write_text("".join(f"{k}\t{v}\n" for k, v in state.items())
                      + "".join(f"count\t{k}\n" for k in counts))
@@ -26,7 +27,7 @@ def judge(judge_awk, tmp_path, state: dict[str, str], checks: str, counts=()):
     run = subprocess.run(["awk", "-v", f"checks={tmp_path}/checks", "-v", f"names={tmp_path}/names", "-f",
                           str(judge_awk), str(facts), str(tmp_path / "checks")], capture_output=True, text=True)
     lines = run.stdout.splitlines()
-    return lines[:-1], lines[-1] if lines else "", run.returncode
+    return lines[:-1], lines[-1] if lines else "", run.returncode, run.stderr
 
 
 def test_each_check_words_its_result_and_counts_what_may_settle(judge_awk, tmp_path):
@@ -45,7 +46,7 @@ def test_each_check_words_its_result_and_counts_what_may_settle(judge_awk, tmp_p
   sysctl 'ns1' 'net.ipv4.ip_forward' '1'
   link 'ns2' 'veth0' absent
 """
-    report, counts, status = judge(judge_awk, tmp_path, state, checks)
+    report, counts, status, _ = judge(judge_awk, tmp_path, state, checks)
     assert status == 0
     assert report == [
         "ok   ns1 netns: present",
@@ -63,7 +64,7 @@ def test_each_check_words_its_result_and_counts_what_may_settle(judge_awk, tmp_p
 
 def test_quoted_words_are_read_as_the_script_quotes_them(judge_awk, tmp_path):
     state = {"sysctl/host/net.x": "it's a b", "state/host/lo": "up"}
-    report, counts, _ = judge(judge_awk, tmp_path, state,
+    report, counts, _, _ = judge(judge_awk, tmp_path, state,
                               "sysctl 'host' 'net.x' 'it'\\''s a b'\nstate host lo up\n")
     assert report == ["ok   host sysctl net.x: it's a b", "ok   host/lo state: up"]
     assert counts == "2 0 0"
@@ -74,14 +75,21 @@ def test_a_peer_that_cannot_be_told_asks_for_its_namespace_to_be_read_again(judg
     state = {"ifindex/ns1/veth0": "5", "iflink/ns1/veth0": "6", "peerns/ns1/veth0": "unnamed",
              "ifindex/ns2/veth1": "6", "iflink/ns2/veth1": "9", "peerns/ns2/veth1": "unnamed"}
     checks = "peer 'ns1' 'veth0' 'ns2/veth1'\n"
-    _, _, status = judge(judge_awk, tmp_path, state, checks)
+    _, _, status, _ = judge(judge_awk, tmp_path, state, checks)
     assert status == 3
     assert (tmp_path / "names").read_text() == "ns1\n"
     # read again, naming: still no name for the peer's namespace, and no second request
-    report, counts, status = judge(judge_awk, tmp_path, {**state, "named/ns1": "1"}, checks)
+    report, counts, status, _ = judge(judge_awk, tmp_path, {**state, "named/ns1": "1"}, checks)
     assert status == 0
     assert report == ["FAIL ns1/veth0 peer: want ns2/veth1, have a link in another namespace"]
     # the two ends match both ways and no other veth between namespaces looks like them: no read needed
     state.update({"iflink/ns2/veth1": "5"})
-    report, _, status = judge(judge_awk, tmp_path, state, checks, counts=("cross/5/6", "cross/6/5"))
+    report, _, status, _ = judge(judge_awk, tmp_path, state, checks, counts=("cross/5/6", "cross/6/5"))
     assert (status, report) == (0, ["ok   ns1/veth0 peer: ns2/veth1"])
+
+
+def test_a_line_that_is_not_a_check_stops_the_judge_instead_of_being_skipped(judge_awk, tmp_path):
+    _, counts, status, stderr = judge(judge_awk, tmp_path, {"state/host/lo": "up"}, "state host lo up\nstate host lo\n")
+    assert status == 4  # verify.sh then dies with exit 2 rather than report what it judged
+    assert counts != "1 0 0"
+    assert "not a check (ATTR NS OBJECT WANT): state host lo" in stderr
