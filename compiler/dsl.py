@@ -60,10 +60,16 @@ class Lab:
         self._publishes: list[model.Publish] = []
         made.append(self)
 
-    def netns(self, name: str) -> "Netns":
-        """A network namespace the lab creates (and down deletes)."""
+    def netns(self, name: str, external: bool = False, adopt: bool = False) -> "Netns":
+        """A network namespace the lab creates (and down deletes).
+
+        `external=True`: it exists before up; the lab puts its links in it but never makes, changes or removes the
+        namespace itself. `adopt=True`: if it exists before up, up takes it over (only when it holds nothing the
+        lab does not name: no other link, address or route, no process) and down deletes it like one it made.
+        """
         loc = _caller()
         ns = Netns(self, self._text(name, "namespace name", loc), loc)
+        ns.external, ns.adopt = external, adopt
         self._namespaces.append(ns)
         return ns
 
@@ -125,7 +131,8 @@ class Lab:
         interfaces += [p._model() for p in self._ports if p._joined is not None]
         return model.Lab(
             name=self.name, source=source, sha256=sha256, loc=self._loc,
-            namespaces=tuple(model.Namespace(ns.name, ns._loc) for ns in self._namespaces),
+            namespaces=tuple(model.Namespace(ns.name, ns._loc, external=ns.external, adopt=ns.adopt)
+                             for ns in self._namespaces),
             interfaces=tuple(interfaces), veths=tuple(self._veths), routes=tuple(self._routes),
             sysctls=tuple(self._sysctls), expectations=tuple(self._expectations),
             masquerades=tuple(self._masquerades), publishes=tuple(self._publishes), problems=tuple(problems))
@@ -136,6 +143,7 @@ class Netns:
 
     def __init__(self, lab: Lab, name: str, loc: Loc, host: bool = False):
         self.lab, self.name, self._loc, self.host = lab, name, loc, host
+        self.external = self.adopt = False
 
     def __repr__(self) -> str:  # shown in messages, e.g. when a namespace is passed where a port belongs
         return f"<namespace {self.name}>"
@@ -155,18 +163,19 @@ class Netns:
 
     def bridge(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None,
                external: bool = False, subnet: str | None = None, subnet6: str | None = None,
-               nodad: bool = False) -> "Bridge":
+               nodad: bool = False, adopt: bool = False) -> "Bridge":
         """A bridge (virtual switch) in this namespace, optionally with addresses of its own.
 
         `subnet="172.17.0.0/16"`, `subnet6="fd00:17::/64"`: address pools, as Docker gives docker0. The bridge
         takes the first host address (the gateway); each interface on its segment without an address of that
         family takes the next free one. `external=True`: the bridge exists before up (Docker's docker0, say); the
         lab attaches ports to it and verify checks it and its addresses, but up never makes or changes it and down
-        never removes it.
+        never removes it. `adopt=True`: if it exists before up, up takes it over (only when it carries nothing the
+        lab does not name: no other port, address or route) and down removes it like one it made.
         """
         loc = _caller()
         bridge = Bridge(self, self.lab._text(name, "bridge name", loc), addresses, mtu, mac, loc)
-        bridge.external, bridge.nodad = external, nodad
+        bridge.external, bridge.nodad, bridge.adopt = external, nodad, adopt
         bridge.pools = self.lab._pools(subnet, subnet6, loc)
         self.lab._bridges.append(bridge)
         return bridge
@@ -213,6 +222,7 @@ class Netns:
 
 class _Link:
     nodad: object = False
+    adopt: object = False
     pools: tuple = ()
 
     def __init__(self, ns: Netns, name: str, addresses: tuple, mtu, mac, loc: Loc):
@@ -267,7 +277,8 @@ class Bridge(_Link):
 
     def _model(self) -> model.Interface:
         return model.Interface(self.ns.name, self.name, "bridge", self._loc, tuple(self._addresses),
-                               self.mtu, self.mac, external=self.external, pools=self.pools, nodad=self.nodad)
+                               self.mtu, self.mac, external=self.external, pools=self.pools, nodad=self.nodad,
+                               adopt=self.adopt)
 
 
 class Expect:

@@ -75,7 +75,8 @@ KINDS: dict[str, dict[str, Field]] = {
         "masquerades": Field(("array",), [], "masquerade"),
         "publishes": Field(("array",), [], "publish"),
     },
-    "namespace": {"name": _TEXT, "at": _AT_FIELD},
+    "namespace": {"name": _TEXT, "external": Field(("boolean",), False), "adopt": Field(("boolean",), False),
+                  "at": _AT_FIELD},
     "interface": {
         "ns": _TEXT,
         "name": _TEXT,
@@ -89,6 +90,7 @@ KINDS: dict[str, dict[str, Field]] = {
                        else "must be a list of subnets (strings)"),
         "hairpin": Field(("boolean",), False),
         "nodad": Field(("boolean",), False),
+        "adopt": Field(("boolean",), False),
         "at": _AT_FIELD,
     },
     "address": {"cidr": _TEXT, "at": _AT_FIELD},
@@ -122,11 +124,13 @@ _NAMED = {"string": "a string", "integer": "an integer", "boolean": "true or fal
 
 def _lab_fields(lab: model.Lab) -> dict:
     return {"format": FORMAT, "name": lab.name, "source": lab.source, "sha256": lab.sha256, "at": str(lab.loc),
-            "namespaces": [{"name": n.name, "at": str(n.loc)} for n in lab.namespaces],
+            "namespaces": [{"name": n.name, "external": n.external, "adopt": n.adopt, "at": str(n.loc)}
+                           for n in lab.namespaces],
             "interfaces": [{"ns": i.ns, "name": i.name, "kind": i.kind,
                             "addresses": [{"cidr": a.cidr, "at": str(a.loc)} for a in i.addresses],
                             "mtu": i.mtu, "mac": i.mac, "master": i.master, "external": i.external,
-                            "pools": list(i.pools), "hairpin": i.hairpin, "nodad": i.nodad, "at": str(i.loc)}
+                            "pools": list(i.pools), "hairpin": i.hairpin, "nodad": i.nodad, "adopt": i.adopt,
+                            "at": str(i.loc)}
                            for i in lab.interfaces],
             "veths": [{"a": {"ns": v.a[0], "name": v.a[1]}, "b": {"ns": v.b[0], "name": v.b[1]}, "at": str(v.loc)}
                       for v in lab.veths],
@@ -276,12 +280,13 @@ def _build(lab: dict, path: str, sha256: str) -> model.Lab:
         return model.Interface(i["ns"], i["name"], i["kind"], i["at"],
                                tuple(model.Address(a["cidr"], a["at"]) for a in i["addresses"]),
                                i["mtu"], i["mac"], i["master"], i["external"], tuple(i["pools"]), i["hairpin"],
-                               i["nodad"])
+                               i["nodad"], i["adopt"])
 
     return model.Lab(
         name=lab["name"], source=path if lab["source"] is None else lab["source"],
         sha256=sha256 if lab["sha256"] is None else lab["sha256"], loc=lab["at"],
-        namespaces=tuple(model.Namespace(n["name"], n["at"]) for n in lab["namespaces"]),
+        namespaces=tuple(model.Namespace(n["name"], n["at"], external=n["external"], adopt=n["adopt"])
+                         for n in lab["namespaces"]),
         interfaces=tuple(map(interface, lab["interfaces"])),
         veths=tuple(model.Veth((v["a"]["ns"], v["a"]["name"]), (v["b"]["ns"], v["b"]["name"]), v["at"])
                     for v in lab["veths"]),

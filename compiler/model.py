@@ -45,6 +45,8 @@ class Namespace:
     name: str
     loc: Loc
     host: bool = False
+    external: bool = False  # exists before up; the lab puts links in it but never makes, changes or removes it
+    adopt: bool = False  # may exist before up: up takes it over (if it holds only what the lab names), down removes it
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Interface:
     pools: tuple[str, ...] = ()  # subnets: this link takes the first host address, its segment the next ones
     hairpin: object = False  # a bridge port that sends frames back out the port they came in on
     nodad: object = False  # its IPv6 addresses skip duplicate address detection
+    adopt: object = False  # a bridge that may exist before up: up takes it over, down removes it
 
     @property
     def ref(self) -> str:

@@ -70,6 +70,15 @@ class Probe:
     reach: bool
 
 
+class Adoption(NamedTuple):
+    """An object the lab may take over (adopt=True), and what it may already carry: anything else refuses it."""
+
+    key: str  # as the scripts' record names it: netns/NS/ or link/host/BRIDGE
+    links: tuple[str, ...]  # links it may hold (a namespace) or ports it may have (a bridge)
+    addresses: tuple[str, ...]
+    routes: tuple[str, ...]  # route destinations, as ip shows them
+
+
 @dataclass(frozen=True)
 class Plan:
     lab: Lab
@@ -80,6 +89,8 @@ class Plan:
     probes: tuple[Probe, ...]
     summary: tuple[str, ...]
     firewall: nat.Firewall | None = None  # the lab's nftables table, made after the host's batch
+    external: tuple[str, ...] = ()  # namespaces that exist before up, which the lab uses and never removes
+    adoptions: tuple[Adoption, ...] = ()
 
     @property
     def teardowns(self) -> tuple[Step, ...]:
@@ -292,10 +303,10 @@ def build(lab: Lab, version: str) -> Plan:
     sections = []
     for ns in order:
         if ns == HOST:
-            steps = [Step(f"namespace {n.name}", n.loc, ("netns", _v(n.name), _v(""), "present"),
-                          ("netns", "add", _v(n.name)), ("netns", "del", _v(n.name)), ("netns", "del", _v(n.name)))
-                     for n in lab.namespaces]
+            steps = [_netns_step(n) for n in lab.namespaces]
             steps += [_veth_made(iface_of[a], *b, pinned.get(a)) for a, b in near.items() if a[0] != HOST]
+        elif lab.namespaces[rank[ns] - 1].external:
+            steps = []  # the lab never changes it: its lo is as its owner left it
         else:
             steps = [Step(f"{ns}/lo: up", lab.namespaces[rank[ns] - 1].loc, ("state", _v(ns), "lo", "up"),
                           ("link", "set", "dev", "lo", "up"))]
@@ -338,7 +349,46 @@ def build(lab: Lab, version: str) -> Plan:
     for s in lab.sysctls:
         sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
     return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections),
-                probes, summary(lab), nat.firewall(lab))
+                probes, summary(lab), nat.firewall(lab), tuple(n.name for n in lab.namespaces if n.external),
+                _adoptions(lab, by_ns, routes_by_ns))
+
+
+def _netns_step(n) -> Step:
+    name = _v(n.name)
+    if n.external:
+        return Step(f"namespace {n.name} (external: exists before up, stays after down)", n.loc,
+                    ("netns", name, _v(""), "present"), expect=True)
+    adopt = " (adopted if it exists)" if n.adopt else ""
+    return Step(f"namespace {n.name}{adopt}", n.loc, ("netns", name, _v(""), "present"),
+                ("netns", "add", name), ("netns", "del", name), ("netns", "del", name))
+
+
+def _shown(cidr: str) -> str:
+    return cidr if ipv4_host(cidr) else str(parse_interface(cidr))
+
+
+def _connected(ifaces: list[Interface]) -> list[str]:
+    """The routes the kernel makes for the interfaces' addresses (and IPv6 link-local), as ip shows them."""
+    nets = {_route_dest(str(parse_interface(a.cidr).network))[0] for i in ifaces for a in i.addresses}
+    return sorted(nets) + ["fe80::/64"]
+
+
+def _adoptions(lab: Lab, by_ns: dict[str, list[Interface]], routes: dict[str, list[Route]]) -> tuple[Adoption, ...]:
+    out = []
+    for n in lab.namespaces:
+        if n.adopt:
+            ifaces = by_ns[n.name]
+            out.append(Adoption(f"netns/{n.name}/", ("lo", *(i.name for i in ifaces)),
+                                ("127.0.0.1/8", "::1/128", *(_shown(a.cidr) for i in ifaces for a in i.addresses)),
+                                tuple(_connected(ifaces) + [_route_dest(r.dest)[0] for r in routes[n.name]])))
+    for bridge in by_ns[HOST]:
+        if bridge.adopt:
+            ports = [i for i in by_ns[HOST] if i.master == bridge.name]
+            mine = [r for r in routes[HOST] if r.dev == bridge.name]
+            out.append(Adoption(f"link/host/{bridge.name}", tuple(i.name for i in ports),
+                                tuple(_shown(a.cidr) for a in bridge.addresses),
+                                tuple(_connected([bridge]) + [_route_dest(r.dest)[0] for r in mine])))
+    return tuple(out)
 
 
 def _host_last(steps: list[Step], ifaces: list[Interface]) -> tuple[list[Step], list[Step]]:

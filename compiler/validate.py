@@ -343,6 +343,40 @@ def _externals(lab: Lab) -> list[Diagnostic]:
     return out
 
 
+def _taken_over(lab: Lab) -> list[Diagnostic]:
+    """external=True and adopt=True: what may exist before up, and what the lab may then do with it."""
+    out = []
+    external = {ns.name for ns in lab.namespaces if ns.external is True}
+    for ns in lab.namespaces:
+        for flag in ("external", "adopt"):
+            if not isinstance(getattr(ns, flag), bool):
+                out.append(_error(f"namespace {ns.name}: {flag} must be True or False, got {getattr(ns, flag)!r}",
+                                  ns.loc))
+        if ns.external is True and ns.adopt is True:
+            out.append(_error(f"namespace {ns.name}: external=True (used as it is) and adopt=True (taken over) "
+                              f"cannot both hold; choose one", ns.loc))
+    for iface in lab.interfaces:
+        if not isinstance(iface.adopt, bool):
+            out.append(_error(f"{iface.ref}: adopt must be True or False, got {iface.adopt!r}", iface.loc))
+        elif iface.adopt and (iface.kind != "bridge" or iface.ns != HOST):
+            out.append(_error(f"{iface.ref}: only a bridge in the host can be adopted (a namespace is adopted "
+                              f"whole, with adopt=True on lab.netns)", iface.loc))
+        elif iface.adopt and iface.external is True:
+            out.append(_error(f"{iface.ref}: external=True (used as it is) and adopt=True (taken over) cannot "
+                              f"both hold; choose one", iface.loc))
+        if iface.ns in external and iface.kind == "bridge":
+            out.append(_error(f"{iface.ref}: namespace {iface.ns} is external, and down never enters it: a bridge "
+                              f"there would outlive the lab; put it in a namespace the lab makes", iface.loc))
+    for v in lab.veths:
+        if v.a[0] in external and v.b[0] in external:
+            out.append(_error(f"veth pair {v.a[0]}/{v.a[1]} <-> {v.b[0]}/{v.b[1]} has both ends in external "
+                              f"namespaces, which down never enters: one end must be in the host or in a namespace "
+                              f"the lab makes", v.loc))
+    out += [_error(f"sysctl {s.key} in namespace {s.ns}, which is external: the lab never changes it", s.loc)
+            for s in lab.sysctls if s.ns in external]
+    return out
+
+
 def _references(lab: Lab) -> list[Diagnostic]:
     """What the DSL makes true by construction and a lab read from data must be checked for: every object is in a
     namespace of the lab, a master is a bridge beside its port, and each veth end is one end of exactly one pair."""
@@ -458,7 +492,8 @@ def _is_ip(text: object) -> bool:
         return False
 
 
-RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _expectations, _references,
+RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _taken_over, _expectations,
+         _references,
          _flags, _nat)
 
 # A 10,000-namespace star is 30,000 objects and an 18 MB up.sh; past this, scripts run to hundreds of MB, more

@@ -15,7 +15,7 @@ SETUP = """
 set -euo pipefail
 # A private /run (made inside the sandbox, so nothing is created on the machine's own /run)
 mount -t tmpfs netgen-sandbox /run
-mkdir -p /run/netns /run/lock /run/netgen
+mkdir -p /run/netns /run/lock
 ip link set lo up
 echo ready
 exec sleep infinity
@@ -50,16 +50,24 @@ def _stable(value, volatile=_VOLATILE):
 
 
 class Sandbox:
-    def __init__(self):
+    def __init__(self, pid: bool = False):
+        """pid: a PID namespace of its own too (and its own /proc), for tests that end processes or send signals:
+        the sandbox's processes are then all that down.sh, kill or pgrep can see."""
+        own_pid = ["--pid", "--fork", "--mount-proc"] if pid else []
         self.proc = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--propagation", "private", "bash", "-c", SETUP],
+            ["unshare", "--net", "--mount", *own_pid, "--propagation", "private", "bash", "-c", SETUP],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         assert self.proc.stdout.readline().strip() == "ready", "sandbox did not start"
+        self.target = self.proc.pid
+        if pid:  # unshare forked the namespace's first process: nsenter joins that one's PID namespace
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as children:
+                self.target = int(children.read().split()[0])
+        self.enter = ["nsenter", "-t", str(self.target), "--net", "--mount"] + (["--pid"] if pid else [])
 
     def run(self, command: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
         """Run a bash command inside the sandbox; returns the finished process (never raises on exit code)."""
         return subprocess.run(
-            ["nsenter", "-t", str(self.proc.pid), "--net", "--mount", "bash", "-c", command],
+            [*self.enter, "bash", "-c", command],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})})
 

@@ -111,7 +111,7 @@ chmod +x /run/slow-ip/ip; rm -f /run/slow-ip/count /run/slow-ip/reached
 def test_signal_during_up_undoes_this_run(sandbox, sig, at):
     before = sandbox.snapshot()
     ok(sandbox.run(SLOW_IP.replace("@AT@", str(at))))
-    up = subprocess.Popen(["nsenter", "-t", str(sandbox.proc.pid), "--net", "--mount", "env",
+    up = subprocess.Popen([*sandbox.enter, "env",
                            "PATH=/run/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin", "NETGEN_JOBS=1",  # one batch at a time: counted in order
                            "bash", f"{REPO}/out/docker0/up.sh"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -1,6 +1,7 @@
 """Real labs built from the committed scripts in out/, each inside its own sandbox (needs root)."""
 
 import os
+import re
 import shlex
 import shutil
 import time
@@ -133,7 +134,8 @@ def test_up_reports_every_conflict_and_changes_nothing(sandbox):
     before = sandbox.snapshot()
     result = sandbox.run(script("docker0", "up"))
     assert result.returncode == 1
-    assert "host/docker0 kind: want bridge, have veth" in result.stderr
+    assert "up.sh: host/docker0: exists (veth), not made by this lab; up does not take it over" in result.stderr
+    assert "up.sh: netns nginx-1: exists (present), not made by this lab" in result.stderr
     assert "nginx-1/eth0 kind: want veth, have bridge" in result.stderr
     assert "nothing was changed" in result.stderr
     assert sandbox.snapshot() == before
@@ -143,7 +145,7 @@ def test_down_leaves_an_object_of_another_kind_alone(sandbox):
     ok(sandbox.run("ip link add br0 type veth peer name stray0"))
     before = sandbox.snapshot()
     result = ok(sandbox.run(script("bridge", "down")))
-    assert "host/br0 is a veth where the lab wants a bridge: left alone" in result.stderr
+    assert "down.sh: host/br0: left alone, a veth where the lab makes a bridge" in result.stderr
     assert sandbox.snapshot() == before
 
 
@@ -163,7 +165,7 @@ def test_down_ends_processes_inside_the_lab(sandbox):
     ok(sandbox.run(script("veth_pair", "up")))
     ok(sandbox.run("(ip netns exec ns1 sleep 300 >/dev/null 2>&1 &)"))
     result = ok(sandbox.run(script("veth_pair", "down")))
-    assert "ending what still runs inside the namespaces of the lab (pids " in result.stdout
+    assert re.search(r"^down.sh: ns1: ending pid \d+ \(sleep 300\)$", result.stdout, re.M), result.stdout
     assert sandbox.run("ip netns list").stdout == ""
     ok(sandbox.run(script("veth_pair", "up")))  # and up right after down works
 
@@ -254,9 +256,15 @@ def test_a_batch_failing_while_others_run_undoes_every_namespace(sandbox, tmp_pa
     assert sandbox.snapshot() == before
     # namespaces that were there before the run stay, and what the run did inside them is undone line by line
     # (their lo is up already: once up, the kernel keeps 127.0.0.1 on lo, which no undo can take back)
+    # (adopt=True: namespaces that exist before up are the lab's only when it says so)
+    os.environ.update(STAR_N="12", STAR_ADOPT="1")
+    try:
+        write_scripts(compile_lab(str(REPO / "bench" / "labs" / "star.py")), str(tmp_path / "adopt"))
+    finally:
+        del os.environ["STAR_N"], os.environ["STAR_ADOPT"]
     ok(sandbox.run("for i in $(seq 1 12); do ip netns add leaf-$i && ip -n leaf-$i link set lo up; done"))
     before = sandbox.snapshot()
-    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/run/failing-ns:$PATH bash {tmp_path}/up.sh")
+    result = sandbox.run(FAILING_NS_IP + f"NETGEN_JOBS=4 PATH=/run/failing-ns:$PATH bash {tmp_path}/adopt/up.sh")
     assert result.returncode == 1, result.stdout
     assert "undo in leaf-1: addr del 10.200.0.3/16 dev eth0" in result.stderr
     assert sandbox.snapshot() == before

@@ -41,20 +41,68 @@ preflight() {
   ((EUID == 0)) || die 2 "must run as root (it enters network namespaces to read them); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   command -v awk >/dev/null || die 2 "awk is not installed (it reads what ip prints)"
+  command -v flock >/dev/null || die 2 "flock (util-linux) is not installed (it keeps two runs of the lab apart)"
   command -v nft >/dev/null || die 2 "the nft command (nftables) is not installed, and this lab has NAT rules; install it first (apt-get install nftables)"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
-  # In /run, a tmpfs: making a file on a disk-backed /tmp can cost a millisecond, and a big lab makes thousands.
-  TMP=$(mktemp -d -p /run netgen.XXXXXXXX 2>/dev/null || mktemp -d) || die 2 "cannot make a temporary directory"
-  trap cleanup EXIT
+  state_dir
+}
+
+# --- the state directory: the lab's record, its lock, its scratch files -----------------------------------------
+# One directory that only root can write (NETGEN_STATE_DIR, default /run/netgen, a tmpfs; made with mode 0700) holds what this lab made
+# (LAB.made), its lock (LAB.lock), the host sysctls labs changed (sysctl/) and each run's scratch directory. Nothing
+# another user can make in /run/lock, /run or /tmp is ever read, locked or written by a script.
+STATE_DIR=${NETGEN_STATE_DIR:-/run/netgen}
+state_dir() {
+  local owner mode
+  if [[ ! -e $STATE_DIR && ! -L $STATE_DIR ]]; then
+    (umask 077 && mkdir -p -- "$STATE_DIR") || die 2 "cannot make the state directory $STATE_DIR"
+  fi
+  if [[ -L $STATE_DIR || ! -d $STATE_DIR ]]; then
+    die 2 "the state directory $STATE_DIR is not a directory (or is a symbolic link): refused"
+  fi
+  read -r owner mode < <(stat -c '%u %a' -- "$STATE_DIR")
+  if ((owner != 0 || (8#$mode & 8#022) != 0)); then
+    die 2 "the state directory $STATE_DIR must be root's and writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
+  fi
+}
+
+# lock [shared]: the lab's lock, an flock on STATE_DIR/LAB.lock, waited for NETGEN_LOCK_WAIT seconds (default 10).
+# The kernel lets go of it when this script and everything it started have ended, so a dead run never keeps it
+# and no run ever takes it over. up and down hold it alone; verify shares it with other verifies, so that it never
+# reads a lab that up or down is changing.
+LOCK_FD=
+lock() {
+  local wait=${NETGEN_LOCK_WAIT:-10} how=-x holder=
+  [[ $wait =~ ^[0-9]+$ ]] || die 2 "NETGEN_LOCK_WAIT must be a number of seconds, not '$wait'"
+  if [[ ${1:-} == shared ]]; then how=-s; fi
+  exec {LOCK_FD}>>"$STATE_DIR/$LAB.lock"
+  if ! flock "$how" -w "$wait" "$LOCK_FD"; then
+    read -r holder <"$STATE_DIR/$LAB.lock" || true
+    die 2 "lab $LAB is in use by another run (last taken by ${holder:-?}); try again when it has finished"
+  fi
+  if [[ $how == -x ]]; then printf 'pid %s, %s\n' "$$" "$SCRIPT" >"$STATE_DIR/$LAB.lock"; fi
+}
+
+# scratch makes this run's scratch directory (ip's batches and readings) in the state directory. Under the lab's
+# lock held alone, every other scratch directory of the lab is a dead run's (killed before it could clean up), and
+# is removed first.
+TMP=
+scratch() {
+  local old
+  if [[ ${1:-} == sweep ]]; then
+    for old in "$STATE_DIR/run.$LAB".*; do
+      if [[ -d $old ]]; then rm -rf -- "$old"; fi
+    done
+  fi
+  TMP=$(mktemp -d -p "$STATE_DIR" "run.$LAB.XXXXXXXX") || die 2 "cannot make a scratch directory in $STATE_DIR"
   printf '%s\n' "$PARSE_AWK" >"$TMP/parse.awk"
 }
 
-# A scratch directory for ip's batches and readings, and the lab's lock while this run holds it.
-TMP=
-LOCKED=
+# cleanup, on exit: background work (a batch, a reader) may still write to the scratch directory, so it is waited
+# for before the directory goes.
 cleanup() {
-  rm -rf "$TMP"
-  if [[ -n $LOCKED ]]; then rm -f "$LOCK_FILE"; fi
+  wait || true
+  if [[ -n $TMP ]]; then rm -rf -- "$TMP"; fi
 }
 
 # in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network
@@ -71,22 +119,6 @@ in_ns() {
   else
     ip netns exec "$ns" "$@"
   fi
-}
-
-# One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
-LOCK_FILE="${NETGEN_LOCK_DIR:-/run/lock}/netgen-$LAB.lock"
-lock() {
-  local deadline=$((SECONDS + ${NETGEN_LOCK_WAIT:-10})) pid
-  while ! (set -o noclobber && echo "$$" >"$LOCK_FILE") 2>/dev/null; do
-    pid=$(cat "$LOCK_FILE" 2>/dev/null) || pid=
-    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$LOCK_FILE"
-      continue
-    fi
-    ((SECONDS < deadline)) || die 2 "lab $LAB is in use by another run (pid ${pid:-?}, lock $LOCK_FILE); try again when it has finished"
-    sleep 0.2
-  done
-  LOCKED=1
 }
 
 # --- the live state ---------------------------------------------------------------------------------------------
@@ -206,11 +238,13 @@ deal() {
   done
 }
 
-# read_host_sysctls KEY... records the current values of the lab's host sysctls.
+# read_host_sysctls KEY... records the current values of the lab's host sysctls; one the host does not have stops
+# the script before it changes anything (a value never read is never recorded, or put back).
 read_host_sysctls() {
   local key
   for key in "$@"; do
-    if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}"); fi
+    [[ -r /proc/sys/${key//.//} ]] || die 2 "the host has no sysctl $key (/proc/sys/${key//.//}); nothing was changed"
+    HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}")
   done
 }
 
@@ -224,8 +258,10 @@ READS=(
 # namespaces are dealt out to NETGEN_JOBS (default 4) small sh loops (below), which xargs runs side by side. Each
 # reads a namespace with one `ip -j -d -batch` inside it (nsenter, or `ip netns exec` without it: no shell in
 # between, as starting one costs as much as ip itself), and the sysctls the lab sets there with a small sh, then
-# says on the pipe which namespace it has read; this script records it while the loops go on. A namespace that
-# cannot be entered (a stale file) reads as failed.
+# says on a pipe which namespace it has read; this script records it while the loops go on. The pipe ends when
+# the last loop does, however they end (a signal to the whole process group, say), so the wait for it is bounded.
+# A file in /run/netns that is not a live namespace reads as "a stale file"; a live namespace (or the host) that
+# cannot be read stops the script before it changes anything (exit 2): it never works blind.
 # shellcheck disable=SC2016 # expanded by sh when it reads
 OBSERVE_SH='enter=$1
 shift
@@ -241,7 +277,7 @@ for ns; do
     read -r keys <"keys.$ns" || true # dash returns 1 at a last line without a newline
     $in sh read_sysctls.sh $keys >"sysctl.$ns"
   fi
-  $in ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
+  $in ip -j -d -batch - <"$query" >"read.$ns" 2>"err.$ns"
   echo "$? $ns" >&3
 done'
 # shellcheck disable=SC2016 # expanded by sh when it reads
@@ -256,10 +292,11 @@ READ_SYSCTLS='for key; do
     printf "%s=%s\n" "$key" "$value"
   fi
 done'
+INTERRUPTED= # the signal this run got, while it finishes what it must before it stops
 declare -A KEYS=(['host']='net.ipv4.ip_forward net.ipv6.conf.all.forwarding' )
 read_namespaces() {
-  local ns status key value enter=ip jobs=${NETGEN_JOBS:-4}
-  local -a found=() ready=()
+  local ns status key value id path enter=ip jobs=${NETGEN_JOBS:-4}
+  local -a found=() ready=() live=()
   local -A asked=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
   printf '%s\n' "$READ_SYSCTLS" >"$TMP/read_sysctls.sh"
@@ -267,26 +304,36 @@ read_namespaces() {
   printf '%s\n' "$NAMED_READING" >"$TMP/query.naming"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
   for ns in "$@"; do
-    if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
+    if [[ $ns != host ]]; then
+      if [[ ! -e /run/netns/$ns ]]; then continue; fi
+      live+=("/run/netns/$ns")
+    fi
     asked[$ns]=1
     if [[ -n ${KEYS[$ns]:-} ]]; then printf '%s\n' "${KEYS[$ns]}" >"$TMP/keys.$ns"; fi
     if [[ $ns == host ]]; then ns=+$ns; fi
     found+=("$ns")
   done
+  # which files are live namespaces, and the device:inode of each (what the record compares)
+  if ((${#live[@]})); then
+    while read -r path id; do
+      HAVE[netnsid/${path#/run/netns/}/]=$id
+    done < <(stat -L -c '%n %d:%i' -- "${live[@]}" 2>/dev/null || true)
+    while read -r path key; do
+      if [[ $key != nsfs ]]; then HAVE[netnsid/${path#/run/netns/}/]=stale; fi
+    done < <(stat -f -c '%n %T' -- "${live[@]}" 2>/dev/null || true)
+  fi
   deal "$jobs" found >"$TMP/reads"
-  mkfifo "$TMP/ready"
-  exec 3<>"$TMP/ready"
-  (
-    { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 2>/dev/null; } || true
-    echo "end -" >&3
-  ) &
   # readings are parsed 32 namespaces at a time, as they come
-  while read -r status ns <&3; do
+  while read -r status ns; do
     if [[ $status != end ]]; then
       unset "asked[$ns]"
       if ((status != 0)); then
-        HAVE[netns/$ns/]="a stale file in /run/netns"
-        continue
+        if [[ $ns != host && ${HAVE[netnsid/$ns/]:-stale} == stale ]]; then
+          HAVE[netns/$ns/]="a stale file in /run/netns"
+          continue
+        fi
+        sed 's/^/  /' "$TMP/err.$ns" >&2
+        die 2 "could not read the live state of ${ns/#host/the host} (above); nothing was changed"
       fi
       ready+=("$ns" "$TMP/read.$ns")
       if [[ -n ${KEYS[$ns]:-} ]]; then
@@ -297,11 +344,25 @@ read_namespaces() {
     if ((${#ready[@]})); then parse "${ready[@]}"; fi
     ready=()
     if [[ $status == end ]]; then break; fi
+  done < <(
+    { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 3>&1 >/dev/null 2>&1; } || true
+    echo "end -"
+  )
+  rm -f "$TMP"/read.* "$TMP"/err.* "$TMP"/sysctl.* "$TMP"/keys.*
+  if [[ -n $INTERRUPTED ]]; then return 0; fi # a signal ended the readers: the caller stops
+  if [[ " $* " == *" host "* ]]; then
+    for key in ${KEYS[host]:-}; do
+      if [[ -z ${HAVE[sysctl/host/$key]+set} ]]; then
+        die 2 "the host has no sysctl $key (/proc/sys/${key//.//}); nothing was changed"
+      fi
+    done
+  fi
+  for ns in "${!asked[@]}"; do
+    if [[ $ns == host || ${HAVE[netnsid/$ns/]:-stale} != stale ]]; then
+      die 2 "could not read the live state of ${ns/#host/the host}: its reader ended early; nothing was changed"
+    fi
+    HAVE[netns/$ns/]="a stale file in /run/netns"
   done
-  wait $! || true
-  exec 3>&-
-  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.* "$TMP"/keys.*
-  for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
 }
 
 # observe reads the live state of the host and of the namespaces in READS.
@@ -548,7 +609,7 @@ run_checks() {
     REPORT=() PASSED=0 FAILED=0 SETTLING=0
     "${2:-observe}"
     "$1"
-    if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then return 0; fi
+    if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)) || [[ -n $INTERRUPTED ]]; then return 0; fi
     sleep 0.5
   done
 }
@@ -746,6 +807,9 @@ for arg in "$@"; do
   esac
 done
 preflight
+lock shared
+trap cleanup EXIT
+scratch
 run_checks "$what"
 if [[ -n $tap ]]; then
   printf 'TAP version 13\n1..%d\n' "${#REPORT[@]}"

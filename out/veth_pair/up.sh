@@ -40,19 +40,67 @@ preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   command -v awk >/dev/null || die 2 "awk is not installed (it reads what ip prints)"
+  command -v flock >/dev/null || die 2 "flock (util-linux) is not installed (it keeps two runs of the lab apart)"
   if command -v nsenter >/dev/null; then NSENTER=1; fi
-  # In /run, a tmpfs: making a file on a disk-backed /tmp can cost a millisecond, and a big lab makes thousands.
-  TMP=$(mktemp -d -p /run netgen.XXXXXXXX 2>/dev/null || mktemp -d) || die 2 "cannot make a temporary directory"
-  trap cleanup EXIT
+  state_dir
+}
+
+# --- the state directory: the lab's record, its lock, its scratch files -----------------------------------------
+# One directory that only root can write (NETGEN_STATE_DIR, default /run/netgen, a tmpfs; made with mode 0700) holds what this lab made
+# (LAB.made), its lock (LAB.lock), the host sysctls labs changed (sysctl/) and each run's scratch directory. Nothing
+# another user can make in /run/lock, /run or /tmp is ever read, locked or written by a script.
+STATE_DIR=${NETGEN_STATE_DIR:-/run/netgen}
+state_dir() {
+  local owner mode
+  if [[ ! -e $STATE_DIR && ! -L $STATE_DIR ]]; then
+    (umask 077 && mkdir -p -- "$STATE_DIR") || die 2 "cannot make the state directory $STATE_DIR"
+  fi
+  if [[ -L $STATE_DIR || ! -d $STATE_DIR ]]; then
+    die 2 "the state directory $STATE_DIR is not a directory (or is a symbolic link): refused"
+  fi
+  read -r owner mode < <(stat -c '%u %a' -- "$STATE_DIR")
+  if ((owner != 0 || (8#$mode & 8#022) != 0)); then
+    die 2 "the state directory $STATE_DIR must be root's and writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
+  fi
+}
+
+# lock [shared]: the lab's lock, an flock on STATE_DIR/LAB.lock, waited for NETGEN_LOCK_WAIT seconds (default 10).
+# The kernel lets go of it when this script and everything it started have ended, so a dead run never keeps it
+# and no run ever takes it over. up and down hold it alone; verify shares it with other verifies, so that it never
+# reads a lab that up or down is changing.
+LOCK_FD=
+lock() {
+  local wait=${NETGEN_LOCK_WAIT:-10} how=-x holder=
+  [[ $wait =~ ^[0-9]+$ ]] || die 2 "NETGEN_LOCK_WAIT must be a number of seconds, not '$wait'"
+  if [[ ${1:-} == shared ]]; then how=-s; fi
+  exec {LOCK_FD}>>"$STATE_DIR/$LAB.lock"
+  if ! flock "$how" -w "$wait" "$LOCK_FD"; then
+    read -r holder <"$STATE_DIR/$LAB.lock" || true
+    die 2 "lab $LAB is in use by another run (last taken by ${holder:-?}); try again when it has finished"
+  fi
+  if [[ $how == -x ]]; then printf 'pid %s, %s\n' "$$" "$SCRIPT" >"$STATE_DIR/$LAB.lock"; fi
+}
+
+# scratch makes this run's scratch directory (ip's batches and readings) in the state directory. Under the lab's
+# lock held alone, every other scratch directory of the lab is a dead run's (killed before it could clean up), and
+# is removed first.
+TMP=
+scratch() {
+  local old
+  if [[ ${1:-} == sweep ]]; then
+    for old in "$STATE_DIR/run.$LAB".*; do
+      if [[ -d $old ]]; then rm -rf -- "$old"; fi
+    done
+  fi
+  TMP=$(mktemp -d -p "$STATE_DIR" "run.$LAB.XXXXXXXX") || die 2 "cannot make a scratch directory in $STATE_DIR"
   printf '%s\n' "$PARSE_AWK" >"$TMP/parse.awk"
 }
 
-# A scratch directory for ip's batches and readings, and the lab's lock while this run holds it.
-TMP=
-LOCKED=
+# cleanup, on exit: background work (a batch, a reader) may still write to the scratch directory, so it is waited
+# for before the directory goes.
 cleanup() {
-  rm -rf "$TMP"
-  if [[ -n $LOCKED ]]; then rm -f "$LOCK_FILE"; fi
+  wait || true
+  if [[ -n $TMP ]]; then rm -rf -- "$TMP"; fi
 }
 
 # in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network
@@ -69,22 +117,6 @@ in_ns() {
   else
     ip netns exec "$ns" "$@"
   fi
-}
-
-# One lock per lab, so that two runs never interleave. A lock whose process is gone is taken over.
-LOCK_FILE="${NETGEN_LOCK_DIR:-/run/lock}/netgen-$LAB.lock"
-lock() {
-  local deadline=$((SECONDS + ${NETGEN_LOCK_WAIT:-10})) pid
-  while ! (set -o noclobber && echo "$$" >"$LOCK_FILE") 2>/dev/null; do
-    pid=$(cat "$LOCK_FILE" 2>/dev/null) || pid=
-    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$LOCK_FILE"
-      continue
-    fi
-    ((SECONDS < deadline)) || die 2 "lab $LAB is in use by another run (pid ${pid:-?}, lock $LOCK_FILE); try again when it has finished"
-    sleep 0.2
-  done
-  LOCKED=1
 }
 
 # --- the live state ---------------------------------------------------------------------------------------------
@@ -204,11 +236,13 @@ deal() {
   done
 }
 
-# read_host_sysctls KEY... records the current values of the lab's host sysctls.
+# read_host_sysctls KEY... records the current values of the lab's host sysctls; one the host does not have stops
+# the script before it changes anything (a value never read is never recorded, or put back).
 read_host_sysctls() {
   local key
   for key in "$@"; do
-    if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}"); fi
+    [[ -r /proc/sys/${key//.//} ]] || die 2 "the host has no sysctl $key (/proc/sys/${key//.//}); nothing was changed"
+    HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}")
   done
 }
 
@@ -222,8 +256,10 @@ READS=(
 # namespaces are dealt out to NETGEN_JOBS (default 4) small sh loops (below), which xargs runs side by side. Each
 # reads a namespace with one `ip -j -d -batch` inside it (nsenter, or `ip netns exec` without it: no shell in
 # between, as starting one costs as much as ip itself), and the sysctls the lab sets there with a small sh, then
-# says on the pipe which namespace it has read; this script records it while the loops go on. A namespace that
-# cannot be entered (a stale file) reads as failed.
+# says on a pipe which namespace it has read; this script records it while the loops go on. The pipe ends when
+# the last loop does, however they end (a signal to the whole process group, say), so the wait for it is bounded.
+# A file in /run/netns that is not a live namespace reads as "a stale file"; a live namespace (or the host) that
+# cannot be read stops the script before it changes anything (exit 2): it never works blind.
 # shellcheck disable=SC2016 # expanded by sh when it reads
 OBSERVE_SH='enter=$1
 shift
@@ -239,7 +275,7 @@ for ns; do
     read -r keys <"keys.$ns" || true # dash returns 1 at a last line without a newline
     $in sh read_sysctls.sh $keys >"sysctl.$ns"
   fi
-  $in ip -j -d -batch - <"$query" >"read.$ns" 2>/dev/null
+  $in ip -j -d -batch - <"$query" >"read.$ns" 2>"err.$ns"
   echo "$? $ns" >&3
 done'
 # shellcheck disable=SC2016 # expanded by sh when it reads
@@ -254,10 +290,11 @@ READ_SYSCTLS='for key; do
     printf "%s=%s\n" "$key" "$value"
   fi
 done'
+INTERRUPTED= # the signal this run got, while it finishes what it must before it stops
 declare -A KEYS=()
 read_namespaces() {
-  local ns status key value enter=ip jobs=${NETGEN_JOBS:-4}
-  local -a found=() ready=()
+  local ns status key value id path enter=ip jobs=${NETGEN_JOBS:-4}
+  local -a found=() ready=() live=()
   local -A asked=()
   printf '%s\n' "$OBSERVE_SH" >"$TMP/observe.sh"
   printf '%s\n' "$READ_SYSCTLS" >"$TMP/read_sysctls.sh"
@@ -265,26 +302,36 @@ read_namespaces() {
   printf '%s\n' "$NAMED_READING" >"$TMP/query.naming"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
   for ns in "$@"; do
-    if [[ $ns != host && ! -e /run/netns/$ns ]]; then continue; fi
+    if [[ $ns != host ]]; then
+      if [[ ! -e /run/netns/$ns ]]; then continue; fi
+      live+=("/run/netns/$ns")
+    fi
     asked[$ns]=1
     if [[ -n ${KEYS[$ns]:-} ]]; then printf '%s\n' "${KEYS[$ns]}" >"$TMP/keys.$ns"; fi
     if [[ $ns == host ]]; then ns=+$ns; fi
     found+=("$ns")
   done
+  # which files are live namespaces, and the device:inode of each (what the record compares)
+  if ((${#live[@]})); then
+    while read -r path id; do
+      HAVE[netnsid/${path#/run/netns/}/]=$id
+    done < <(stat -L -c '%n %d:%i' -- "${live[@]}" 2>/dev/null || true)
+    while read -r path key; do
+      if [[ $key != nsfs ]]; then HAVE[netnsid/${path#/run/netns/}/]=stale; fi
+    done < <(stat -f -c '%n %T' -- "${live[@]}" 2>/dev/null || true)
+  fi
   deal "$jobs" found >"$TMP/reads"
-  mkfifo "$TMP/ready"
-  exec 3<>"$TMP/ready"
-  (
-    { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 2>/dev/null; } || true
-    echo "end -" >&3
-  ) &
   # readings are parsed 32 namespaces at a time, as they come
-  while read -r status ns <&3; do
+  while read -r status ns; do
     if [[ $status != end ]]; then
       unset "asked[$ns]"
       if ((status != 0)); then
-        HAVE[netns/$ns/]="a stale file in /run/netns"
-        continue
+        if [[ $ns != host && ${HAVE[netnsid/$ns/]:-stale} == stale ]]; then
+          HAVE[netns/$ns/]="a stale file in /run/netns"
+          continue
+        fi
+        sed 's/^/  /' "$TMP/err.$ns" >&2
+        die 2 "could not read the live state of ${ns/#host/the host} (above); nothing was changed"
       fi
       ready+=("$ns" "$TMP/read.$ns")
       if [[ -n ${KEYS[$ns]:-} ]]; then
@@ -295,11 +342,25 @@ read_namespaces() {
     if ((${#ready[@]})); then parse "${ready[@]}"; fi
     ready=()
     if [[ $status == end ]]; then break; fi
+  done < <(
+    { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 3>&1 >/dev/null 2>&1; } || true
+    echo "end -"
+  )
+  rm -f "$TMP"/read.* "$TMP"/err.* "$TMP"/sysctl.* "$TMP"/keys.*
+  if [[ -n $INTERRUPTED ]]; then return 0; fi # a signal ended the readers: the caller stops
+  if [[ " $* " == *" host "* ]]; then
+    for key in ${KEYS[host]:-}; do
+      if [[ -z ${HAVE[sysctl/host/$key]+set} ]]; then
+        die 2 "the host has no sysctl $key (/proc/sys/${key//.//}); nothing was changed"
+      fi
+    done
+  fi
+  for ns in "${!asked[@]}"; do
+    if [[ $ns == host || ${HAVE[netnsid/$ns/]:-stale} != stale ]]; then
+      die 2 "could not read the live state of ${ns/#host/the host}: its reader ended early; nothing was changed"
+    fi
+    HAVE[netns/$ns/]="a stale file in /run/netns"
   done
-  wait $! || true
-  exec 3>&-
-  rm -f "$TMP/ready" "$TMP"/read.* "$TMP"/sysctl.* "$TMP"/keys.*
-  for ns in "${!asked[@]}"; do HAVE[netns/$ns/]="a stale file in /run/netns"; done
 }
 
 # observe reads the live state of the host and of the namespaces in READS.
@@ -309,8 +370,126 @@ observe() {
   read_namespaces host "${READS[@]}"
 }
 
-# The lab's own record on this host: the host sysctl values up replaced, for down to put back.
-STATE_FILE="${NETGEN_STATE_DIR:-/run/netgen}/$LAB.sysctl"
+# --- the lab's record: what this lab made -----------------------------------------------------------------------
+# STATE_DIR/LAB.made has a line KEY ID for each object up made outside the namespaces it made: a namespace
+# (netns/NAME/, ID its device:inode) and a link in the host or in an external namespace (link/NS/NAME, ID its
+# ifindex there). A reused name cannot fake either. Links inside the lab's own namespaces need no line: they go
+# with their namespace. up writes `KEY pending` before it makes the object, and its ID once made; a pending line
+# left by a run that was killed in between is the lab's object if one exists (nothing else ran under the lock).
+# down removes only what the record names and still matches.
+RECORD=$STATE_DIR/$LAB.made
+declare -A MADE=()
+load_record() {
+  local key id
+  MADE=()
+  if [[ -f $RECORD ]]; then
+    while read -r key id; do MADE[$key]=$id; done <"$RECORD"
+  fi
+}
+
+# save_record writes MADE whole (a new file, renamed over the old), or removes the record when MADE is empty.
+save_record() {
+  local key
+  if ((${#MADE[@]} == 0)); then
+    rm -f -- "$RECORD"
+    return 0
+  fi
+  for key in "${!MADE[@]}"; do printf '%s %s\n' "$key" "${MADE[$key]}"; done | sort >"$RECORD.new"
+  mv -f -- "$RECORD.new" "$RECORD"
+}
+
+# netns_id NS prints the device:inode of namespace NS, or nothing when /run/netns/NS is not a live namespace.
+netns_id() {
+  if [[ $(stat -f -c %T -- "/run/netns/$1" 2>/dev/null) == nsfs ]]; then stat -L -c '%d:%i' -- "/run/netns/$1"; fi
+}
+
+# link_ids NS prints NAME IFINDEX for each link in namespace NS (host: here) whose name a lab could give (letters,
+# digits, - _ .): no other name can match a line of the record, and in ip's JSON a quote inside a name is escaped.
+link_ids() {
+  in_ns "$1" ip -j link show | awk 'BEGIN { RS = "[{]\"ifindex\":" }
+    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) { print substr($0, RSTART + 10, RLENGTH - 11), $0 + 0 }'
+}
+
+# settle_record compares the record with the live objects: a pending line gets the ID of the object it names, and
+# a line whose object is gone, or is now another object of that name, goes. Then it is saved.
+settle_record() {
+  local key ns name id link index
+  local -A ids=() seen=()
+  for key in "${!MADE[@]}"; do
+    IFS=/ read -r _ ns name <<<"$key"
+    if [[ $key == netns/* ]]; then
+      id=$(netns_id "$ns")
+    else
+      if [[ -z ${seen[$ns]:-} ]]; then
+        seen[$ns]=1
+        while read -r link index; do ids[$ns/$link]=$index; done < <(link_ids "$ns" 2>/dev/null || true)
+      fi
+      id=${ids[$ns/$name]:-}
+    fi
+    if [[ -n $id && (${MADE[$key]} == pending || ${MADE[$key]} == "$id") ]]; then
+      MADE[$key]=$id
+    else
+      unset "MADE[$key]"
+    fi
+  done
+  save_record
+}
+
+# --- host sysctls: shared by the labs that set them -------------------------------------------------------------
+# STATE_DIR/sysctl/KEY holds `original VALUE` (what the host had before the first lab changed it) and `LAB VALUE`
+# for each lab that is up and sets it. The last lab to go puts the original back, and only if the host still holds
+# the value that lab set; otherwise the value is someone else's and stays. One flock (sysctl/.lock) keeps two labs
+# from editing a record at once.
+SYSCTL_DIR=$STATE_DIR/sysctl
+
+# sysctl_take KEY VALUE HAVE: this lab sets host sysctl KEY to VALUE, which the host has as HAVE (read, never guessed).
+sysctl_take() {
+  local file=$SYSCTL_DIR/$1
+  (umask 077 && mkdir -p -- "$SYSCTL_DIR")
+  (
+    flock 9
+    if [[ ! -f $file ]]; then
+      if [[ $3 == "$2" ]]; then exit 0; fi # already so before any lab: not the lab's to put back
+      printf 'original %s\n' "$3" >"$file"
+    fi
+    grep -v "^$LAB " "$file" >"$file.new" || true
+    printf '%s %s\n' "$LAB" "$2" >>"$file.new"
+    mv -f -- "$file.new" "$file"
+  ) 9>>"$SYSCTL_DIR/.lock"
+}
+
+# sysctl_give KEY: this lab no longer sets KEY; prints what happened to it, for the log.
+sysctl_give() {
+  local file=$SYSCTL_DIR/$1
+  if [[ ! -f $file ]]; then return 0; fi
+  (
+    flock 9
+    local original='' mine='' others=() lab value now
+    while read -r lab value; do
+      case $lab in original) original=$value ;; "$LAB") mine=$value ;; *) others+=("$lab") ;; esac
+    done <"$file"
+    if [[ -z $mine ]]; then exit 0; fi
+    if ((${#others[@]})); then
+      grep -v "^$LAB " "$file" >"$file.new" || true
+      mv -f -- "$file.new" "$file"
+      echo "host: sysctl $1 left at $mine: lab ${others[*]} sets it too"
+      exit 0
+    fi
+    rm -f -- "$file"
+    now=$(<"/proc/sys/${1//.//}")
+    if [[ $now == "$original" ]]; then
+      exit 0 # never changed (a run stopped before it set it), or put back by someone
+    elif [[ $now != "$mine" ]]; then
+      echo "host: sysctl $1 left at $now: changed since the lab set it to $mine"
+    elif printf '%s\n' "$original" >"/proc/sys/${1//.//}"; then
+      echo "host: sysctl $1 back to $original"
+    else
+      printf 'original %s\n%s %s\n' "$original" "$LAB" "$mine" >"$file"
+      echo "could not put sysctl $1 back to $original" >&2
+      exit 1
+    fi
+  ) 9>>"$SYSCTL_DIR/.lock"
+}
 
 # set_sysctl NS KEY VALUE writes a network sysctl inside namespace NS.
 set_sysctl() {
@@ -446,7 +625,7 @@ run_checks() {
     REPORT=() PASSED=0 FAILED=0 SETTLING=0
     "${2:-observe}"
     "$1"
-    if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)); then return 0; fi
+    if ((FAILED == 0 || FAILED > SETTLING || SECONDS >= deadline)) || [[ -n $INTERRUPTED ]]; then return 0; fi
     sleep 0.5
   done
 }
@@ -497,6 +676,18 @@ step() {
   fi
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
+  if [[ $attr == sysctl && $owner == host && $MODE == apply ]]; then take_sysctl "$obj" "$want" "$have"; fi
+  if [[ $attr == netns || ($attr == link && -z ${LAB_NS[$owner]:-}) ]]; then
+    if [[ $have == absent ]]; then
+      if [[ $MODE == check ]]; then MAKING+=("$attr/$ns/$obj"); fi
+    elif ! made_here "$attr" "$ns" "$obj"; then
+      if [[ -z ${ADOPT_LINKS[$attr/$ns/$obj]+set} ]]; then
+        foreign "$attr" "$ns" "$obj" "$have"
+        return 0
+      fi
+      if [[ $MODE == check ]] && adoptable "$attr/$ns/$obj" "$have"; then ADOPTING+=("$attr/$ns/$obj"); fi
+    fi
+  fi
   if [[ $have == "$want" ]]; then return 0; fi
   if conflicting "$attr" "$have"; then
     conflict "$attr" "$ns" "$obj" "$want"
@@ -517,6 +708,74 @@ step() {
   fi
   BATCH+=("$do")
   BATCH_UNDO+=("${undo:+$owner $undo}")
+}
+
+# made_here ATTR NS OBJ: the live object is the one the record says this lab made.
+made_here() {
+  local key=$1/$2/$3 id
+  if [[ $1 == netns ]]; then id=${HAVE[netnsid/$2/]:-}; else id=${HAVE[ifindex/$2/$3]:-}; fi
+  [[ -n $id && ${MADE[$key]:-} == "$id" ]]
+}
+
+# foreign ATTR NS OBJ HAVE: an object with a name the lab gives was not made by it (it was there before up, or was
+# made again by someone else since): up never takes it over.
+foreign() {
+  local what="$2/$3"
+  if [[ $1 == netns ]]; then what="netns $2"; fi
+  CONFLICTS+=("$what: exists ($4), not made by this lab; up does not take it over: remove it, rename it in the lab, or declare it external=True (used as it is) or adopt=True (taken over)")
+}
+
+# adoptable KEY HAVE: an object the lab may take over (adopt=True) carries nothing the lab does not name: a
+# namespace no other link, address or route and no process; a bridge no other port, address or route. Otherwise
+# it is a conflict, all it carries named.
+ADOPTING=()
+adoptable() {
+  local key=$1 kind ns name k attr where rest id path comm
+  local -a extra=()
+  IFS=/ read -r kind ns name <<<"$key"
+  if [[ $kind == link && $2 != bridge ]]; then return 1; fi # another kind: the step reports it
+  for k in "${!HAVE[@]}"; do
+    IFS=/ read -r attr where rest <<<"$k"
+    if [[ $where != "$ns" ]]; then continue; fi
+    if [[ $kind == netns ]]; then
+      case $attr in
+        link) [[ ${ADOPT_LINKS[$key]} == *" $rest "* ]] || extra+=("link $rest") ;;
+        addr) [[ $rest == fe80:* || ${ADOPT_ADDRS[$key]} == *" $rest "* ]] || extra+=("address $rest") ;;
+        route4 | route6) [[ ${ADOPT_ROUTES[$key]} == *" $rest "* ]] || extra+=("route $rest") ;;
+      esac
+    else
+      case $attr in
+        master) [[ ${HAVE[$k]} != "$name" || ${ADOPT_LINKS[$key]} == *" $rest "* ]] || extra+=("port $rest") ;;
+        addr) [[ ${HAVE[$k]%% *} != "$name" || $rest == fe80:* || ${ADOPT_ADDRS[$key]} == *" $rest "* ]] ||
+          extra+=("address $rest") ;;
+        route4 | route6) [[ ${HAVE[$k]} != *"dev $name" || ${ADOPT_ROUTES[$key]} == *" $rest "* ]] ||
+          extra+=("route $rest") ;;
+      esac
+    fi
+  done
+  if [[ $kind == netns ]]; then
+    id=${HAVE[netnsid/$ns/]:-}
+    while read -r k path; do
+      if [[ $k == "$id" ]]; then
+        path=${path#/proc/} path=${path%%/*}
+        comm=$(tr '\0' ' ' <"/proc/$path/cmdline" 2>/dev/null) || comm=
+        extra+=("process $path (${comm% })")
+      fi
+    done < <(stat -L -c '%d:%i %n' /proc/[0-9]*/ns/net 2>/dev/null)
+  fi
+  if ((${#extra[@]} == 0)); then return 0; fi
+  if [[ $kind == netns ]]; then k="netns $ns"; else k="$ns/$name"; fi
+  rest=$(printf '%s, ' "${extra[@]}")
+  CONFLICTS+=("$k: adopt=True, but it holds what the lab does not name: ${rest%, }; up takes over only what it would make itself: remove those, or name them in the lab")
+  return 1
+}
+
+# take_sysctl KEY WANT HAVE: this run sets host sysctl KEY (or finds it set): the shared record says so before it
+# changes, and a rollback gives it back.
+TAKEN=()
+take_sysctl() {
+  sysctl_take "$1" "$2" "$3"
+  TAKEN+=("$1")
 }
 
 expect() {
@@ -567,6 +826,7 @@ for job; do
     nsenter/*) in="nsenter --net=/run/netns/$ns" ;;
     *) in="ip netns exec $ns" ;;
   esac
+  : >"started.$j"
   if [ -s "batch.$j" ]; then
     $in ip -batch "batch.$j" 2>"err.$j"
     status=$?
@@ -622,9 +882,6 @@ flush() {
     QUEUED+=("$j:$SECTION")
     return 0
   fi
-  # host sysctls: the value each had before the lab first changed it goes to STATE_FILE, for down.sh
-  local i
-  for ((i = 0; i + 2 < ${#SYSCTLS[@]}; i += 3)); do record_original "${SYSCTLS[i]}" "${SYSCTLS[i + 2]}"; done
   if [[ -n $LAST ]]; then
     LAST_J=$j
     return 0
@@ -690,7 +947,7 @@ finish() {
   local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0
   local -a lines undo sysctls
   if [[ -f $TMP/done.$j ]]; then read -r result <"$TMP/done.$j"; fi
-  if [[ -z $result && -e $TMP/stop ]]; then return 0; fi # it never started
+  if [[ -z $result && ! -e $TMP/started.$j ]]; then return 0; fi # it never started
   mapfile -t lines <"$TMP/batch.$j"
   mapfile -t sysctls <"$TMP/sysctls.$j"
   applied=${#lines[@]}
@@ -729,7 +986,8 @@ finish() {
   done
   CHANGES=$((CHANGES + applied + sys / 3))
   for ((i = 0; i < sys; i += 3)); do
-    if [[ ${sysctls[i + 2]} != absent ]]; then # else in a namespace this run made: it goes with the namespace
+    # a namespace this run made takes its sysctls with it; the host's go back through their shared record
+    if [[ $ns != host && ${sysctls[i + 2]} != absent ]]; then
       JOURNAL_NS+=("$ns")
       JOURNAL_UNDO+=("sysctl ${sysctls[i]} ${sysctls[i + 2]}")
     fi
@@ -745,26 +1003,17 @@ finish() {
   fi
 }
 
-record_original() {
-  local key value
-  mkdir -p "${STATE_FILE%/*}"
-  if [[ -f $STATE_FILE ]]; then
-    while IFS='=' read -r key value; do
-      if [[ $key == "$1" ]]; then return 0; fi
-    done <"$STATE_FILE"
-  fi
-  printf '%s=%s\n' "$1" "$2" >>"$STATE_FILE"
-}
-
 # rollback undoes the journal newest first, one batch per run of entries in the same namespace.
 rollback() {
-  local i ns="" n=${#JOURNAL_UNDO[@]} key value
+  local i ns="" n key value
   local -a lines=()
-  trap '' INT TERM
+  trap '' HUP INT QUIT TERM
+  APPLYING=
   await_host # what it did is undone too
   n=${#JOURNAL_UNDO[@]}
   if ((n == 0)); then
     say "nothing to undo: this run had not changed the host" >&2
+    give_back
     return 0
   fi
   say "undoing the $n changes this run made" >&2
@@ -783,6 +1032,17 @@ rollback() {
       lines+=("${JOURNAL_UNDO[i]}")
     fi
   done
+  give_back
+}
+
+# give_back: after a rollback, the host sysctls this run took go back (when it changed them and nobody else has),
+# what it adopted is no longer the lab's, and the record keeps only what still exists.
+give_back() {
+  local key
+  for key in "${TAKEN[@]}"; do sysctl_give "$key" >&2 || true; done
+  TAKEN=()
+  for key in "${ADOPTING[@]}"; do unset "MADE[$key]"; done
+  settle_record
 }
 
 undo_batch() {
@@ -792,16 +1052,44 @@ undo_batch() {
   printf '%s\n' "$@" | in_ns "$ns" ip -force -batch - >&2 || say "some undo commands failed (above)" >&2
 }
 
+# Signals: HUP (a dropped ssh session), INT (Ctrl-C), QUIT and TERM, sent to this script or to its whole process
+# group. Before any change the script just stops; once it changes the host it lets the running batches finish,
+# starts no other, undoes what this run made and exits 128 + the signal's number. Any other failure once changes
+# have begun (a command failing under `set -e`) is undone by the exit trap the same way.
+APPLYING=
+declare -A SIGNUM=([HUP]=1 [INT]=2 [QUIT]=3 [TERM]=15)
 on_signal() {
+  if [[ -z $APPLYING ]]; then
+    printf '%s: stopped by SIG%s; nothing was changed\n' "$SCRIPT" "$1" >&2
+    exit $((128 + SIGNUM[$1]))
+  fi
   INTERRUPTED=$1
   : >"$TMP/stop" # no batch starts after this one
 }
 stop_interrupted() {
   printf '%s: interrupted by SIG%s\n' "$SCRIPT" "$INTERRUPTED" >&2
   rollback
-  if [[ $INTERRUPTED == INT ]]; then exit 130; fi
-  exit 143
+  exit $((128 + SIGNUM[$INTERRUPTED]))
 }
+on_exit() {
+  local code=$?
+  trap '' HUP INT QUIT TERM
+  if [[ -n $APPLYING ]]; then
+    say "stopped (exit $code) before the lab was complete" >&2
+    rollback
+    if ((code == 0)); then code=1; fi
+  fi
+  cleanup
+  exit "$code"
+}
+
+# --- what the lab may take over -------------------------------------------------------------------------------
+# EXTERNAL_NS: namespaces that exist before up, which the lab uses and never removes. ADOPT_*: for each object with
+# adopt=True, the links (or ports), addresses and route destinations it may already hold, each list between spaces.
+EXTERNAL_NS=()
+declare -A ADOPT_LINKS=()
+declare -A ADOPT_ADDRS=()
+declare -A ADOPT_ROUTES=()
 
 # --- the lab's steps, in order ----------------------------------------------------------------------------------
 plan() {
@@ -854,14 +1142,32 @@ plan() {
 }
 
 # --- main -------------------------------------------------------------------------------------------------------
+for arg in "$@"; do
+  case $arg in
+    -h | --help) echo "usage: up.sh (no options): builds the lab, or completes a partly built one" && exit 0 ;;
+    *) die 2 "unknown option: $arg (up.sh takes none)" ;;
+  esac
+done
+trap 'on_signal HUP' HUP
+trap 'on_signal INT' INT
+trap 'on_signal QUIT' QUIT
+trap 'on_signal TERM' TERM
 preflight
 lock
+trap on_exit EXIT
+scratch sweep
+load_record
+settle_record
+declare -A LAB_NS=() # the namespaces this lab makes: what is inside them is the lab's with them
+for ns in "${READS[@]}"; do LAB_NS[$ns]=1; done
+for ns in "${EXTERNAL_NS[@]}"; do unset "LAB_NS[$ns]"; done
 
 observe
 for ns in "${READS[@]}"; do
   if [[ -z ${HAVE[netns/$ns/]:-} ]]; then FRESH[$ns]=1; fi
 done
 
+MAKING=() # what this run makes outside its own new namespaces: the record names it before it is made
 plan
 if ((${#UNWORDED[@]})); then word_conflicts; fi
 if ((${#CONFLICTS[@]})); then
@@ -869,14 +1175,18 @@ if ((${#CONFLICTS[@]})); then
   die 1 "nothing was changed: ${#CONFLICTS[@]} objects are not as the lab needs them (above); remove or fix them, or change the lab"
 fi
 
+for key in "${MAKING[@]}"; do MADE[$key]=pending; done
+for key in "${ADOPTING[@]}"; do MADE[$key]=pending; done # the object that is there now: its ID comes next
+if ((${#ADOPTING[@]})); then say "taking over (adopt=True): ${ADOPTING[*]}"; fi
+save_record
 MODE=apply
+APPLYING=1
 printf '%s\n' "$LANE_SH" >"$TMP/lane.sh"
 printf '%s\n' "$SET_SYSCTLS" >"$TMP/set_sysctls.sh"
-trap 'on_signal INT' INT
-trap 'on_signal TERM' TERM
 plan
 run_queued
 if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
+settle_record
 
 # What was built is checked with one more, light, read: that the namespaces exist, the carrier of the host's
 # links and the host's sysctls. Elsewhere `ip`'s exit status is the check, which costs no process per namespace;
@@ -910,12 +1220,14 @@ built_checks() {
 CHECKS
 }
 run_checks built_checks observe_built
+if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
 if ((FAILED)); then
   printf '%s\n' "${REPORT[@]}" | grep '^FAIL' >&2
   say "$FAILED checks fail after building the lab" >&2
   rollback
   exit 1
 fi
+APPLYING=
 if ((CHANGES == 0)); then
   say "lab $LAB is already up; nothing changed"
 else
