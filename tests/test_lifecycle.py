@@ -228,8 +228,9 @@ def test_a_failed_up_puts_host_sysctls_back(sandbox, external_lab):
     failed = sandbox.run(FAILING_IP.replace("@K@", "10")
                          + f"NETGEN_JOBS=1 PATH=/run/failing-ip:$PATH bash {external_lab}/up.sh")
     assert failed.returncode == 1
-    assert "undo in host: sysctl net.ipv4.ip_forward 0" in failed.stderr
+    assert "undo in host: sysctl net.ipv4.ip_forward back to 0" in failed.stderr
     assert sandbox.snapshot(carrier=False) == before
+    assert ok(sandbox.run("find /run/netgen -type f ! -name '*.lock'")).stdout == ""  # no record, no scratch
 
 
 def test_verify_tells_swapped_lookalike_veth_pairs_apart(sandbox):
@@ -244,7 +245,7 @@ def test_verify_tells_swapped_lookalike_veth_pairs_apart(sandbox):
 
 TWO_NAMESPACES = """from netgen import Lab
 lab = Lab("pair")
-a, b = lab.netns("a"), lab.netns("b")
+a, b = lab.netns("a"), lab.netns("b", adopt=True)
 lab.veth(a.port("e0", "10.0.0.1/24"), b.port("e0", "10.0.0.2/24"))
 b.sysctl("net.ipv4.ip_forward", 1)
 b.sysctl(@KEY@, 1)
@@ -253,7 +254,8 @@ b.sysctl(@KEY@, 1)
 
 @pytest.fixture
 def pair_lab(tmp_path):
-    """Two namespaces joined by a veth; b sets ip_forward and one more sysctl (KEY, rewritten by the test)."""
+    """Two namespaces joined by a veth; b sets ip_forward and one more sysctl (KEY, rewritten by the test), and
+    may exist before up (adopt=True)."""
     from netgen.pipeline import compile_lab, write_scripts
 
     def compiled(key="net.ipv4.conf.all.forwarding"):

@@ -60,7 +60,7 @@ state_dir() {
   fi
   read -r owner mode < <(stat -c '%u %a' -- "$STATE_DIR")
   if ((owner != 0 || (8#$mode & 8#022) != 0)); then
-    die 2 "the state directory $STATE_DIR must be root's and writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
+    die 2 "the state directory $STATE_DIR must belong to root and be writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
   fi
 }
 
@@ -449,7 +449,7 @@ sysctl_take() {
   (
     flock 9
     if [[ ! -f $file ]]; then
-      if [[ $3 == "$2" ]]; then exit 0; fi # already so before any lab: not the lab's to put back
+      if [[ $3 == "$2" ]]; then exit 0; fi # already so before any lab: nothing for the lab to put back
       printf 'original %s\n' "$3" >"$file"
     fi
     grep -v "^$LAB " "$file" >"$file.new" || true
@@ -1039,7 +1039,9 @@ rollback() {
 # what it adopted is no longer the lab's, and the record keeps only what still exists.
 give_back() {
   local key
-  for key in "${TAKEN[@]}"; do sysctl_give "$key" >&2 || true; done
+  for key in "${TAKEN[@]}"; do
+    if line=$(sysctl_give "$key") && [[ -n $line ]]; then printf '  undo in %s\n' "$line" >&2; fi
+  done
   TAKEN=()
   for key in "${ADOPTING[@]}"; do unset "MADE[$key]"; done
   settle_record
@@ -1189,7 +1191,7 @@ trap on_exit EXIT
 scratch sweep
 load_record
 settle_record
-declare -A LAB_NS=() # the namespaces this lab makes: what is inside them is the lab's with them
+declare -A LAB_NS=() # the namespaces this lab makes: what is inside them belongs to the lab with them
 for ns in "${READS[@]}"; do LAB_NS[$ns]=1; done
 for ns in "${EXTERNAL_NS[@]}"; do unset "LAB_NS[$ns]"; done
 

@@ -58,7 +58,7 @@ state_dir() {
   fi
   read -r owner mode < <(stat -c '%u %a' -- "$STATE_DIR")
   if ((owner != 0 || (8#$mode & 8#022) != 0)); then
-    die 2 "the state directory $STATE_DIR must be root's and writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
+    die 2 "the state directory $STATE_DIR must belong to root and be writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
   fi
 }
 

@@ -66,7 +66,7 @@ state_dir() {
   fi
   read -r owner mode < <(stat -c '%u %a' -- "$STATE_DIR")
   if ((owner != 0 || (8#$mode & 8#022) != 0)); then
-    die 2 "the state directory $STATE_DIR must be root's and writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
+    die 2 "the state directory $STATE_DIR must belong to root and be writable by root alone (it is uid $owner, mode $mode): refused; remove it, or set NETGEN_STATE_DIR"
   fi
 }
 
@@ -310,7 +310,7 @@ sysctl_take() {
   (
     flock 9
     if [[ ! -f $file ]]; then
-      if [[ $3 == "$2" ]]; then exit 0; fi # already so before any lab: not the lab's to put back
+      if [[ $3 == "$2" ]]; then exit 0; fi # already so before any lab: nothing for the lab to put back
       printf 'original %s\n' "$3" >"$file"
     fi
     grep -v "^$LAB " "$file" >"$file.new" || true
@@ -531,8 +531,8 @@ for arg in "$@"; do
     -h | --help)
       cat <<'USAGE'
 usage: down.sh [--force]
-  (no option)  remove what the record says this lab's up.sh made, and nothing else
-  --force      remove every object with a name of the lab's (and the kind it gives it), whoever made it: for a
+  (no option)  remove what the record says up.sh made for this lab, and nothing else
+  --force      remove every object that has a name from the lab (and its kind), whoever made it: for a
                host whose record is gone. It ends what runs in those namespaces and deletes what someone else
                may have made under those names (their addresses and routes go with them)
 USAGE
