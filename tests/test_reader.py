@@ -43,15 +43,14 @@ def as_ip_prints(value) -> str:
 
 
 def read_as(name: str) -> str:
-    """The name the reader gives a string: itself, or, when ip's JSON of it holds a backslash or a percent sign,
-    that text with `%`, `\\` and `"` spelled %25 %5C %22 (lab names have none of these)."""
+    """The name the reader gives a string: itself, or, when ip escaped it, ip's text of it with \\u0022 for \\"
+    (lab names have no backslash)."""
     text = as_ip_prints(name)[1:-1]
-    if "\\" not in text and "%" not in text:
-        return name
-    return text.replace("%", "%25").replace("\\", "%5C").replace('"', "%22")
+    return text.replace('\\"', "\\u0022") if "\\" in text else name
 
 
-NETNS = [("ns1", 0), ('ns{2"', 1)]  # ids of namespaces, as `ip netns list` gives them; the second is foreign
+# ids of namespaces, as `ip netns list` gives them; the lab's ns1 and foreign ones (a namespace's name may hold `:`)
+NETNS = [("ns1", 0), ('ns{2"', 1), ("x:[{y", 2)]
 
 # The host's links: (ifindex, name, kind, peer, master, up, mtu, addresses, alias). A peer is a name (same
 # namespace) or (ifindex, netnsid). The lab's objects come first; the rest are foreign.
@@ -78,6 +77,7 @@ LINKS = [
     (24, "veth0\\", "veth", '"veth0', None, True, 1500, [], None),
     (25, "[x]", "veth", "veth1%", None, True, 1500, [], None),
     (26, "veth1%", "veth", "[x]", None, True, 1500, [], None),
+    (29, "a},{b", "veth", (30, 2), None, True, 1500, [], None),  # as ip ends a record, then the next one
     (27, "\udcff{\x01", "veth", "\x7f]", None, True, 1500, [], None),  # bytes 0xff and 0x01, not UTF-8
     (28, "\x7f]", "veth", "\udcff{\x01", None, True, 1500, [], None),
 ]
