@@ -127,10 +127,14 @@ in_ns() {
 # text form does it in every process), so only the host's reading lists the namespaces by id and gives its peers
 # names; elsewhere a peer in another namespace reads "unnamed" (see `peer` in verify.sh's judge), and
 # cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell whether a pair is the only one alike.
+# ip's strings (names, aliases, namespaces' names) may hold any byte but NUL, `{` among them: a record cut at a `{`
+# inside a string waits for the rest. A string that ip escaped (`\"`, `\\`, `\t`...) comes out as ip wrote it, with
+# `\u0022` for `\"`: a name that no lab object has (lab names have no `\`) and no other string gets. Every other
+# string is read as it is.
 declare -A HAVE=()
 FACTS=
 # shellcheck disable=SC2016 # expanded by awk
-PARSE_AWK='BEGIN { RS = "{"; Q = "\047" }
+PARSE_AWK='BEGIN { RS = "{"; FS = "\""; Q = "\047" }
 function sq(s, n, parts, i, out) { # s in single quotes, for bash
   if (!index(s, Q)) return Q s Q
   n = split(s, parts, Q)
@@ -139,7 +143,28 @@ function sq(s, n, parts, i, out) { # s in single quotes, for bash
   return Q out Q
 }
 function put(key, value) { print (facts ? key "\t" value : "HAVE[" sq(key) "]=" sq(value)) }
-FNR == 1 { put("netns/" ns "/", "present"); delete nsid; name = "" }
+FNR == 1 { put("netns/" ns "/", "present"); delete nsid; name = ""; cut = "" }
+cut != "" { $0 = cut "{" $0; cut = "" }
+index($0, "\\") { # fields are cut at quotes: text and strings in turn (a quote after an odd number of \ is in one)
+  out = $1
+  inside = 0
+  for (i = 2; i <= NF; i++) {
+    if (!inside) {
+      inside = 1
+      s = $i
+    } else if (match($(i - 1), /\\+$/) && RLENGTH % 2) s = s "u0022" $i
+    else {
+      out = out "\"" s "\"" $i
+      inside = 0
+    }
+  }
+  if (inside) cut = $0
+  else $0 = out
+}
+# a record that ends with a key and : or :[ is whole (a quote after a letter closes a key), others must have an even
+# number of quotes (counting them is the costly part of reading)
+cut == "" && substr($0, length($0) - 3) !~ /[a-z_]":\[?$/ && NF % 2 == 0 { cut = $0 }
+cut != "" { next }
 function after(key, rec, stop) { # the text after key in rec, up to the first character in stop
   if (!match(rec, key)) return ""
   rec = substr(rec, RSTART + RLENGTH)
