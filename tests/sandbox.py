@@ -50,16 +50,27 @@ def _stable(value, volatile=_VOLATILE):
 
 
 class Sandbox:
-    def __init__(self):
+    def __init__(self, pid: bool = False):
+        """pid=True: a PID namespace of its own too (with its own /proc), so that what a test runs there sees and
+        can signal only the sandbox's processes; they all end when the sandbox closes (its init is killed)."""
+        self.pid = pid
+        own_pids = ["--pid", "--kill-child", "--mount-proc"] if pid else []  # --kill-child implies --fork
         self.proc = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--propagation", "private", "bash", "-c", SETUP],
+            ["unshare", "--net", "--mount", *own_pids, "--propagation", "private", "bash", "-c", SETUP],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         assert self.proc.stdout.readline().strip() == "ready", "sandbox did not start"
+        # Commands enter the sandbox through its first process: unshare itself, or with a PID namespace the child it
+        # forked (unshare stays in the machine's PID namespace).
+        self.target = self.proc.pid
+        if pid:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as children:
+                self.target = int(children.read().split()[0])
 
     def run(self, command: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
         """Run a bash command inside the sandbox; returns the finished process (never raises on exit code)."""
         return subprocess.run(
-            ["nsenter", "-t", str(self.proc.pid), "--net", "--mount", "bash", "-c", command],
+            ["nsenter", "-t", str(self.target), "--net", "--mount", *(["--pid"] if self.pid else []),
+             "bash", "-c", command],
             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})})
 
