@@ -68,16 +68,23 @@ def up(plan: Plan) -> list[tuple[str, str]]:
 
 
 def down(plan: Plan) -> list[tuple[str, str]]:
-    """Reverse order; a veth with its far end in a lab namespace goes with the namespace, and down waits for it."""
+    """Reverse order; a veth with its far end in a lab namespace goes with the namespace, and down waits for it.
+    First the processes still running in the lab's namespaces are ended (a namespace with a process in it outlives
+    `ip netns del`, and its veths with it)."""
     lines, waits = [], []
+    namespaces = [step.check[1] for step in plan.teardowns if step.check[0] == "netns"]
+    if namespaces:
+        lines.append(("the processes running now, and the namespace each runs in", "read_processes"))
+        lines += [(f"processes still running in namespace {ns}: TERM", f"stop_processes {shell_quote(ns)}")
+                  for ns in namespaces]
+        lines.append(("those still there after 5 s: KILL", "end_processes"))
     if plan.firewall is not None:
         lines.append((f"the nftables table inet {plan.firewall.table}",
                       _nft(f"delete table inet {shell_quote(plan.firewall.table)}") + " 2>/dev/null || true"))
     for step in plan.teardowns:
         if step.gone_with:
-            name = shell_quote(step.check[2])
             waits.append((f"{step.what}: goes with namespace {step.gone_with}",
-                          f"while ip link show dev {name} >/dev/null 2>&1; do sleep 0.05; done"))
+                          f"wait_gone {shell_quote(step.check[2])} {shell_quote(step.gone_with)}"))
         else:
             lines.append((_note(step), _ip(HOST, step.teardown) + " 2>/dev/null || true"))
     if HOST in plan.sysctls:
@@ -132,4 +139,20 @@ def verify(plan: Plan) -> list[tuple[str, str, str]]:
         listing = _nft(f"list table inet {shell_quote(plan.firewall.table)}")
         out += [(f"nftables {r.chain} rule: {r.what} ({r.loc})", shell_quote(r.text), listing)
                 for r in plan.firewall.rules]
+    return out
+
+
+def absent(plan: Plan) -> list[tuple[str, str]]:
+    """(comment, command) for each thing verify --absent wants gone (the batched verify's list): gone when the
+    command that would show it fails."""
+    out = []
+    for step in plan.made:
+        attr, ns, obj = step.check[:3]
+        if attr == "netns":
+            out.append((f"{ns} netns absent ({step.loc})", _ip(ns, ("link", "show", "lo"))))
+        else:
+            out.append((f"{ns}/{obj} {attr} absent ({step.loc})", _ip(ns, ("link", "show", "dev", V(obj)))))
+    if plan.firewall is not None:
+        out.append((f"host/nft {plan.firewall.table} table absent",
+                    _nft(f"list table inet {shell_quote(plan.firewall.table)}")))
     return out

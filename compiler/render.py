@@ -76,7 +76,9 @@ def stream(plan: Plan, variant: str, style: str = "batched") -> Iterator[str]:
         from . import plain  # plain builds on this module's quoting
 
         lines = getattr(plain, variant)(plan)
-        return environment().get_template("plain.sh.j2").generate(plan=plan, variant=variant, lines=lines)
+        gone = plain.absent(plan) if variant == "verify" else []
+        return environment().get_template("plain.sh.j2").generate(plan=plan, variant=variant, lines=lines,
+                                                                  absent=gone)
     return environment().get_template(f"{variant}.sh.j2").generate(plan=plan, variant=variant)
 
 
