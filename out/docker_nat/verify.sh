@@ -312,8 +312,7 @@ READ_SYSCTLS='for key; do
   for part in $key; do path=$path/$part; done
   unset IFS
   if [ -r "$path" ]; then
-    value=
-    read -r value <"$path" || true
+    value=$(cat "$path") # not read: sh reads a byte at a time, and /proc/sys gives a number to one whole read only
     printf "%s=%s\n" "$key" "$value"
   fi
 done'

@@ -310,8 +310,7 @@ READ_SYSCTLS='for key; do
   for part in $key; do path=$path/$part; done
   unset IFS
   if [ -r "$path" ]; then
-    value=
-    read -r value <"$path" || true
+    value=$(cat "$path") # not read: sh reads a byte at a time, and /proc/sys gives a number to one whole read only
     printf "%s=%s\n" "$key" "$value"
   fi
 done'
@@ -959,6 +958,7 @@ run_namespaces() {
     if [[ $j != "$HOST_J" && $j != "$LAST_J" ]]; then finish "$j"; fi
   done
   if [[ -n $REFUSED ]]; then
+    if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi # a signal ended a batch
     rollback
     exit 1
   fi
@@ -1023,6 +1023,7 @@ finish() {
   fi
   REFUSED=1
   if [[ $ns == host ]]; then
+    if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi # a signal ended the batch
     rollback
     exit 1
   fi
