@@ -132,7 +132,7 @@ BAD = [
     pytest.param(lab_json(colour="red"), ["lab.json: $.colour: unknown key; lab objects take format, name,"],
                  id="unknown-key"),
     pytest.param(lab_json(namespaces=[{"name": "a", "nmae": "b"}]),
-                 ['lab.json: $.namespaces[0].nmae: unknown key; namespace objects take name, at'],
+                 ['lab.json: $.namespaces[0].nmae: unknown key; namespace objects take name, external, adopt, at'],
                  id="unknown-nested-key"),
     pytest.param(lab_json(namespaces=[{"name": "a", "a b": 1}]), ['lab.json: $.namespaces[0]["a b"]: unknown key'],
                  id="unknown-key-quoted-in-the-path"),
