@@ -44,8 +44,9 @@ class _Progress:
 
     def __init__(self, script: str, total: int):
         self.enabled = sys.stderr.isatty() and total > 1
-        # the scripts' own line per namespace done: "up.sh: NS: 4 changes", "down.sh: NS: removed 2"
-        self.section = re.compile(rf"^{re.escape(script)}: \S+: (\d+ changes|removed \d+)$")
+        # up.sh's own line per namespace done: "up.sh: NS: 4 changes", "up.sh: NS: 1 change" (down.sh deletes the
+        # namespaces in one batch: its "host: removed 3 namespaces" is not one namespace done)
+        self.section = re.compile(rf"^{re.escape(script)}: \S+: \d+ changes?$")
         self.total, self.done = total, 0
 
     def line(self, text: str, stream) -> None:
