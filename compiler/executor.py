@@ -134,15 +134,21 @@ def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
     return 0
 
 
-def render_dot(dot: str, fmt: str, target: Path) -> None:
-    """Draw DOT text into `target` as svg or png with Graphviz."""
+def render_dot(dot: str, fmt: str) -> bytes:
+    """DOT text drawn as svg or png by Graphviz: the picture's bytes (netgen writes the file itself, so that a
+    file that cannot be written is reported as such, and a failed drawing leaves no file)."""
     try:
-        sh.Command("dot")(f"-T{fmt}", "-o", str(target), _in=dot)
+        return sh.Command("dot")(f"-T{fmt}", _in=dot, _return_cmd=True).stdout
     except sh.CommandNotFound:
         raise ExecutorError("Graphviz is not installed, so there is no `dot` to draw with: install it "
                             "(apt-get install graphviz), or use --format dot or --format mermaid") from None
     except sh.ErrorReturnCode as e:
-        raise ExecutorError(f"dot failed: {e.stderr.decode(errors='replace').strip()}") from None
+        said = " ".join(e.stderr.decode(errors="replace").split())[:300] or "no message"
+        raise ExecutorError(f"Graphviz's dot could not draw the graph as {fmt} (exit {e.exit_code}: {said}); "
+                            f"try another --format (svg, png, or dot to see the text it was given), or reinstall "
+                            f"Graphviz (apt-get install --reinstall graphviz)") from None
+    except sh.SignalException as e:
+        raise ExecutorError(f"Graphviz's dot was killed by signal {abs(e.exit_code)} while drawing") from None
 
 
 def ip_json(ns: str | None, args: list[str]) -> str | None:
