@@ -93,7 +93,8 @@ _TRY = r"""
 set -uo pipefail
 dir=$1
 shift
-mount -t tmpfs netgen-try /run && mkdir -p /run/netns /run/lock /run/netgen || exit 2
+# -n: util-linux's mount would otherwise first make /run/mount (where it records mounts) in the machine's /run
+mount -n -t tmpfs netgen-try /run && mkdir -p /run/netns /run/lock /run/netgen || exit 2
 ip link set lo up
 trap 'echo "netgen try: removing the lab"; bash "$dir/down.sh" >/dev/null' EXIT
 echo "netgen try: building the lab in a sandbox"
