@@ -63,8 +63,7 @@ def _compile_into(lab: Path, out: Path, style: str, timeout: float) -> list[str]
     try:
         compiled, written = _reported(lab, lambda: compile_into(str(lab), str(out), style, timeout))
     except OSError as e:
-        _err(f"netgen: cannot write to {out}: {e.strerror}")
-        raise typer.Exit(1) from None
+        _cannot_write(f"the scripts into the folder {out}", out, e)
     _warn(compiled.warnings)
     return written
 
@@ -87,6 +86,37 @@ def _reported(lab: Path, run):
 def _warn(warnings) -> None:
     for warning in warnings:
         _err(str(warning))
+
+
+def _write_file(path: Path, data: str | bytes) -> None:
+    """Write one file whole or not at all, and say so; a failure is worded with what to do, exit 1."""
+    from .pipeline import write_file
+
+    try:
+        write_file(str(path), data)
+    except OSError as e:
+        _cannot_write(str(path), path, e)
+    _err(f"netgen: wrote {path}")
+
+
+def _cannot_write(what: str, path: Path, e: OSError):
+    """Exit 1 with why `what` (a file, or scripts into a folder) at `path` could not be written and what to do."""
+    import errno
+
+    where = path.parent if what == str(path) else path  # the folder it goes into
+    why = {
+        errno.ENOENT: f"the folder {where} does not exist; make it first, or choose another path",
+        errno.ENOTDIR: f"a part of {where} is a file, not a folder; choose another path",
+        errno.EACCES: f"permission denied in {where}; choose a folder you may write to",
+        errno.EPERM: f"permission denied in {where}; choose a folder you may write to",
+        errno.EROFS: f"{where} is on a read-only file system; choose another path",
+        errno.ENOSPC: "no space left on the device; free some, or choose another path",
+        errno.EISDIR: f"{path} is a folder; name a file",
+    }.get(e.errno, e.strerror or str(e))
+    if e.errno == errno.ENOENT and where.is_dir():  # /proc, say: there, yet no file may be made in it
+        why = f"{where} takes no new files ({e.strerror}); choose another path"
+    _err(f"netgen: cannot write {what}: {why}")
+    raise typer.Exit(1) from None
 
 
 def _version(value: bool) -> None:
@@ -115,15 +145,18 @@ TimeoutOpt = Annotated[float, typer.Option(
 @app.command("compile")
 def compile_command(
     lab: LabArg,
-    variant: Annotated[Variant, typer.Option("--variant", "-v", help="Which script to print.")] = Variant.up,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", metavar="DIR", file_okay=False,
-                                                help="Write up.sh, down.sh and verify.sh into DIR instead.")] = None,
+    variant: Annotated[Variant, typer.Option("--variant", help="Which script to print.")] = Variant.up,
+    out: Annotated[Optional[Path], typer.Option(
+        "-o", "--out", metavar="DIR", file_okay=False,
+        help="A folder (made if missing): write up.sh, down.sh, verify.sh and SHA256SUMS into it instead of "
+        "printing one script.")] = None,
     style: Annotated[Style, typer.Option("--style", help="batched: one ip -batch per namespace, with checks and "
                                          "rollback; plain: one ip command per line, as the articles write it.")]
     = Style.batched,
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Compile the lab and print its up script (or --variant down|verify), or write all three with -o DIR.
+    """Compile the lab and print its up script (or --variant down|verify), or write all three into the folder DIR
+    with -o DIR.
 
     Example: netgen compile examples/docker0.py > up.sh; netgen compile examples/docker0.py -o out/docker0
     """
@@ -137,11 +170,13 @@ def compile_command(
 @app.command("export")
 def export_command(
     lab: LabArg,
-    out: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", dir_okay=False,
-                                                help="Write to FILE (whole or not at all) instead of stdout.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "-o", "--out", metavar="FILE", dir_okay=False,
+        help="A file: write the JSON to it (whole or not at all) instead of printing it.")] = None,
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Print the lab as JSON, which `netgen compile LAB.json` turns into the same scripts without running any code.
+    """Print the lab as JSON (or write it to the file FILE with -o FILE), which `netgen compile LAB.json` turns into
+    the same scripts without running any code.
 
     Only a lab that compiles is exported; the JSON keeps its source, sha256 and every object's FILE:LINE.
     Example: netgen export examples/docker0.py -o docker0.json; netgen compile docker0.json
@@ -152,14 +187,7 @@ def export_command(
     if out is None:
         sys.stdout.write(text)
         return
-    from .pipeline import write_file
-
-    try:
-        write_file(str(out), text)
-    except OSError as e:
-        _err(f"netgen: cannot write {out}: {e.strerror}")
-        raise typer.Exit(1) from None
-    _err(f"netgen: wrote {out}")
+    _write_file(out, text)
 
 
 @app.command("schema")
@@ -185,8 +213,9 @@ def check_command(lab: LabArg, timeout: TimeoutOpt = TIMEOUT) -> None:
         print(f"  {line}")
 
 
-OutOpt = Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", file_okay=False,
-                                                help="Where to compile the scripts (default: out/LAB_NAME).")]
+OutOpt = Annotated[Optional[Path], typer.Option(
+    "-o", "--out", metavar="DIR", file_okay=False,
+    help="A folder (made if missing) to compile the scripts into before running one (default: out/LAB_NAME).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compile and say what would run; run nothing.")]
 
 
@@ -200,8 +229,7 @@ def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[st
     try:
         write_scripts(compiled, str(directory))
     except OSError as e:
-        _err(f"netgen: cannot write to {directory}: {e.strerror}")
-        raise typer.Exit(1) from None
+        _cannot_write(f"the scripts into the folder {directory}", directory, e)
     _run(directory / f"{variant}.sh", args, dry_run, len(compiled.plan.namespaces) + 1)
 
 
@@ -223,7 +251,8 @@ def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> N
 
 @app.command("up")
 def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT) -> None:
-    """Compile the lab and build it on this host (as root) by running its up.sh.
+    """Compile the lab into the folder out/LAB_NAME (or -o DIR) and build it on this host (as root) by running its
+    up.sh.
 
     Example: sudo netgen up examples/docker0.py
     """
@@ -232,7 +261,7 @@ def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, time
 
 @app.command("down")
 def down_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT) -> None:
-    """Compile the lab and remove it from this host by running its down.sh.
+    """Compile the lab into the folder out/LAB_NAME (or -o DIR) and remove it from this host by running its down.sh.
 
     Example: sudo netgen down examples/docker0.py
     """
@@ -246,7 +275,8 @@ def verify_command(
     tap: Annotated[bool, typer.Option("--tap", help="Print the results as TAP.")] = False,
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Compile the lab and check the live host against it with its verify.sh; exit 0 only if all checks pass.
+    """Compile the lab into the folder out/LAB_NAME (or -o DIR) and check the live host against it with its verify.sh;
+    exit 0 only if all checks pass.
 
     Example: sudo netgen verify examples/docker0.py --tap
     """
@@ -333,11 +363,13 @@ def graph_command(
     lab: LabArg,
     fmt: Annotated[GraphFormat, typer.Option("--format", "-f", help="dot and mermaid are text; svg and png are "
                                              "drawn with Graphviz and need -o.")] = GraphFormat.dot,
-    out: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", dir_okay=False,
-                                                help="Write to FILE instead of stdout.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "-o", "--out", metavar="FILE", dir_okay=False,
+        help="A file: write the graph to it (whole or not at all) instead of printing it.")] = None,
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Draw the topology: namespaces as boxes, bridges, veth pairs as edges with names and addresses.
+    """Draw the topology: namespaces as boxes, bridges, veth pairs as edges with names and addresses; printed, or
+    written to the file FILE with -o FILE.
 
     Example: netgen graph examples/docker0.py --format svg -o docker0.svg
     """
@@ -349,7 +381,7 @@ def graph_command(
         if out is None:
             sys.stdout.write(text)
         else:
-            out.write_text(text)
+            _write_file(out, text)
         return
     if out is None:
         _err(f"netgen: --format {fmt.value} draws a picture: name the file with -o FILE.{fmt.value}")
@@ -357,11 +389,11 @@ def graph_command(
     from . import executor
 
     try:
-        executor.render_dot(graph.to_dot(model), fmt.value, out)
+        picture = executor.render_dot(graph.to_dot(model), fmt.value)
     except executor.ExecutorError as e:
-        _err(f"netgen: {e}")
+        _err(f"netgen: {e}; {out} was not written")
         raise typer.Exit(1) from None
-    _err(f"netgen: wrote {out}")
+    _write_file(out, picture)
 
 
 def main() -> None:

@@ -44,8 +44,9 @@ class _Progress:
 
     def __init__(self, script: str, total: int):
         self.enabled = sys.stderr.isatty() and total > 1
-        # the scripts' own line per namespace done: "up.sh: NS: 4 changes", "down.sh: NS: removed 2"
-        self.section = re.compile(rf"^{re.escape(script)}: \S+: (\d+ changes|removed \d+)$")
+        # up.sh's own line per namespace done: "up.sh: NS: 4 changes", "up.sh: NS: 1 change" (down.sh deletes the
+        # namespaces in one batch: its "host: removed 3 namespaces" is not one namespace done)
+        self.section = re.compile(rf"^{re.escape(script)}: \S+: \d+ changes?$")
         self.total, self.done = total, 0
 
     def line(self, text: str, stream) -> None:
@@ -92,7 +93,8 @@ _TRY = r"""
 set -uo pipefail
 dir=$1
 shift
-mount -t tmpfs netgen-try /run && mkdir -p /run/netns /run/lock /run/netgen || exit 2
+# -n: util-linux's mount would otherwise first make /run/mount (where it records mounts) in the machine's /run
+mount -n -t tmpfs netgen-try /run && mkdir -p /run/netns /run/lock /run/netgen || exit 2
 ip link set lo up
 trap 'echo "netgen try: removing the lab"; bash "$dir/down.sh" >/dev/null' EXIT
 echo "netgen try: building the lab in a sandbox"
@@ -133,15 +135,21 @@ def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
     return 0
 
 
-def render_dot(dot: str, fmt: str, target: Path) -> None:
-    """Draw DOT text into `target` as svg or png with Graphviz."""
+def render_dot(dot: str, fmt: str) -> bytes:
+    """DOT text drawn as svg or png by Graphviz: the picture's bytes (netgen writes the file itself, so that a
+    file that cannot be written is reported as such, and a failed drawing leaves no file)."""
     try:
-        sh.Command("dot")(f"-T{fmt}", "-o", str(target), _in=dot)
+        return sh.Command("dot")(f"-T{fmt}", _in=dot, _return_cmd=True).stdout
     except sh.CommandNotFound:
         raise ExecutorError("Graphviz is not installed, so there is no `dot` to draw with: install it "
                             "(apt-get install graphviz), or use --format dot or --format mermaid") from None
     except sh.ErrorReturnCode as e:
-        raise ExecutorError(f"dot failed: {e.stderr.decode(errors='replace').strip()}") from None
+        said = " ".join(e.stderr.decode(errors="replace").split())[:300] or "no message"
+        raise ExecutorError(f"Graphviz's dot could not draw the graph as {fmt} (exit {e.exit_code}: {said}); "
+                            f"try another --format (svg, png, or dot to see the text it was given), or reinstall "
+                            f"Graphviz (apt-get install --reinstall graphviz)") from None
+    except sh.SignalException as e:
+        raise ExecutorError(f"Graphviz's dot was killed by signal {abs(e.exit_code)} while drawing") from None
 
 
 def ip_json(ns: str | None, args: list[str]) -> str | None:

@@ -198,11 +198,12 @@ class _Child:
         self.pipe.close()
 
 
-def write_file(target: str, text: str, mode: int = 0o644) -> None:
-    """Write `text` to `target` whole or not at all: into a temporary file beside it, then renamed over it."""
+def write_file(target: str, text: str | bytes, mode: int = 0o644) -> None:
+    """Write `text` (or bytes) to `target` whole or not at all: into a temporary file beside it, then renamed over
+    it."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target) or ".", prefix=f".{os.path.basename(target)}.")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.chmod(tmp, mode)
         os.replace(tmp, target)

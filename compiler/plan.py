@@ -407,7 +407,9 @@ def _host_last(steps: list[Step], ifaces: list[Interface]) -> tuple[list[Step], 
 
 
 def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("s") else f"{n} {word}s"
+    """'no bridges', '1 bridge', '2 bridges': the noun agrees with the count."""
+    plural = f"{word}es" if word.endswith("s") else f"{word}s"
+    return f"no {plural}" if n == 0 else f"1 {word}" if n == 1 else f"{n} {plural}"
 
 
 def _some(items: list, name=str, limit: int = 8) -> str:
@@ -416,13 +418,17 @@ def _some(items: list, name=str, limit: int = 8) -> str:
     return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
+def _listed(items: list, word: str, name=str) -> str:
+    """'2 bridges: a, b', or 'no bridges' (no list to show: nothing after a colon)."""
+    return f"{_count(len(items), word)}: {_some(items, name)}" if items else _count(0, word)
+
+
 def summary(lab: Lab) -> tuple[str, ...]:
     bridges = [i.ref for i in lab.interfaces if i.kind == "bridge"]
     n_addr = sum(len(i.addresses) for i in lab.interfaces)
-    lines = [f"{_count(len(lab.namespaces), 'namespace')}: {_some(lab.namespaces, lambda n: n.name) or '-'}",
-             f"{_count(len(bridges), 'bridge')}: {_some(bridges) or '-'}",
-             f"{_count(len(lab.veths), 'veth pair')}: "
-             + (_some(lab.veths, lambda v: f"{v.a[0]}/{v.a[1]}--{v.b[0]}/{v.b[1]}") or "-"),
+    lines = [_listed(lab.namespaces, "namespace", lambda n: n.name),
+             _listed(bridges, "bridge"),
+             _listed(lab.veths, "veth pair", lambda v: f"{v.a[0]}/{v.a[1]}--{v.b[0]}/{v.b[1]}"),
              f"{_count(n_addr, 'address')}, {_count(len(lab.routes), 'route')}, "
              f"{_count(len(lab.expectations), 'expectation')}"]
     lines += pools.describe(lab)

@@ -18,7 +18,9 @@ if [[ ${1:-} != --inside ]]; then
 fi
 
 out=$2
-mount -t tmpfs netgen-demo /run # a private /run: its netns, lock and netgen folders vanish with the sandbox
+# a private /run: its netns, lock and netgen folders vanish with the sandbox (-n: and mount makes no /run/mount
+# in the machine's /run, where it would record mounts)
+mount -n -t tmpfs netgen-demo /run
 mkdir -p /run/netns /run/lock /run/netgen
 step() {
   printf '\n$ %s\n' "$*"

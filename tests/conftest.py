@@ -9,6 +9,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 from sandbox import Sandbox  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Tests that run `netgen` as a user does run the one installed beside the Python running the tests (.venv/bin when
+# run as the README says), not one that comes first on PATH from elsewhere (a pyenv shim, another checkout's link).
+_BIN = os.path.dirname(sys.executable)
+if os.access(os.path.join(_BIN, "netgen"), os.X_OK):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.py"))
 
 

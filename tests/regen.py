@@ -1,4 +1,4 @@
-"""Regenerate out/<example>/{up,down,verify}.sh from examples/*.py: `python tests/regen.py` from the repo root.
+"""Regenerate out/<example>/{up,down,verify}.sh from examples/*.py: `.venv/bin/python tests/regen.py` from the repo root.
 
 The golden test compares out/ with a fresh compile; after a change to netgen, run this and review the diff.
 """

@@ -14,7 +14,8 @@ import time
 SETUP = """
 set -euo pipefail
 # A private /run (made inside the sandbox, so nothing is created on the machine's own /run)
-mount -t tmpfs netgen-sandbox /run
+# -n: util-linux's mount would otherwise first make /run/mount (where it records mounts) in the machine's /run
+mount -n -t tmpfs netgen-sandbox /run
 mkdir -p /run/netns /run/lock
 ip link set lo up
 echo ready

@@ -148,3 +148,69 @@ def test_timeout_stops_a_lab_that_never_finishes_and_writes_nothing(tmp_path):
     assert re.search(re.escape(str(lab)) + message, result.stderr), result.stderr
     assert "1 error; nothing was written" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_v_is_not_short_for_variant():
+    result = invoke("compile", DOCKER0, "-v", "down")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "No such option: -v" in result.stderr
+    assert "-v" not in invoke("compile", "--help").stdout.replace("--variant", "")
+
+
+@pytest.mark.parametrize("command,kind", [("compile", "DIR"), ("up", "DIR"), ("down", "DIR"), ("verify", "DIR"),
+                                          ("export", "FILE"), ("graph", "FILE")])
+def test_o_is_a_folder_or_a_file_and_the_help_says_which(command, kind):
+    text = " ".join(invoke(command, "--help").stdout.split())
+    assert f"-o, --out {kind} " in text
+    assert ("A folder (made if missing)" if kind == "DIR" else "A file: write") in text
+    assert f"-o {kind}" in text  # the command's own description says what -o makes
+
+
+@pytest.mark.parametrize("command,wrong", [(["compile", DOCKER0], "a file"), (["export", DOCKER0], "a folder"),
+                                          (["graph", DOCKER0], "a folder")])
+def test_o_of_the_wrong_kind_is_a_usage_error(tmp_path, command, wrong):
+    target = tmp_path / "x"
+    target.mkdir() if wrong == "a folder" else target.write_text("")
+    result = invoke(*command, "-o", str(target))
+    assert result.exit_code == 2 and "Invalid value for '-o' / '--out'" in result.stderr
+
+
+def netgen_main(*args, env=None):
+    """The real entry point in its own process: what a user sees, traceback or not."""
+    return subprocess.run([sys.executable, "-c", "from netgen.cli import main; main()", *args], capture_output=True,
+                          text=True, env=env)
+
+
+@pytest.mark.parametrize("args", [["graph", DOCKER0, "-f", "svg"], ["graph", DOCKER0, "-f", "mermaid"],
+                                  ["graph", DOCKER0], ["export", DOCKER0]])
+def test_a_file_in_a_missing_folder_is_named_with_what_to_do(args):
+    if "svg" in args and not shutil.which("dot"):
+        pytest.skip("Graphviz (dot) is not installed")
+    result = netgen_main(*args, "-o", "/nonexistent/x.svg")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == ("netgen: cannot write /nonexistent/x.svg: the folder /nonexistent does not exist; "
+                             "make it first, or choose another path\n")
+
+
+def test_scripts_under_a_file_are_named_with_what_to_do(tmp_path):
+    (tmp_path / "f").write_text("")
+    result = netgen_main("compile", DOCKER0, "-o", str(tmp_path / "f" / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (f"netgen: cannot write the scripts into the folder {tmp_path}/f/out: a part of "
+                             f"{tmp_path}/f/out is a file, not a folder; choose another path\n")
+
+
+def test_a_graphviz_failure_is_worded_by_netgen_and_leaves_no_file(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "dot").write_text("#!/bin/sh\necho 'Error: renderer for svg is unavailable' >&2\nexit 3\n")
+    (fake / "dot").chmod(0o755)
+    target = tmp_path / "d.svg"
+    result = netgen_main("graph", DOCKER0, "-f", "svg", "-o", str(target),
+                         env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == ("netgen: Graphviz's dot could not draw the graph as svg (exit 3: Error: renderer for svg "
+                             "is unavailable); try another --format (svg, png, or dot to see the text it was given), "
+                             f"or reinstall Graphviz (apt-get install --reinstall graphviz); {target} was not "
+                             "written\n")
+    assert os.listdir(tmp_path) == ["bin"]

@@ -257,3 +257,19 @@ def test_down_restores_forwarding_that_was_on_and_off(sandbox):
     down = ok(sandbox.run(script("docker_nat", "down")))
     assert "sysctl net.ipv6.conf.all.forwarding back to 0" in down.stdout
     assert sandbox.snapshot() == before
+
+
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nft is not installed (.ci/run installs it)")
+def test_up_words_nft_refusing_the_table_with_what_to_check_and_undoes_the_run(sandbox):
+    """nft's own message is shown, under a line of netgen's saying what was undone and what to check."""
+    before = sandbox.snapshot()
+    fake = ("mkdir -p /run/fake-nft && printf '%s\\n' '#!/bin/bash' "
+            "'if [[ $1 == -f ]]; then echo \"Error: Could not process rule: No such file or directory\" >&2; exit 1; fi' "
+            "\"exec $(command -v nft) \\\"\\$@\\\"\" >/run/fake-nft/nft && chmod +x /run/fake-nft/nft && ")
+    result = sandbox.run(fake + f"PATH=/run/fake-nft:$PATH bash {REPO}/out/docker_nat/up.sh")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("up.sh: in host, nft refused the table netgen-docker_nat (below); this run is undone. Check that the kernel "
+            "has nftables NAT and fib (modprobe nft_chain_nat nft_fib_inet):\n"
+            "  Error: Could not process rule: No such file or directory\n") in result.stderr
+    ok(sandbox.run("rm -r /run/fake-nft"))
+    assert sandbox.snapshot() == before

@@ -155,3 +155,15 @@ def test_try_interrupted_leaves_the_machine_as_it_was():
     proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert _machine_state() == before
+
+
+@needs_root
+def test_try_adds_nothing_to_the_machines_run():
+    """On a machine whose /run has no /run/mount yet (util-linux's mount makes it to record mounts), try leaves
+    /run as it found it. The machine's /run is stood in for by a fresh tmpfs in a mount namespace of the test's."""
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c",
+                             "mount -n -t tmpfs fresh-run /run && mkdir /run/lock && "
+                             f"netgen try {REPO}/examples/veth_pair.py -- true >/dev/null && ls -A /run"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["lock"]

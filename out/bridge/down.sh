@@ -8,7 +8,7 @@
 #   2 namespaces: ns1, ns2
 #   1 bridge: host/br0
 #   2 veth pairs: ns1/br-veth0--host/brvethotherend0, ns2/br-veth1--host/brvethotherend1
-#   2 addresses, 0 routes, 2 expectations
+#   2 addresses, no routes, 2 expectations
 #
 # It works from the lab's own names and the record up.sh keeps of what it made (STATE_DIR/LAB.made): an object is
 # removed only when the record says this lab made it and it is still that object (a namespace's device and inode,
@@ -38,6 +38,8 @@ die() {
   printf '%s: %s\n' "$SCRIPT" "$*" >&2
   exit "$code"
 }
+# n_words N WORD [PLURAL] sets N_WORDS to "1 WORD" or "N PLURAL" (default WORDs); no subshell.
+n_words() { if (($1 == 1)); then N_WORDS="1 $2"; else N_WORDS="$1 ${3:-$2s}"; fi; }
 
 preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
@@ -494,11 +496,13 @@ delete_namespaces() {
 flush() {
   local failed=
   if [[ -n $NETNS_JOB ]]; then
-    if wait "$NETNS_JOB"; then say "host: removed ${#DOOMED[@]} namespaces"; else failed=1; fi
+    n_words "${#DOOMED[@]}" namespace
+    if wait "$NETNS_JOB"; then say "host: removed $N_WORDS"; else failed=1; fi
     REMOVED=$((REMOVED + ${#DOOMED[@]}))
   fi
   if ((${#BATCH[@]})); then
-    if printf '%s\n' "${BATCH[@]}" | ip -force -batch -; then say "host: removed ${#BATCH[@]} links"; else failed=1; fi
+    n_words "${#BATCH[@]}" link
+    if printf '%s\n' "${BATCH[@]}" | ip -force -batch -; then say "host: removed $N_WORDS"; else failed=1; fi
     REMOVED=$((REMOVED + ${#BATCH[@]}))
   fi
   if [[ -n $failed ]]; then die 1 "ip could not remove everything (above); run down.sh again"; fi
@@ -523,7 +527,8 @@ wait_vanished() {
     VANISH=("${left[@]}")
     if ((${#VANISH[@]} == 0)); then break; fi
     if ((SECONDS >= deadline)); then
-      LEFT+=("${#VANISH[@]} veths are still in the host after their namespaces were deleted: ${VANISH[*]:0:8}")
+      n_words "${#VANISH[@]}" veth
+      LEFT+=("$N_WORDS still in the host after the namespaces were deleted: ${VANISH[*]:0:8}")
       UNREMOVED=1
       break
     fi
@@ -583,12 +588,14 @@ settle_record
 UNRESTORED=0
 
 if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
-((UNRESTORED == 0)) || die 1 "$UNRESTORED host sysctls are not as they were before the lab; run down.sh again"
+n_words "$UNRESTORED" "host sysctl"
+((UNRESTORED == 0)) || die 1 "$N_WORDS not put back as before the lab; run down.sh again"
 ((UNREMOVED == 0)) || die 1 "the kernel has not finished removing the veths of the lab; run down.sh again"
 if ((REMOVED == 0 && ${#LEFT[@]})); then
   say "nothing of lab $LAB to remove: what carries its names was not made by it (above)"
 elif ((REMOVED == 0)); then
   say "lab $LAB is not present; nothing to remove"
 else
-  say "lab $LAB is down ($REMOVED objects removed)"
+  n_words "$REMOVED" object
+  say "lab $LAB is down ($N_WORDS removed)"
 fi

@@ -33,6 +33,8 @@ die() {
   printf '%s: %s\n' "$SCRIPT" "$*" >&2
   exit "$code"
 }
+# n_words N WORD [PLURAL] sets N_WORDS to "1 WORD" or "N PLURAL" (default WORDs); no subshell.
+n_words() { if (($1 == 1)); then N_WORDS="1 $2"; else N_WORDS="$1 ${3:-$2s}"; fi; }
 
 preflight() {
   ((EUID == 0)) || die 2 "must run as root (it enters network namespaces to read them); try: sudo bash $0"
@@ -723,6 +725,7 @@ lock shared
 trap cleanup EXIT
 scratch
 run_checks "$what"
+n_words "$PASSED" check
 if [[ -n $tap ]]; then
   printf 'TAP version 13\n1..%d\n' "${#REPORT[@]}"
   for i in "${!REPORT[@]}"; do
@@ -731,9 +734,9 @@ if [[ -n $tap ]]; then
       *) printf 'not ok %d - %s\n' "$((i + 1))" "${REPORT[i]#FAIL }" ;;
     esac
   done
-  printf '# lab %s: %d checks passed, %d failed\n' "$LAB" "$PASSED" "$FAILED"
+  printf '# lab %s: %s passed, %d failed\n' "$LAB" "$N_WORDS" "$FAILED"
 else
   printf '%s\n' "${REPORT[@]}"
-  say "lab $LAB: $PASSED checks passed, $FAILED failed"
+  say "lab $LAB: $N_WORDS passed, $FAILED failed"
 fi
 ((FAILED == 0)) || exit 1

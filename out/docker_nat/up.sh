@@ -38,6 +38,8 @@ die() {
   printf '%s: %s\n' "$SCRIPT" "$*" >&2
   exit "$code"
 }
+# n_words N WORD [PLURAL] sets N_WORDS to "1 WORD" or "N PLURAL" (default WORDs); no subshell.
+n_words() { if (($1 == 1)); then N_WORDS="1 $2"; else N_WORDS="$1 ${3:-$2s}"; fi; }
 
 preflight() {
   ((EUID == 0)) || die 2 "must run as root (it changes network namespaces and links); try: sudo bash $0"
@@ -1093,7 +1095,8 @@ finish() {
     fi
   done
   if [[ $result == ok ]]; then
-    say "$ns: $((applied + sys / 3)) changes"
+    n_words "$((applied + sys / 3))" change
+    say "$ns: $N_WORDS"
     return 0
   fi
   REFUSED=1
@@ -1117,7 +1120,8 @@ rollback() {
     give_back
     return 0
   fi
-  say "undoing the $n changes this run made" >&2
+  n_words "$n" change
+  say "undoing the $N_WORDS this run made" >&2
   for ((i = n - 1; i >= -1; i--)); do
     if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" || ${JOURNAL_UNDO[i]} == sysctl\ * || ${JOURNAL_UNDO[i]} == nft\ * ]]; then
       if ((${#lines[@]})); then undo_batch "$ns" "${lines[@]}"; fi
@@ -1218,7 +1222,7 @@ firewall() {
     printf '}\n'
   } >"$TMP/nft"
   if ! nft -f "$TMP/nft" 2>"$TMP/nft.err"; then
-    say "in host, nft refused the table $NFT_TABLE:" >&2
+    say "in host, nft refused the table $NFT_TABLE (below); this run is undone. Check that the kernel has nftables NAT and fib (modprobe nft_chain_nat nft_fib_inet):" >&2
     sed 's/^/  /' "$TMP/nft.err" >&2
     rollback
     exit 1
@@ -1226,7 +1230,8 @@ firewall() {
   JOURNAL_NS+=(host)
   JOURNAL_UNDO+=("nft delete table inet $NFT_TABLE")
   CHANGES=$((CHANGES + 1))
-  say "host: nftables table inet $NFT_TABLE made, $((${#NFT_RULES[@]} / 2)) rules"
+  n_words "$((${#NFT_RULES[@]} / 2))" rule
+  say "host: nftables table inet $NFT_TABLE made, $N_WORDS"
 }
 
 # --- what the lab may take over -------------------------------------------------------------------------------
@@ -1412,7 +1417,8 @@ plan
 if ((${#UNWORDED[@]})); then word_conflicts; fi
 if ((${#CONFLICTS[@]})); then
   printf '%s\n' "${CONFLICTS[@]/#/$SCRIPT: }" >&2
-  die 1 "nothing was changed: ${#CONFLICTS[@]} objects are not as the lab needs them (above); remove or fix them, or change the lab"
+  n_words "${#CONFLICTS[@]}" "object is" "objects are"
+  die 1 "nothing was changed: $N_WORDS not as the lab needs them (above); remove or fix them, or change the lab"
 fi
 
 for key in "${MAKING[@]}"; do MADE[$key]=pending; done
@@ -1475,7 +1481,8 @@ run_checks built_checks observe_built
 if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
 if ((FAILED)); then
   printf '%s\n' "${REPORT[@]}" | grep '^FAIL' >&2
-  say "$FAILED checks fail after building the lab" >&2
+  n_words "$FAILED" check
+  say "$N_WORDS failed after building the lab" >&2
   rollback
   exit 1
 fi
@@ -1483,5 +1490,6 @@ APPLYING=
 if ((CHANGES == 0)); then
   say "lab $LAB is already up; nothing changed"
 else
-  say "lab $LAB is up ($CHANGES changes)"
+  n_words "$CHANGES" change
+  say "lab $LAB is up ($N_WORDS)"
 fi
