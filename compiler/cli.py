@@ -260,12 +260,19 @@ def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, time
 
 
 @app.command("down")
-def down_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT) -> None:
+def down_command(
+    lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Remove every object that has a name from the lab, whoever made it (for a host whose record in "
+                        "/run/netgen is gone): it also deletes what someone else made under those names, and ends "
+                        "what runs in those namespaces.")] = False,
+) -> None:
     """Compile the lab into the folder out/LAB_NAME (or -o DIR) and remove it from this host by running its down.sh.
 
+    Only what the lab's up made is removed; anything else carrying a lab name is left and named (see --force).
     Example: sudo netgen down examples/docker0.py
     """
-    _compile_and_run(lab, out, "down", [], dry_run, timeout)
+    _compile_and_run(lab, out, "down", ["--force"] * force, dry_run, timeout)
 
 
 @app.command("verify")

@@ -18,6 +18,12 @@ runner = CliRunner()
 DOCKER0 = str(REPO / "examples" / "docker0.py")
 
 
+def test_down_force_is_passed_to_down_sh_and_its_help_says_what_it_risks(tmp_path):
+    result = runner.invoke(app, ["down", DOCKER0, "-o", str(tmp_path), "--force", "--dry-run"])
+    assert f"would run: bash {tmp_path}/down.sh --force" in result.stderr
+    assert "whoever made it" in " ".join(runner.invoke(app, ["down", "--help"]).stdout.split())
+
+
 def test_up_dry_run_compiles_and_runs_nothing(tmp_path):
     result = runner.invoke(app, ["up", DOCKER0, "--out", str(tmp_path / "d"), "--dry-run"])
     assert result.exit_code == 0

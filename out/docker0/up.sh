@@ -985,7 +985,7 @@ finish() {
         applied=$((applied - 1))
         printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$ns" "${lines[applied]}" >&2
         grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
-      elif ((${result#ip } > 128)); then # any of its lines may have been applied: all are undone
+      elif ((${result#ip } > 128 && ${result#ip } < 160)); then # any of its lines may have been applied: all are undone
         applied=${#lines[@]}
         printf '%s: in %s, ip was ended by signal %s\n' "$SCRIPT" "$ns" "$((${result#ip } - 128))" >&2
       else
@@ -1269,13 +1269,17 @@ settle_record
 # verify.sh reads everything. Namespaces with IPv6 addresses are read until duplicate address detection has
 # finished, so that up ends with addresses that work. A lab that does not check out is undone like any other
 # failure.
+# link_carriers prints NAME up|down (carrier) for each host link whose name a lab could give (as link_ids).
+link_carriers() {
+  ip -j link show | awk 'BEGIN { RS = "[{]\"ifindex\":" }
+    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) {
+      print substr($0, RSTART + 10, RLENGTH - 11), ($0 ~ /"flags":\[[^]]*"LOWER_UP"/ ? "up" : "down")
+    }'
+}
 observe_built() {
-  local ns name rest
+  local ns name oper
   HAVE=()
-  while read -r name _ rest; do
-    HAVE[oper/host/${name%%@*}]=down
-    case $rest in *LOWER_UP*) HAVE[oper/host/${name%%@*}]=up ;; esac
-  done < <(ip -br link show)
+  while read -r name oper; do HAVE[oper/host/$name]=$oper; done < <(link_carriers)
   for ns in "${READS[@]}"; do
     if [[ -e /run/netns/$ns ]]; then HAVE[netns/$ns/]=present; fi
   done
