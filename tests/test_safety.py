@@ -306,3 +306,12 @@ def test_8_a_killed_up_leaves_scratch_the_next_run_removes(box):
     ok(box.run(script("docker0", "down")))
     assert ok(box.run("ls /run/netgen")).stdout.split() == ["docker0.lock"]
     assert ok(box.run("ip netns list; ip -br link | grep -v '^lo ' || true")).stdout == ""
+
+
+def test_8_a_pair_made_again_is_reachable_at_once(box):
+    """nginx-2 had talked to nginx-1; up makes nginx-1 again (new MACs): nginx-2's neighbour entry for it would
+    point at a MAC that is gone for tens of seconds, so up flushes the entries for the addresses it made."""
+    ok(box.run(script("docker0", "up")))
+    ok(box.run("ip netns exec nginx-2 ping -c1 -W1 172.17.0.2 && ip netns del nginx-1"))
+    ok(box.run(script("docker0", "up")))
+    ok(box.run("ip netns exec nginx-2 ping -c1 -W2 172.17.0.2"))

@@ -698,11 +698,16 @@ step() {
   if [[ -n ${FRESH[$owner]:-} ]]; then # no conflict is possible, and no undo is needed
     if [[ $MODE == check || -z $do ]]; then return 0; fi
     if [[ $attr == sysctl ]]; then SYSCTLS+=("$obj" "$want" absent); else BATCH+=("$do") BATCH_UNDO+=(""); fi
+    if [[ $attr == addr ]]; then NEW_ADDRS+=("${obj%/*}"); fi
     return 0
   fi
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
-  if [[ $attr == sysctl && $owner == host && $MODE == apply ]]; then take_sysctl "$obj" "$want" "$have"; fi
+  if [[ $MODE == apply ]]; then
+    if [[ $attr == sysctl && $owner == host ]]; then take_sysctl "$obj" "$want" "$have"; fi
+    if [[ $attr == link && $have == absent ]]; then CREATED[$ns/$obj]=1; fi
+    if [[ $attr == addr && -n ${CREATED[$ns/$want]:-} ]]; then NEW_ADDRS+=("${obj%/*}"); fi
+  fi
   if [[ $attr == netns || ($attr == link && -z ${LAB_NS[$owner]:-}) ]]; then
     if [[ $have == absent ]]; then
       if [[ $MODE == check ]]; then MAKING+=("$attr/$ns/$obj"); fi
@@ -794,6 +799,20 @@ adoptable() {
   rest=$(printf '%s, ' "${extra[@]}")
   CONFLICTS+=("$k: adopt=True, but it holds what the lab does not name: ${rest%, }; up takes over only what it would make itself: remove those, or name them in the lab")
   return 1
+}
+
+# refresh_neighbours: an address this run put on a link it made has a new MAC behind it, and a namespace that
+# existed before the run (the host too) may still hold a neighbour entry with the old one: traffic to it would go
+# nowhere until that entry expires (tens of seconds). Those entries, for those addresses only, are flushed.
+declare -A CREATED=() # links this run made
+NEW_ADDRS=()
+refresh_neighbours() {
+  local ns
+  if ((${#NEW_ADDRS[@]} == 0)); then return 0; fi
+  printf 'neigh flush to %s\n' "${NEW_ADDRS[@]}" >"$TMP/neigh"
+  for ns in host "${!LAB_NS[@]}"; do
+    if [[ -z ${FRESH[$ns]:-} ]]; then in_ns "$ns" ip -force -batch "$TMP/neigh" >/dev/null 2>&1 || true; fi
+  done
 }
 
 # take_sysctl KEY WANT HAVE: this run sets host sysctl KEY (or finds it set): the shared record says so before it
@@ -1251,6 +1270,7 @@ plan
 run_queued
 if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
 settle_record
+refresh_neighbours
 
 # What was built is checked with one more, light, read: that the namespaces exist, the carrier of the host's
 # links and the host's sysctls. Elsewhere `ip`'s exit status is the check, which costs no process per namespace;
