@@ -249,19 +249,25 @@ def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> N
     raise typer.Exit(code)
 
 
+PlanOpt = Annotated[bool, typer.Option(
+    "--plan", help="Read the live state and print each command the script would run now (and every conflict, and what "
+                   "it would leave as it is); change nothing.")]
+
+
 @app.command("up")
-def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT) -> None:
+def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT,
+               plan: PlanOpt = False) -> None:
     """Compile the lab into the folder out/LAB_NAME (or -o DIR) and build it on this host (as root) by running its
     up.sh.
 
-    Example: sudo netgen up examples/docker0.py
+    Example: sudo netgen up examples/docker0.py --plan
     """
-    _compile_and_run(lab, out, "up", [], dry_run, timeout)
+    _compile_and_run(lab, out, "up", ["--plan"] * plan, dry_run, timeout)
 
 
 @app.command("down")
 def down_command(
-    lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT,
+    lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT, plan: PlanOpt = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Remove every object that has a name from the lab, whoever made it (for a host whose record in "
                         "/run/netgen is gone): it also deletes what someone else made under those names, and ends "
@@ -272,7 +278,7 @@ def down_command(
     Only what the lab's up made is removed; anything else carrying a lab name is left and named (see --force).
     Example: sudo netgen down examples/docker0.py
     """
-    _compile_and_run(lab, out, "down", ["--force"] * force, dry_run, timeout)
+    _compile_and_run(lab, out, "down", ["--force"] * force + ["--plan"] * plan, dry_run, timeout)
 
 
 @app.command("verify")

@@ -255,6 +255,35 @@ parse() {
 count() { HAVE[$1]=$((${HAVE[$1]:-0} + 1)); }
 
 
+# --- the log, and commands as a person would type them ---------------------------------------------------------
+# STATE_DIR/LAB.log: every command up and down ran, one line each: time, script[pid], namespace, the command as
+# `--plan` prints it, and how it ended (its exit status; a line of an `ip -batch` after the one ip refused: not
+# run). `up.sh --plan` prints the same command text, so a plan and the log that follows it read alike.
+PLAN= # --plan: print what would run, change nothing
+
+# typed NS LINE sets TYPED to LINE (a line of `ip -batch`, `sysctl -w K=V`, or a whole command) as one command to
+# type in namespace NS.
+TYPED=
+typed() {
+  case $2 in
+    sysctl\ -w\ *) if [[ $1 == host ]]; then TYPED=$2; else TYPED="ip netns exec $1 $2"; fi ;;
+    netns\ * | nft\ * | kill\ *) TYPED=$2 ;;
+    *) if [[ $1 == host ]]; then TYPED="ip $2"; else TYPED="ip -n $1 $2"; fi ;;
+  esac
+  if [[ $TYPED == netns\ * ]]; then TYPED="ip $TYPED"; fi
+}
+
+# logged NS STATUS LINE...: each LINE, run in namespace NS, ended with STATUS (an exit status, or "not run").
+logged() {
+  local ns=$1 status=$2 when line
+  shift 2
+  printf -v when '%(%Y-%m-%dT%H:%M:%S%z)T' -1
+  for line; do
+    typed "$ns" "$line"
+    printf '%s %s[%s] %s: %s: %s\n' "$when" "$SCRIPT" "$$" "$ns" "$TYPED" "$status"
+  done >>"$STATE_DIR/$LAB.log"
+}
+
 # --- the lab's record: what this lab made -----------------------------------------------------------------------
 # STATE_DIR/LAB.made has a line KEY ID for each object up made outside the namespaces it made: a namespace
 # (netns/NAME/, ID its device:inode) and a link in the host or in an external namespace (link/NS/NAME, ID its
@@ -317,7 +346,7 @@ settle_record() {
       unset "MADE[$key]"
     fi
   done
-  save_record
+  if [[ -z $PLAN ]]; then save_record; fi
 }
 
 # --- host sysctls: shared by the labs that set them -------------------------------------------------------------
@@ -343,10 +372,20 @@ sysctl_take() {
   ) 9>>"$SYSCTL_DIR/.lock"
 }
 
-# sysctl_give KEY: this lab no longer sets KEY; prints what happened to it, for the log.
+# sysctl_give KEY: this lab no longer sets KEY; prints what happened to it. With --plan: only what would, and it
+# adds the command to PLANNED.
 sysctl_give() {
-  local file=$SYSCTL_DIR/$1
+  local file=$SYSCTL_DIR/$1 original='' mine='' others=() lab value now
   if [[ ! -f $file ]]; then return 0; fi
+  if [[ -n $PLAN ]]; then
+    while read -r lab value; do
+      case $lab in original) original=$value ;; "$LAB") mine=$value ;; *) others+=("$lab") ;; esac
+    done <"$file"
+    now=$(<"/proc/sys/${1//.//}")
+    if [[ -n $mine && ${#others[@]} == 0 && $now == "$mine" ]]; then PLANNED+=("sysctl -w $1=$original"); fi
+    if [[ -n $mine && ${#others[@]} != 0 ]]; then LEFT+=("host: sysctl $1 at $now: lab ${others[*]} sets it too"); fi
+    return 0
+  fi
   (
     flock 9
     local original='' mine='' others=() lab value now
@@ -472,11 +511,16 @@ end_processes() {
         if [[ -z ${told[$pid]:-} ]]; then
           told[$pid]=1
           comm=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || comm=
-          say "${doomed[$id]}: ending pid $pid (${comm% })"
+          if [[ -n $PLAN ]]; then
+            PLANNED+=("kill -TERM $pid # in ${doomed[$id]}: ${comm% }")
+          else
+            say "${doomed[$id]}: ending pid $pid (${comm% })"
+            logged "${doomed[$id]}" 0 "kill -TERM $pid # ${comm% }"
+          fi
         fi
       fi
     done < <(stat -L -c '%d:%i %n' /proc/[0-9]*/ns/net 2>/dev/null)
-    if ((${#pids[@]} == 0)); then return 0; fi
+    if ((${#pids[@]} == 0)) || [[ -n $PLAN ]]; then return 0; fi
     if ((i < 20)); then kill -TERM "${pids[@]}" 2>/dev/null || true; else kill -KILL "${pids[@]}" 2>/dev/null || true; fi
     sleep 0.1
   done
@@ -484,8 +528,13 @@ end_processes() {
 
 # delete_namespaces ends what runs in the doomed namespaces, then deletes them in one batch, in the background.
 delete_namespaces() {
+  local ns
   if ((${#DOOMED[@]} == 0)); then return 0; fi
   end_processes
+  if [[ -n $PLAN ]]; then
+    for ns in "${DOOMED[@]}"; do typed host "$ns" && PLANNED+=("$TYPED"); done
+    return 0
+  fi
   printf '%s\n' "${DOOMED[@]}" >"$TMP/netns.del"
   # -force: try every removal even if one fails, then report
   ip -force -batch "$TMP/netns.del" &
@@ -494,15 +543,25 @@ delete_namespaces() {
 
 # flush removes the host links in BATCH once the namespaces are deleted, and says how it went.
 flush() {
-  local failed=
+  local failed='' status line
+  if [[ -n $PLAN ]]; then
+    for line in "${BATCH[@]}"; do typed host "$line" && PLANNED+=("$TYPED"); done
+    return 0
+  fi
   if [[ -n $NETNS_JOB ]]; then
     n_words "${#DOOMED[@]}" namespace
-    if wait "$NETNS_JOB"; then say "host: removed $N_WORDS"; else failed=1; fi
+    status=0
+    wait "$NETNS_JOB" || status=$?
+    logged host "$status" "${DOOMED[@]}"
+    if ((status == 0)); then say "host: removed $N_WORDS"; else failed=1; fi
     REMOVED=$((REMOVED + ${#DOOMED[@]}))
   fi
   if ((${#BATCH[@]})); then
     n_words "${#BATCH[@]}" link
-    if printf '%s\n' "${BATCH[@]}" | ip -force -batch -; then say "host: removed $N_WORDS"; else failed=1; fi
+    status=0
+    printf '%s\n' "${BATCH[@]}" | ip -force -batch - || status=$?
+    logged host "$status" "${BATCH[@]}"
+    if ((status == 0)); then say "host: removed $N_WORDS"; else failed=1; fi
     REMOVED=$((REMOVED + ${#BATCH[@]}))
   fi
   if [[ -n $failed ]]; then die 1 "ip could not remove everything (above); run down.sh again"; fi
@@ -536,28 +595,41 @@ wait_vanished() {
   done
 }
 
+# The host sysctls the lab sets: each goes back to what it was, when no other lab that is up sets it too.
+HOST_SYSCTLS=()
+
 # --- main -------------------------------------------------------------------------------------------------------
 FORCE=
 for arg in "$@"; do
   case $arg in
     --force) FORCE=1 ;;
+    --plan) PLAN=1 ;;
     -h | --help)
       cat <<'USAGE'
-usage: down.sh [--force]
+usage: down.sh [--force] [--plan]
   (no option)  remove what the record says up.sh made for this lab, and nothing else
+  --plan       read the live state and print each command down.sh would run now, and what it would leave;
+               change nothing
   --force      remove every object that has a name from the lab (and its kind), whoever made it: for a
                host whose record is gone. It ends what runs in those namespaces and deletes what someone else
                may have made under those names (their addresses and routes go with them)
 USAGE
       exit 0
       ;;
-    *) die 2 "unknown option: $arg (down.sh takes --force)" ;;
+    *) die 2 "unknown option: $arg (down.sh takes --force and --plan)" ;;
   esac
 done
 preflight
-lock
-trap cleanup EXIT
-scratch sweep
+PLANNED=()
+if [[ -n $PLAN ]]; then
+  lock shared
+  trap cleanup EXIT
+  scratch
+else
+  lock
+  trap cleanup EXIT
+  scratch sweep
+fi
 load_record
 settle_record
 UNREMOVED=0
@@ -581,11 +653,35 @@ goes_with 'ns1' 'brvethotherend0'
 # bridge host/br0 (examples/bridge.py:5)
 remove link 'host' 'br0' bridge 'link del dev br0'
 flush
+if [[ -n $PLAN ]]; then
+  for key in "${HOST_SYSCTLS[@]}"; do sysctl_give "$key"; done
+  if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/# would leave: }"; fi
+  if ((${#PLANNED[@]} == 0)); then
+    say "nothing to do: nothing this lab made is here (--plan: nothing was changed)"
+    exit 0
+  fi
+  printf '%s\n' "${PLANNED[@]}"
+  n_words "${#PLANNED[@]}" command
+  say "$N_WORDS to run (--plan: nothing was changed)"
+  exit 0
+fi
 wait_vanished
 
 # The record keeps only what is still there; host sysctls go back when no other lab that is up sets them too.
 settle_record
 UNRESTORED=0
+for key in "${HOST_SYSCTLS[@]}"; do
+  if line=$(sysctl_give "$key"); then
+    if [[ -n $line ]]; then say "$line"; fi
+    if [[ $line == *" back to "* ]]; then
+      REMOVED=$((REMOVED + 1))
+      logged host 0 "sysctl -w $key=${line##* back to }"
+    fi
+  else
+    LEFT+=("could not put sysctl $key back (its record is in $SYSCTL_DIR)")
+    UNRESTORED=$((UNRESTORED + 1))
+  fi
+done
 
 if ((${#LEFT[@]})); then printf '%s\n' "${LEFT[@]/#/$SCRIPT: }" >&2; fi
 n_words "$UNRESTORED" "host sysctl"

@@ -470,6 +470,35 @@ firewall_checks() {
   done
 }
 
+# --- the log, and commands as a person would type them ---------------------------------------------------------
+# STATE_DIR/LAB.log: every command up and down ran, one line each: time, script[pid], namespace, the command as
+# `--plan` prints it, and how it ended (its exit status; a line of an `ip -batch` after the one ip refused: not
+# run). `up.sh --plan` prints the same command text, so a plan and the log that follows it read alike.
+PLAN= # --plan: print what would run, change nothing
+
+# typed NS LINE sets TYPED to LINE (a line of `ip -batch`, `sysctl -w K=V`, or a whole command) as one command to
+# type in namespace NS.
+TYPED=
+typed() {
+  case $2 in
+    sysctl\ -w\ *) if [[ $1 == host ]]; then TYPED=$2; else TYPED="ip netns exec $1 $2"; fi ;;
+    netns\ * | nft\ * | kill\ *) TYPED=$2 ;;
+    *) if [[ $1 == host ]]; then TYPED="ip $2"; else TYPED="ip -n $1 $2"; fi ;;
+  esac
+  if [[ $TYPED == netns\ * ]]; then TYPED="ip $TYPED"; fi
+}
+
+# logged NS STATUS LINE...: each LINE, run in namespace NS, ended with STATUS (an exit status, or "not run").
+logged() {
+  local ns=$1 status=$2 when line
+  shift 2
+  printf -v when '%(%Y-%m-%dT%H:%M:%S%z)T' -1
+  for line; do
+    typed "$ns" "$line"
+    printf '%s %s[%s] %s: %s: %s\n' "$when" "$SCRIPT" "$$" "$ns" "$TYPED" "$status"
+  done >>"$STATE_DIR/$LAB.log"
+}
+
 # --- the lab's record: what this lab made -----------------------------------------------------------------------
 # STATE_DIR/LAB.made has a line KEY ID for each object up made outside the namespaces it made: a namespace
 # (netns/NAME/, ID its device:inode) and a link in the host or in an external namespace (link/NS/NAME, ID its
@@ -532,7 +561,7 @@ settle_record() {
       unset "MADE[$key]"
     fi
   done
-  save_record
+  if [[ -z $PLAN ]]; then save_record; fi
 }
 
 # --- host sysctls: shared by the labs that set them -------------------------------------------------------------
@@ -558,10 +587,20 @@ sysctl_take() {
   ) 9>>"$SYSCTL_DIR/.lock"
 }
 
-# sysctl_give KEY: this lab no longer sets KEY; prints what happened to it, for the log.
+# sysctl_give KEY: this lab no longer sets KEY; prints what happened to it. With --plan: only what would, and it
+# adds the command to PLANNED.
 sysctl_give() {
-  local file=$SYSCTL_DIR/$1
+  local file=$SYSCTL_DIR/$1 original='' mine='' others=() lab value now
   if [[ ! -f $file ]]; then return 0; fi
+  if [[ -n $PLAN ]]; then
+    while read -r lab value; do
+      case $lab in original) original=$value ;; "$LAB") mine=$value ;; *) others+=("$lab") ;; esac
+    done <"$file"
+    now=$(<"/proc/sys/${1//.//}")
+    if [[ -n $mine && ${#others[@]} == 0 && $now == "$mine" ]]; then PLANNED+=("sysctl -w $1=$original"); fi
+    if [[ -n $mine && ${#others[@]} != 0 ]]; then LEFT+=("host: sysctl $1 at $now: lab ${others[*]} sets it too"); fi
+    return 0
+  fi
   (
     flock 9
     local original='' mine='' others=() lab value now
@@ -778,7 +817,7 @@ step() {
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
   if [[ $MODE == apply ]]; then
-    if [[ $attr == sysctl && $owner == host ]]; then take_sysctl "$obj" "$want" "$have"; fi
+    if [[ $attr == sysctl && $owner == host && -z $PLAN ]]; then take_sysctl "$obj" "$want" "$have"; fi
     if [[ $attr == link && $have == absent ]]; then CREATED[$ns/$obj]=1; fi
     if [[ $attr == addr && -n ${CREATED[$ns/$want]:-} ]]; then NEW_ADDRS+=("${obj%/*}"); fi
   fi
@@ -884,9 +923,18 @@ NEW_ADDRS=()
 refresh_neighbours() {
   local ns
   if ((${#NEW_ADDRS[@]} == 0)); then return 0; fi
-  printf 'neigh flush to %s\n' "${NEW_ADDRS[@]}" >"$TMP/neigh"
-  for ns in host "${!LAB_NS[@]}"; do
-    if [[ -z ${FRESH[$ns]:-} ]]; then in_ns "$ns" ip -force -batch "$TMP/neigh" >/dev/null 2>&1 || true; fi
+  local -a lines=("${NEW_ADDRS[@]/#/neigh flush to }")
+  local status line
+  if [[ -z $PLAN ]]; then printf '%s\n' "${lines[@]}" >"$TMP/neigh"; fi
+  for ns in host "${READS[@]}"; do
+    if [[ -n ${FRESH[$ns]:-} || ($ns != host && -z ${LAB_NS[$ns]:-}) ]]; then continue; fi
+    if [[ -n $PLAN ]]; then
+      for line in "${lines[@]}"; do typed "$ns" "$line" && PLANNED+=("$TYPED"); done
+      continue
+    fi
+    status=0
+    in_ns "$ns" ip -force -batch "$TMP/neigh" >/dev/null 2>&1 || status=$?
+    logged "$ns" "$status" "${lines[@]}"
   done
 }
 
@@ -898,7 +946,9 @@ take_sysctl() {
   TAKEN+=("$1")
 }
 
+LEFT_ALONE=() # --plan: the external objects up uses as they are
 expect() {
+  if [[ $MODE == apply ]]; then LEFT_ALONE+=("$2${3:+/$3}"); fi
   local have
   have=${HAVE[$1/$2/$3]:-absent}
   if [[ $1 == addr ]]; then have=${have% (tentative)}; fi
@@ -987,8 +1037,15 @@ QUEUED=() # jobs of the namespaces, J:NS
 # flush queues the section's batch as job J: its lines, undo lines and sysctls go to files. The host's starts at
 # once, and runs while this script writes the namespaces' batches.
 flush() {
-  local j=$NJOBS
+  local j=$NJOBS i
   if ((${#BATCH[@]} + ${#SYSCTLS[@]} == 0)); then return 0; fi
+  if [[ -n $PLAN ]]; then # print what the batch would run, as commands
+    for ((i = 0; i < ${#BATCH[@]}; i++)); do typed "$SECTION" "${BATCH[i]}" && PLANNED+=("$TYPED"); done
+    for ((i = 0; i < ${#SYSCTLS[@]}; i += 3)); do
+      typed "$SECTION" "sysctl -w ${SYSCTLS[i]}=${SYSCTLS[i + 1]}" && PLANNED+=("$TYPED")
+    done
+    return 0
+  fi
   NJOBS=$((NJOBS + 1))
   JOB_NS[j]=$SECTION
   if ((${#BATCH[@]})); then
@@ -1098,6 +1155,7 @@ finish() {
       printf '%s: in %s, the batch did not report how it went\n' "$SCRIPT" "$ns" >&2
       ;;
   esac
+  log_job "$ns" "$result" "$applied" "$sys" lines sysctls
   if ((applied)); then mapfile -t undo <"$TMP/undo.$j"; fi
   for ((i = 0; i < applied; i++)); do
     if [[ -n ${undo[i]} ]]; then
@@ -1126,6 +1184,27 @@ finish() {
   fi
 }
 
+# log_job NS RESULT APPLIED SYS LINES SYSCTLS: the log's lines for a finished job (LINES and SYSCTLS: array names).
+log_job() {
+  local ns=$1 result=$2 applied=$3 sys=$4 i status
+  local -n batch=$5 keys=$6
+  case $result in
+    ok | ip\ * | sysctl*)
+      status=${result#ip }
+      if ((applied)); then logged "$ns" 0 "${batch[@]:0:applied}"; fi
+      if ((applied < ${#batch[@]})); then
+        if [[ $result == ip\ * ]]; then logged "$ns" "$status" "${batch[applied]}"; fi
+        if ((applied + 1 < ${#batch[@]})); then logged "$ns" "not run" "${batch[@]:applied+1}"; fi
+      fi
+      ;;
+    *) logged "$ns" "unknown (the batch did not report)" "${batch[@]}" ;;
+  esac
+  for ((i = 0; i < ${#keys[@]}; i += 3)); do
+    if ((i < sys)); then status=0; elif [[ $result == sysctl* ]] && ((i == sys)); then status=1; else status="not run"; fi
+    logged "$ns" "$status" "sysctl -w ${keys[i]}=${keys[i + 1]}"
+  done
+}
+
 # rollback undoes the journal newest first, one batch per run of entries in the same namespace.
 rollback() {
   local i ns="" n key value
@@ -1151,10 +1230,20 @@ rollback() {
     if [[ ${JOURNAL_UNDO[i]} == sysctl\ * ]]; then
       read -r _ key value <<<"${JOURNAL_UNDO[i]}"
       printf '  undo in %s: %s\n' "$ns" "${JOURNAL_UNDO[i]}" >&2
-      set_sysctl "$ns" "$key" "$value" || say "could not put sysctl $key back to $value" >&2
+      if set_sysctl "$ns" "$key" "$value"; then
+        logged "$ns" 0 "sysctl -w $key=$value"
+      else
+        logged "$ns" 1 "sysctl -w $key=$value"
+        say "could not put sysctl $key back to $value" >&2
+      fi
     elif [[ ${JOURNAL_UNDO[i]} == nft\ * ]]; then
       printf '  undo in %s: %s\n' "$ns" "${JOURNAL_UNDO[i]}" >&2
-      nft delete table inet "$NFT_TABLE" >&2 || say "could not delete the nftables table $NFT_TABLE" >&2
+      if nft delete table inet "$NFT_TABLE" >&2; then
+        logged host 0 "nft delete table inet $NFT_TABLE"
+      else
+        logged host 1 "nft delete table inet $NFT_TABLE"
+        say "could not delete the nftables table $NFT_TABLE" >&2
+      fi
     else
       lines+=("${JOURNAL_UNDO[i]}")
     fi
@@ -1167,7 +1256,10 @@ rollback() {
 give_back() {
   local key
   for key in "${TAKEN[@]}"; do
-    if line=$(sysctl_give "$key") && [[ -n $line ]]; then printf '  undo in %s\n' "$line" >&2; fi
+    if line=$(sysctl_give "$key") && [[ -n $line ]]; then
+      printf '  undo in %s\n' "$line" >&2
+      if [[ $line == *" back to "* ]]; then logged host 0 "sysctl -w $key=${line##* back to }"; fi
+    fi
   done
   TAKEN=()
   for key in "${ADOPTING[@]}"; do unset "MADE[$key]"; done
@@ -1177,8 +1269,11 @@ give_back() {
 undo_batch() {
   local ns=$1
   shift
+  local status=0
   printf '%s\n' "${@/#/  undo in $ns: }" >&2
-  printf '%s\n' "$@" | in_ns "$ns" ip -force -batch - >&2 || say "some undo commands failed (above)" >&2
+  printf '%s\n' "$@" | in_ns "$ns" ip -force -batch - >&2 || status=$?
+  logged "$ns" "$status (undo batch)" "$@"
+  if ((status)); then say "some undo commands failed (above)" >&2; fi
 }
 
 # Signals: HUP (a dropped ssh session), INT (Ctrl-C), QUIT and TERM, sent to this script or to its whole process
@@ -1228,7 +1323,7 @@ firewall() {
     return 0
   fi
   if [[ $MODE == check ]]; then return 0; fi
-  await_host
+  if [[ -z $PLAN ]]; then await_host; fi
   {
     printf 'table inet %s {\n' "$NFT_TABLE"
     for ((i = 0; i < ${#NFT_CHAINS[@]}; i += 2)); do
@@ -1240,12 +1335,18 @@ firewall() {
     done
     printf '}\n'
   } >"$TMP/nft"
+  if [[ -n $PLAN ]]; then
+    PLANNED+=("nft -f - <<'EOF'" "$(<"$TMP/nft")" "EOF")
+    return 0
+  fi
   if ! nft -f "$TMP/nft" 2>"$TMP/nft.err"; then
+    logged host 1 "nft -f - (table inet $NFT_TABLE)"
     say "in host, nft refused the table $NFT_TABLE (below); this run is undone. Check that the kernel has nftables NAT and fib (modprobe nft_chain_nat nft_fib_inet):" >&2
     sed 's/^/  /' "$TMP/nft.err" >&2
     rollback
     exit 1
   fi
+  logged host 0 "nft -f - (table inet $NFT_TABLE)"
   JOURNAL_NS+=(host)
   JOURNAL_UNDO+=("nft delete table inet $NFT_TABLE")
   CHANGES=$((CHANGES + 1))
@@ -1408,8 +1509,17 @@ plan() {
 # --- main -------------------------------------------------------------------------------------------------------
 for arg in "$@"; do
   case $arg in
-    -h | --help) echo "usage: up.sh (no options): builds the lab, or completes a partly built one" && exit 0 ;;
-    *) die 2 "unknown option: $arg (up.sh takes none)" ;;
+    --plan) PLAN=1 ;;
+    -h | --help)
+      cat <<'USAGE'
+usage: up.sh [--plan]
+  (no option)  build the lab, or complete a partly built one
+  --plan       read the live state and print each command up.sh would run now, every conflict and what it would
+               leave as it is; change nothing (exit 0, or 1 when up would refuse)
+USAGE
+      exit 0
+      ;;
+    *) die 2 "unknown option: $arg (up.sh takes --plan)" ;;
   esac
 done
 trap 'on_signal HUP' HUP
@@ -1417,9 +1527,15 @@ trap 'on_signal INT' INT
 trap 'on_signal QUIT' QUIT
 trap 'on_signal TERM' TERM
 preflight
-lock
-trap on_exit EXIT
-scratch sweep
+if [[ -n $PLAN ]]; then
+  lock shared # it changes nothing, but must not read a lab that another run is changing
+  trap cleanup EXIT
+  scratch
+else
+  lock
+  trap on_exit EXIT
+  scratch sweep
+fi
 load_record
 settle_record
 declare -A LAB_NS=() # the namespaces this lab makes: what is inside them belongs to the lab with them
@@ -1437,7 +1553,24 @@ if ((${#UNWORDED[@]})); then word_conflicts; fi
 if ((${#CONFLICTS[@]})); then
   printf '%s\n' "${CONFLICTS[@]/#/$SCRIPT: }" >&2
   n_words "${#CONFLICTS[@]}" "object is" "objects are"
+  if [[ -n $PLAN ]]; then die 1 "up would refuse and change nothing: $N_WORDS not as the lab needs them (above)"; fi
   die 1 "nothing was changed: $N_WORDS not as the lab needs them (above); remove or fix them, or change the lab"
+fi
+if [[ -n $PLAN ]]; then
+  MODE=apply
+  PLANNED=()
+  plan
+  refresh_neighbours
+  for key in "${ADOPTING[@]}"; do echo "# would take over (adopt=True): $key"; done
+  for key in "${LEFT_ALONE[@]}"; do echo "# would use as it is (external): $key"; done
+  if ((${#PLANNED[@]} == 0)); then
+    say "nothing to do: lab $LAB is up as built (--plan: nothing was changed)"
+    exit 0
+  fi
+  printf '%s\n' "${PLANNED[@]}"
+  n_words "${#PLANNED[@]}" command
+  say "$N_WORDS to run (--plan: nothing was changed)"
+  exit 0
 fi
 
 for key in "${MAKING[@]}"; do MADE[$key]=pending; done
