@@ -125,11 +125,10 @@ in_ns() {
 
 # --- the live state ---------------------------------------------------------------------------------------------
 # The live state goes into HAVE under keys ATTR/NS/OBJECT, for example HAVE[link/ns1/veth0]=veth. Each namespace
-# (host: the root namespace) is read by one ip process as JSON, which the awk program below turns into bash
-# assignments, HAVE['KEY']='VALUE', every word in single quotes, which bash sources (bash takes seconds to pick a
-# thousand links apart, awk milliseconds; and sourcing is 3 times as fast as a loop of `read`). verify.sh sets FACTS:
-# there awk writes KEY<tab>VALUE lines to one file instead, which another awk program compares with the lab (judge),
-# and bash never loads them. Naming the namespace of a veth's peer means looking at every file in /run/netns (ip's
+# (host: the root namespace) is read by one ip process as JSON, which the awk program below turns into KEY<tab>VALUE
+# lines (bash takes seconds to pick a thousand links apart, awk milliseconds). up.sh and down.sh read them into HAVE
+# as data; nothing read from the host is ever sourced or evaluated. verify.sh sets FACTS: there the lines stay in one
+# file, which another awk program compares with the lab (judge), and bash never loads them. Naming the namespace of a veth's peer means looking at every file in /run/netns (ip's
 # text form does it in every process), so only the host's reading lists the namespaces by id and gives its peers
 # names; elsewhere a peer in another namespace reads "unnamed" (see `peer` in verify.sh's judge), and
 # cross/IFINDEX/IFLINK counts the veth ends between namespaces, to tell whether a pair is the only one alike.
@@ -141,14 +140,7 @@ declare -A HAVE=()
 FACTS=
 # shellcheck disable=SC2016 # expanded by awk
 PARSE_AWK='BEGIN { RS = "{"; FS = "\""; Q = "\047" }
-function sq(s, n, parts, i, out) { # s in single quotes, for bash
-  if (!index(s, Q)) return Q s Q
-  n = split(s, parts, Q)
-  out = parts[1]
-  for (i = 2; i <= n; i++) out = out Q "\\" Q Q parts[i]
-  return Q out Q
-}
-function put(key, value) { print (facts ? key "\t" value : "HAVE[" sq(key) "]=" sq(value)) }
+function put(key, value) { print key "\t" value }
 FNR == 1 { put("netns/" ns "/", "present"); delete nsid; name = ""; cut = "" }
 cut != "" { $0 = cut "{" $0; cut = "" }
 index($0, "\\") { # fields are cut at quotes: text and strings in turn (a quote after an odd number of \ is in one)
@@ -201,7 +193,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   if ($0 ~ /"link_netnsid":[0-9]/) {
     id = after("\"link_netnsid\":", $0, ",}")
     peer = (id in nsid) ? nsid[id] : "unnamed"
-    if (!naming) print (facts ? "count\tcross/" index_ "/" link : "count " sq("cross/" index_ "/" link))
+    if (!naming) print "count\tcross/" index_ "/" link
   }
   put("peerns/" key, peer)
   next
@@ -241,13 +233,15 @@ parse() {
     operands+=("ns=$1" "$2")
     shift 2
   done
-  if [[ -n $FACTS ]]; then # verify.sh: KEY<tab>VALUE lines for judge, which compares them with the lab
-    awk -v naming="$naming" -v facts=1 -f "$TMP/parse.awk" "${operands[@]}" >>"$TMP/facts"
+  if [[ -n $FACTS ]]; then # verify.sh: the lines stay in a file, for judge, which compares them with the lab
+    awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}" >>"$TMP/facts"
     return 0
   fi
-  awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}" >"$TMP/parsed"
-  # shellcheck source=/dev/null # HAVE[KEY]=VALUE lines, each word in single quotes (awk quotes every quote)
-  source "$TMP/parsed"
+  # up.sh and down.sh load them into HAVE as data: nothing read from the host is ever run as code
+  local key value
+  while IFS=$'\t' read -r key value; do
+    if [[ $key == count ]]; then count "$value"; else HAVE[$key]=$value; fi
+  done < <(awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}")
 }
 
 # count KEY: one more of KEY in HAVE (parsed readings count the veth ends between namespaces).
