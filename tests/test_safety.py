@@ -218,7 +218,7 @@ def test_4_signals_roll_back_within_seconds(box, tmp_path, sig, group):
     up.wait(timeout=10)
     assert code == 128 + sig.value, err
     assert f"interrupted by SIG{sig.name[3:]}" in err
-    assert box.snapshot() == before
+    assert box.snapshot() == before, err
     assert ok(box.run("find /run/netgen -type f ! -name '*.lock' ! -name '*.log'; ls /run/netgen | grep run. || true")).stdout == ""
 
 
@@ -315,3 +315,36 @@ def test_8_a_pair_made_again_is_reachable_at_once(box):
     ok(box.run("ip netns exec nginx-2 ping -c1 -W1 172.17.0.2 && ip netns del nginx-1"))
     ok(box.run(script("docker0", "up")))
     ok(box.run("ip netns exec nginx-2 ping -c1 -W2 172.17.0.2"))
+
+
+# An ip that takes its time when up reads the host's carriers for its final check (ip -j link show, no batch).
+SLOW_FINAL_CHECK = r"""
+mkdir -p /run/slow && cat > /run/slow/ip <<'WRAPPER'
+#!/bin/bash
+real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
+if [[ " $* " == *" link show"* && " $* " != *" -batch "* && -e /run/netns/nginx-2 ]]; then touch /run/slow/reached; sleep 1; fi
+exec "$real" "$@"
+WRAPPER
+chmod +x /run/slow/ip
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("group", [False, True], ids=["script", "group"])
+def test_4_a_signal_during_the_final_check_undoes_the_run(box, sig, group):
+    ok(box.run(SLOW_FINAL_CHECK))
+    before = box.snapshot()
+    up = _start_up(box, script("docker0", "up"), "PATH=/run/slow:$PATH")
+    for _ in range(200):
+        if box.run("test -e /run/slow/reached").returncode == 0:
+            break
+        time.sleep(0.05)
+    if group:
+        os.killpg(up.pid, sig)
+    else:
+        ok(box.run(f"pkill -o -{sig.name[3:]} -f '^bash {REPO}/out/docker0/up.sh'"))
+    code, err = _exit_code(box)
+    up.wait(timeout=10)
+    assert code == 128 + sig.value, err
+    assert "undoing the" in err
+    assert box.snapshot() == before

@@ -105,7 +105,29 @@ scratch() {
 # for before the directory goes.
 cleanup() {
   wait || true
+  quiet_scratch
   if [[ -n $TMP ]]; then rm -rf -- "$TMP"; fi
+}
+
+# quiet_scratch waits until no process works in the scratch directory any more: every batch and reader runs
+# there, and one whose parent loop was ended by a signal may still be running (up to NETGEN_STRAGGLER_WAIT seconds,
+# default 10; then it is killed). Undo and cleanup come after it, never beside it.
+quiet_scratch() {
+  local deadline=$((SECONDS + ${NETGEN_STRAGGLER_WAIT:-10})) path
+  local -a pids
+  if [[ -z $TMP ]]; then return 0; fi
+  while :; do
+    pids=()
+    while read -r path; do
+      path=${path#/proc/} pids+=("${path%%/*}")
+    done < <(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$TMP" 2>/dev/null)
+    if ((${#pids[@]} == 0)); then return 0; fi
+    if ((SECONDS >= deadline)); then
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+      return 0
+    fi
+    sleep 0.05
+  done
 }
 
 # in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network

@@ -106,7 +106,29 @@ scratch() {
 # for before the directory goes.
 cleanup() {
   wait || true
+  quiet_scratch
   if [[ -n $TMP ]]; then rm -rf -- "$TMP"; fi
+}
+
+# quiet_scratch waits until no process works in the scratch directory any more: every batch and reader runs
+# there, and one whose parent loop was ended by a signal may still be running (up to NETGEN_STRAGGLER_WAIT seconds,
+# default 10; then it is killed). Undo and cleanup come after it, never beside it.
+quiet_scratch() {
+  local deadline=$((SECONDS + ${NETGEN_STRAGGLER_WAIT:-10})) path
+  local -a pids
+  if [[ -z $TMP ]]; then return 0; fi
+  while :; do
+    pids=()
+    while read -r path; do
+      path=${path#/proc/} pids+=("${path%%/*}")
+    done < <(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$TMP" 2>/dev/null)
+    if ((${#pids[@]} == 0)); then return 0; fi
+    if ((SECONDS >= deadline)); then
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+      return 0
+    fi
+    sleep 0.05
+  done
 }
 
 # in_ns NS COMMAND...: COMMAND inside namespace NS (host: here). nsenter (util-linux) only switches the network
@@ -1171,7 +1193,7 @@ finish() {
     return 0
   fi
   REFUSED=1
-  if [[ $ns == host ]]; then
+  if [[ $ns == host && -z $ROLLING ]]; then # (while undoing, what the job did is in the journal: the undo goes on)
     if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi # a signal ended the batch
     rollback
     exit 1
@@ -1200,12 +1222,15 @@ log_job() {
 }
 
 # rollback undoes the journal newest first, one batch per run of entries in the same namespace.
+ROLLING=
 rollback() {
   local i ns="" n key value
   local -a lines=()
   trap '' HUP INT QUIT TERM
-  APPLYING=
-  await_host # what it did is undone too
+  if [[ -n $ROLLING ]]; then return 0; fi # a failure found while undoing: the undo that runs goes on
+  APPLYING='' ROLLING=1
+  await_host   # what it did is undone too
+  quiet_scratch # and what a batch whose loop was ended may still be doing
   n=${#JOURNAL_UNDO[@]}
   if ((n == 0)); then
     say "nothing to undo: this run had not changed the host" >&2
@@ -1285,6 +1310,7 @@ on_signal() {
   : >"$TMP/stop" # no batch starts after this one
 }
 stop_interrupted() {
+  if [[ -n $ROLLING ]]; then return 0; fi
   printf '%s: interrupted by SIG%s\n' "$SCRIPT" "$INTERRUPTED" >&2
   rollback
   exit $((128 + SIGNUM[$INTERRUPTED]))
@@ -1567,12 +1593,12 @@ if [[ -n $PLAN ]]; then
   exit 0
 fi
 
+APPLYING=1 # from here a signal or a failure undoes this run, and takes its lines out of the record
 for key in "${MAKING[@]}"; do MADE[$key]=pending; done
 for key in "${ADOPTING[@]}"; do MADE[$key]=pending; done # the object that is there now: its ID comes next
 if ((${#ADOPTING[@]})); then say "taking over (adopt=True): ${ADOPTING[*]}"; fi
 save_record
 MODE=apply
-APPLYING=1
 printf '%s\n' "$LANE_SH" >"$TMP/lane.sh"
 printf '%s\n' "$SET_SYSCTLS" >"$TMP/set_sysctls.sh"
 plan
