@@ -58,6 +58,7 @@ class Lab:
         self._expectations: list[model.Expectation] = []
         self._masquerades: list[model.Masquerade] = []
         self._publishes: list[model.Publish] = []
+        self._services: list[model.Service] = []
         made.append(self)
 
     def netns(self, name: str, external: bool = False, adopt: bool = False) -> "Netns":
@@ -135,7 +136,8 @@ class Lab:
                              for ns in self._namespaces),
             interfaces=tuple(interfaces), veths=tuple(self._veths), routes=tuple(self._routes),
             sysctls=tuple(self._sysctls), expectations=tuple(self._expectations),
-            masquerades=tuple(self._masquerades), publishes=tuple(self._publishes), problems=tuple(problems))
+            masquerades=tuple(self._masquerades), publishes=tuple(self._publishes),
+            services=tuple(self._services), problems=tuple(problems))
 
 
 class Netns:
@@ -192,6 +194,19 @@ class Netns:
         name = target.name if isinstance(target, Netns) else self.lab._text(target, "publish target", loc)
         self.lab._publishes.append(model.Publish(self.name, port, name, port if to_port is None else to_port, proto,
                                                  address, loc))
+
+    def service(self, name: str, command: "str | list[str]") -> None:
+        """A process that runs inside this namespace: `nginx.service("web", "python3 -m http.server 80")`.
+
+        `command` is a string, run by `sh -c`, or a list of words run as they are (`["python3", "-m", ...]`).
+        up starts it detached once the namespace is built (in `/`, its output appended to the log
+        STATE_DIR/LAB.NS.NAME.log) and records its pid and start time; verify checks that it runs; down stops it
+        first. It runs with what the host has: a service needs what its command needs (python3 here).
+        """
+        loc = _caller()
+        if isinstance(command, list):
+            command = tuple(command)
+        self.lab._services.append(model.Service(self.name, self.lab._text(name, "service name", loc), command, loc))
 
     def sysctl(self, key: str, value: int | str) -> None:
         """A network sysctl in this namespace, e.g. `router.sysctl("net.ipv4.ip_forward", 1)`. In the host, up

@@ -74,6 +74,7 @@ KINDS: dict[str, dict[str, Field]] = {
         "expectations": Field(("array",), [], "expectation"),
         "masquerades": Field(("array",), [], "masquerade"),
         "publishes": Field(("array",), [], "publish"),
+        "services": Field(("array",), [], "service"),
     },
     "namespace": {"name": _TEXT, "external": Field(("boolean",), False), "adopt": Field(("boolean",), False),
                   "at": _AT_FIELD},
@@ -106,6 +107,10 @@ KINDS: dict[str, dict[str, Field]] = {
     "masquerade": {"ns": _TEXT, "link": _TEXT, "at": _AT_FIELD},
     "publish": {"ns": _TEXT, "port": Field(("integer",)), "target": _TEXT, "to_port": Field(("integer",)),
                 "proto": Field(("string",), "tcp"), "address": _MAYBE_TEXT, "at": _AT_FIELD},
+    "service": {"ns": _TEXT, "name": _TEXT,
+                "command": Field(("string", "array"), check=lambda v: None if isinstance(v, str) or all(
+                    isinstance(x, str) for x in v) else "must be a string or a list of strings"),
+                "at": _AT_FIELD},
 }
 
 _IS = {
@@ -142,7 +147,10 @@ def _lab_fields(lab: model.Lab) -> dict:
                              for e in lab.expectations],
             "masquerades": [{"ns": m.ns, "link": m.link, "at": str(m.loc)} for m in lab.masquerades],
             "publishes": [{"ns": p.ns, "port": p.port, "target": p.target, "to_port": p.to_port, "proto": p.proto,
-                           "address": p.address, "at": str(p.loc)} for p in lab.publishes]}
+                           "address": p.address, "at": str(p.loc)} for p in lab.publishes],
+            "services": [{"ns": s.ns, "name": s.name,
+                          "command": list(s.command) if isinstance(s.command, tuple) else s.command,
+                          "at": str(s.loc)} for s in lab.services]}
 
 
 def _drop_defaults(value: dict, kind: str) -> dict:
@@ -298,7 +306,9 @@ def _build(lab: dict, path: str, sha256: str) -> model.Lab:
                            for e in lab["expectations"]),
         masquerades=tuple(model.Masquerade(m["ns"], m["link"], m["at"]) for m in lab["masquerades"]),
         publishes=tuple(model.Publish(p["ns"], p["port"], p["target"], p["to_port"], p["proto"], p["address"], p["at"])
-                        for p in lab["publishes"]))
+                        for p in lab["publishes"]),
+        services=tuple(model.Service(s["ns"], s["name"], s["command"] if isinstance(s["command"], str)
+                                     else tuple(s["command"]), s["at"]) for s in lab["services"]))
 
 
 def _fail(message: str) -> JSONLabError:

@@ -123,6 +123,16 @@ class Publish:
 
 
 @dataclass(frozen=True)
+class Service:
+    """A process up starts detached inside namespace `ns`, verify checks runs, and down stops."""
+
+    ns: str
+    name: str
+    command: object  # a string, run by `sh -c`; or the words of an argv (a tuple of strings)
+    loc: Loc
+
+
+@dataclass(frozen=True)
 class Expectation:
     ns: str
     target: str  # an address, or a namespace of the lab (each of its addresses' families is checked)
@@ -145,5 +155,6 @@ class Lab:
     expectations: tuple[Expectation, ...] = ()
     masquerades: tuple[Masquerade, ...] = ()
     publishes: tuple[Publish, ...] = ()
+    services: tuple[Service, ...] = ()
     problems: tuple[Diagnostic, ...] = field(default=())  # misuse the DSL noticed while recording
 

@@ -64,6 +64,12 @@ def up(plan: Plan) -> list[tuple[str, str]]:
                 lines.append((_note(step), _ip(section.ns, step.do)))
         if section.ns == HOST and not section.last and plan.firewall is not None:
             lines += _firewall(plan.firewall)
+    for service in plan.services:  # detached, in /, output to its log; plain down ends it with its namespace
+        ns, name, *command = service.words
+        log = f'"${{NETGEN_STATE_DIR:-/run/netgen}}/$LAB."{shell_quote(f"{ns}.{name}.log")}'
+        lines.append((f"{service.what} ({service.loc})",
+                      f"mkdir -p \"${{NETGEN_STATE_DIR:-/run/netgen}}\" && (cd / && exec ip netns exec "
+                      f"{shell_quote(ns)} setsid {words(tuple(command))} </dev/null >>{log} 2>&1 &)"))
     return lines
 
 

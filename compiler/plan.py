@@ -70,6 +70,20 @@ class Probe:
     reach: bool
 
 
+class Service(NamedTuple):
+    """A process up starts in namespace `ns` once the namespaces are built: `words` are the scripts' arguments of
+    `service`, NS NAME COMMAND... (a string command as `sh -c` and its text)."""
+
+    what: str
+    loc: Loc
+    words: tuple[str, ...]
+
+
+def _service(s) -> Service:
+    command = ("sh", "-c", _v(s.command)) if isinstance(s.command, str) else tuple(map(_v, s.command))
+    return Service(f"{s.ns}: service {s.name}", s.loc, (_v(s.ns), _v(s.name), *command))
+
+
 class Adoption(NamedTuple):
     """An object the lab may take over (adopt=True), and what it may already carry: anything else refuses it."""
 
@@ -91,6 +105,7 @@ class Plan:
     firewall: nat.Firewall | None = None  # the lab's nftables table, made after the host's batch
     external: tuple[str, ...] = ()  # namespaces that exist before up, which the lab uses and never removes
     adoptions: tuple[Adoption, ...] = ()
+    services: tuple[Service, ...] = ()  # started after the namespaces' batches, before up's last check
 
     @property
     def teardowns(self) -> tuple[Step, ...]:
@@ -350,7 +365,7 @@ def build(lab: Lab, version: str) -> Plan:
         sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
     return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections),
                 probes, summary(lab), nat.firewall(lab), tuple(n.name for n in lab.namespaces if n.external),
-                _adoptions(lab, by_ns, routes_by_ns))
+                _adoptions(lab, by_ns, routes_by_ns), tuple(map(_service, lab.services)))
 
 
 def _netns_step(n) -> Step:
@@ -431,6 +446,8 @@ def summary(lab: Lab) -> tuple[str, ...]:
              _listed(lab.veths, "veth pair", lambda v: f"{v.a[0]}/{v.a[1]}--{v.b[0]}/{v.b[1]}"),
              f"{_count(n_addr, 'address')}, {_count(len(lab.routes), 'route')}, "
              f"{_count(len(lab.expectations), 'expectation')}"]
+    if lab.services:
+        lines.append(_listed(lab.services, "service", lambda s: f"{s.ns}/{s.name}"))
     lines += pools.describe(lab)
     if lab.masquerades or lab.publishes:
         rules = [f"masquerade {m.ns}/{m.link}" for m in lab.masquerades]

@@ -485,6 +485,54 @@ def _nat(lab: Lab) -> list[Diagnostic]:
     return out
 
 
+def _command_problem(command: object) -> str | None:
+    """Why `command` cannot be a service's command, or None: a non-empty line of printable text (run by `sh -c`),
+    or a non-empty list of such words whose first names the program."""
+    if isinstance(command, str):
+        words = (command,)
+    elif isinstance(command, tuple) and command and all(isinstance(w, str) for w in command):
+        words = command
+    else:
+        return f"command must be a string (run by sh -c) or a non-empty list of strings, got {command!r}"
+    if not words[0].strip():
+        return "command is empty"
+    if not all(w.isprintable() for w in words):
+        return f"command {command!r} holds a line break or another character that is not printable"
+    return None
+
+
+def _services(lab: Lab) -> list[Diagnostic]:
+    """Services run in a namespace the lab makes (the host and an external namespace are not the lab's to run
+    processes in), each with a name of its own in its namespace (it names its log file and its line in the
+    record)."""
+    out = []
+    kinds = {ns.name: ns for ns in lab.namespaces}
+    seen: dict[tuple[str, str], Loc] = {}
+    for s in lab.services:
+        problem = file_name_problem(s.name, "service name")
+        if problem is None and len(s.name) > IFNAMSIZ:
+            problem = f"service name {s.name!r} is {len(s.name)} bytes long; netgen allows at most {IFNAMSIZ}"
+        if problem is not None:
+            out.append(_error(problem, s.loc))
+        elif (s.ns, s.name) in seen:
+            out.append(_error(f"service {s.ns}/{s.name} is {_again(seen[(s.ns, s.name)], s.loc)}; service names "
+                              f"must be unique within a namespace", s.loc))
+        else:
+            seen[(s.ns, s.name)] = s.loc
+        ns = kinds.get(s.ns)
+        if s.ns == HOST:
+            out.append(_error(f"service {s.name}: the lab never runs processes in the host; give it a namespace "
+                              f"the lab makes", s.loc))
+        elif ns is None:
+            out.append(_error(f"service {s.name} in namespace {s.ns!r}, which the lab does not define", s.loc))
+        elif ns.external is True:
+            out.append(_error(f"service {s.name} in namespace {s.ns}, which is external: the lab never runs or "
+                              f"ends processes there", s.loc))
+        if (problem := _command_problem(s.command)) is not None:
+            out.append(_error(f"service {s.name}: {problem}", s.loc))
+    return out
+
+
 def _is_ip(text: object) -> bool:
     try:
         return isinstance(text, str) and "%" not in text and bool(parse_address(text))
@@ -494,7 +542,7 @@ def _is_ip(text: object) -> bool:
 
 RULES = (_names, _veths, _link_settings, _addresses, _routes, _sysctls, _externals, _taken_over, _expectations,
          _references,
-         _flags, _nat)
+         _flags, _nat, _services)
 
 # A 10,000-namespace star is 30,000 objects and an 18 MB up.sh; past this, scripts run to hundreds of MB, more
 # than bash reads well, and compiling takes minutes.
@@ -502,12 +550,12 @@ MAX_OBJECTS = 100_000
 
 
 def _size(lab: Lab) -> list[Diagnostic]:
-    objects = [*lab.namespaces, *lab.interfaces, *lab.routes, *lab.sysctls, *lab.expectations]
+    objects = [*lab.namespaces, *lab.interfaces, *lab.routes, *lab.sysctls, *lab.expectations, *lab.services]
     if len(objects) <= MAX_OBJECTS:
         return []
     first_too_many = sorted((o.loc for o in objects), key=lambda loc: (loc.file, loc.line))[MAX_OBJECTS]
-    return [Diagnostic("error", f"the lab makes {len(objects):,} objects (namespaces, interfaces, routes, sysctls "
-                       f"and expectations) and netgen compiles at most {MAX_OBJECTS:,}, the first past the limit "
+    return [Diagnostic("error", f"the lab makes {len(objects):,} objects (namespaces, interfaces, routes, sysctls, "
+                       f"expectations and services) and netgen compiles at most {MAX_OBJECTS:,}, the first past the limit "
                        "here: split it into smaller labs", first_too_many)]
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The seed article's docker0 scenario, end to end, inside a throwaway sandbox (new network and mount
-# namespaces with a private /run/netns): compile, build, serve HTTP in nginx-1, verify, ping and curl
+# namespaces with a private /run/netns): compile, build (with a web server in each nginx), verify, ping and curl
 # as the article does, then remove the lab. The machine's own network is never touched. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,13 +26,7 @@ step() {
   printf '\n$ %s\n' "$*"
   "$@"
 }
-web=$(mktemp -d)
-trap 'rm -rf "$web"' EXIT
-echo "hello from nginx-1" >"$web/index.html"
-step bash "$out/up.sh"
-echo
-echo "# an HTTP server in nginx-1, standing in for nginx"
-ip netns exec nginx-1 python3 -m http.server 80 --directory "$web" >/dev/null 2>&1 &
+step bash "$out/up.sh" # it starts the lab's services: a web server in each nginx, standing in for nginx
 step bash "$out/verify.sh"
 step ip netns exec nginx-2 ping -c 2 172.17.0.2
 step ip netns exec nginx-2 curl -s http://172.17.0.2/

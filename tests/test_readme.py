@@ -162,15 +162,28 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it builds
 
 
 @needs_root
-def test_try_pings_across_the_lab_as_the_readme_shows(checkout):
+def test_try_prints_the_page_of_the_labs_web_service_and_every_check_passes(checkout):
+    """Issue 17: the lab starts its own web server (a service), so verify passes whole before the command runs."""
     from conftest import _machine_state
 
     command = TRY
+    assert command == "sudo netgen try examples/docker0.py -- ip netns exec nginx-2 curl -s 172.17.0.2"
     before = _machine_state()
     result = netgen(command.removeprefix("sudo "), checkout)  # already root (a fresh machine may have no sudo)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 received" in result.stdout and "netgen try: removing the lab" in result.stdout
+    out = result.stdout
+    assert "up.sh: nginx-1: service web started (pid " in out
+    assert "ok   nginx-1 service web: running" in out and "ok   nginx-2 tcp 172.17.0.2:80: open" in out
+    assert re.search(r"verify\.sh: lab docker0: \d+ checks passed, 0 failed", out), out
+    assert "verify found differences" not in out and "FAIL" not in out
+    assert "\nhello from nginx-1\n" in out and "netgen try: removing the lab" in out
     assert _machine_state() == before
+
+
+def test_the_service_step_the_readme_shows_is_in_up_sh():
+    after = README[README.index("Each container's web server"):]
+    excerpt = blocks(after, "bash")[0]
+    assert excerpt in (REPO / "out" / "docker0" / "up.sh").read_text()
 
 
 @needs_root

@@ -424,7 +424,7 @@ TYPED=
 typed() {
   case $2 in
     sysctl\ -w\ *) if [[ $1 == host ]]; then TYPED=$2; else TYPED="ip netns exec $1 $2"; fi ;;
-    netns\ * | nft\ * | kill\ *) TYPED=$2 ;;
+    netns\ * | nft\ * | kill\ * | ip\ *) TYPED=$2 ;;
     *) if [[ $1 == host ]]; then TYPED="ip $2"; else TYPED="ip -n $1 $2"; fi ;;
   esac
   if [[ $TYPED == netns\ * ]]; then TYPED="ip $TYPED"; fi
@@ -443,9 +443,9 @@ logged() {
 
 # --- the lab's record: what this lab made -----------------------------------------------------------------------
 # STATE_DIR/LAB.made has a line KEY ID for each object up made outside the namespaces it made: a namespace
-# (netns/NAME/, ID its device:inode) and a link in the host or in an external namespace (link/NS/NAME, ID its
-# ifindex there). A reused name cannot fake either. Links inside the lab's own namespaces need no line: they go
-# with their namespace. up writes `KEY pending` before it makes the object, and its ID once made; a pending line
+# (netns/NAME/, ID its device:inode), a link in the host or in an external namespace (link/NS/NAME, ID its
+# ifindex there), and each service it started (service/NS/NAME, ID its PID:START: see services_lib). A reused name
+# or pid cannot fake any of them. Links inside the lab's own namespaces need no line: they go with their namespace. up writes `KEY pending` before it makes the object, and its ID once made; a pending line
 # left by a run that was killed in between is the lab's object if one exists (nothing else ran under the lock).
 # down removes only what the record names and still matches.
 RECORD=$STATE_DIR/$LAB.made
@@ -482,11 +482,16 @@ link_ids() {
 }
 
 # settle_record compares the record with the live objects: a pending line gets the ID of the object it names, and
-# a line whose object is gone, or is now another object of that name, goes. Then it is saved.
+# a line whose object is gone, or is now another object of that name, goes (a service: a process that has ended,
+# or a pid now another process's, with another start time). Then it is saved.
 settle_record() {
   local key ns name id link index
   local -A ids=() seen=()
   for key in "${!MADE[@]}"; do
+    if [[ $key == service/* ]]; then
+      if ! alive "${MADE[$key]}"; then unset "MADE[$key]"; fi
+      continue
+    fi
     IFS=/ read -r _ ns name <<<"$key"
     if [[ $key == netns/* ]]; then
       id=$(netns_id "$ns")
@@ -581,6 +586,88 @@ set_sysctl() {
     # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner bash
     in_ns "$1" bash -c 'printf "%s\n" "$2" >"$1"' _ "$path" "$3"
   fi
+}
+
+# --- services: processes the lab runs in its namespaces -----------------------------------------------------------
+# up starts each service detached, in its own session and process group, in /, reading /dev/null and appending its
+# output to STATE_DIR/LAB.NS.NAME.log, without the lab's lock (a service that held it would keep every later run of
+# the lab waiting), and records it in the lab's record as `service/NS/NAME PID:START`: START, field 22 of
+# /proc/PID/stat, is when the process started, so a pid the kernel has since given to another process does not
+# match. verify checks that the recorded process runs, in namespace NS; down stops it first, by that identity
+# (TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds, default 5), and nothing else by it. The
+# lab's part lists them as `service NS NAME COMMAND...` (a string command as `sh -c TEXT`); SERVICE_DO names what a
+# script does with each: start_service (up.sh), check_service, absent_service (verify.sh --absent).
+declare -A MADE # the record of the lab (verify.sh reads only its service lines)
+SERVICE_DO=check_service
+service() { "$SERVICE_DO" "$@"; }
+
+# proc_id PID sets PROC_ID to PID:START of that process if it runs (a zombie has ended), or returns 1.
+PROC_ID=
+proc_id() {
+  local stat
+  local -a fields
+  PROC_ID=
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  read -ra fields <<<"${stat##*) }" # fields 3 on: after the name of the command, which may hold spaces and parentheses
+  [[ ${fields[0]} != [ZX] ]] || return 1
+  PROC_ID=$1:${fields[19]}
+}
+
+# alive ID: the process ID (PID:START) still runs.
+alive() { proc_id "${1%%:*}" && [[ $PROC_ID == "$1" ]]; }
+
+# service_state ID NS sets SERVICE_STATE: running (the process ID runs in namespace NS), stopped, or where it runs.
+SERVICE_STATE=
+service_state() {
+  local here there
+  SERVICE_STATE=stopped
+  if [[ -z $1 ]] || ! alive "$1"; then return 0; fi
+  here=$(stat -L -c %d:%i "/proc/${1%%:*}/ns/net" 2>/dev/null) || here=unknown
+  there=$(stat -L -c %d:%i "/run/netns/$2" 2>/dev/null) || there=absent
+  if [[ $here == "$there" ]]; then SERVICE_STATE=running; else SERVICE_STATE="pid ${1%%:*} outside namespace $2"; fi
+}
+
+# check_service NS NAME COMMAND...: verify's check, worded as the others.
+check_service() {
+  service_state "${MADE[service/$1/$2]:-}" "$1"
+  result "$1 service $2" running "$SERVICE_STATE" 0
+}
+
+# absent_service NS NAME COMMAND...: after down, the service no longer runs.
+absent_service() {
+  service_state "${MADE[service/$1/$2]:-}" "$1"
+  if [[ $SERVICE_STATE != running ]]; then SERVICE_STATE=stopped; fi
+  result "$1 service $2" stopped "$SERVICE_STATE" 0
+}
+
+# load_services reads the service lines of the lab's record into MADE (verify.sh, which never writes the record).
+load_services() {
+  local key id
+  if [[ -f $STATE_DIR/$LAB.made ]]; then
+    while read -r key id; do
+      if [[ $key == service/* ]]; then MADE[$key]=$id; fi
+    done <"$STATE_DIR/$LAB.made"
+  fi
+}
+
+# stop_service KEY stops the process the record names under KEY if it is still that process (same pid and start
+# time): TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds. The line leaves the record either way.
+stop_service() {
+  local id=${MADE[$1]:-} i wait=${NETGEN_STOP_WAIT:-5}
+  unset "MADE[$1]"
+  if [[ -z $id ]] || ! alive "$id"; then return 0; fi
+  [[ $wait =~ ^[0-9]+$ ]] || wait=5
+  kill -TERM -- "-${id%%:*}" 2>/dev/null || kill -TERM "${id%%:*}" 2>/dev/null || true
+  for ((i = 0; i < wait * 10; i++)); do
+    if ! alive "$id"; then return 0; fi
+    sleep 0.1
+  done
+  say "${1#service/}: still running after ${wait} s; killing pid ${id%%:*} and its process group" >&2
+  kill -KILL -- "-${id%%:*}" 2>/dev/null || kill -KILL "${id%%:*}" 2>/dev/null || true
+  for ((i = 0; i < 20; i++)); do
+    if ! alive "$id"; then return 0; fi
+    sleep 0.1
+  done
 }
 
 # --- checks -----------------------------------------------------------------------------------------------------
@@ -1165,7 +1252,7 @@ rollback() {
   n_words "$n" change
   say "undoing the $N_WORDS this run made" >&2
   for ((i = n - 1; i >= -1; i--)); do
-    if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" || ${JOURNAL_UNDO[i]} == sysctl\ * ]]; then
+    if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" || ${JOURNAL_UNDO[i]} == sysctl\ * || ${JOURNAL_UNDO[i]} == service\ * ]]; then
       if ((${#lines[@]})); then undo_batch "$ns" "${lines[@]}"; fi
       lines=()
     fi
@@ -1180,6 +1267,9 @@ rollback() {
         logged "$ns" 1 "sysctl -w $key=$value"
         say "could not put sysctl $key back to $value" >&2
       fi
+    elif [[ ${JOURNAL_UNDO[i]} == service\ * ]]; then
+      printf '  undo: stop %s\n' "${JOURNAL_UNDO[i]}" >&2
+      stop_service "${JOURNAL_UNDO[i]#service }"
     else
       lines+=("${JOURNAL_UNDO[i]}")
     fi
@@ -1242,6 +1332,44 @@ on_exit() {
   fi
   cleanup
   exit "$code"
+}
+
+# start_service NS NAME COMMAND...: after the namespaces' batches, COMMAND runs detached in namespace NS (see
+# services_lib), unless the record names a process of it that runs there (up converges). The record has its
+# identity before anything else happens; a rollback stops it.
+# plan_service NS NAME COMMAND...: --plan: the command that would start it, unless it runs.
+plan_service() {
+  service_state "${MADE[service/$1/$2]:-}" "$1"
+  if [[ $SERVICE_STATE == running ]]; then return 0; fi
+  local ns=$1 name=$2
+  shift 2
+  PLANNED+=("ip netns exec $ns setsid ${*@Q} & # service $name")
+}
+
+start_service() {
+  local ns=$1 name=$2 key=service/$1/$2 log=$STATE_DIR/$LAB.$1.$2.log pid
+  local -a enter=(ip netns exec "$ns")
+  shift 2
+  if [[ -n $NSENTER ]]; then enter=(nsenter --net="/run/netns/$ns"); fi
+  service_state "${MADE[$key]:-}" "$ns"
+  if [[ $SERVICE_STATE == running ]]; then return 0; fi
+  if [[ $SERVICE_STATE != stopped ]]; then # a process of the lab, left in a namespace that is no longer NS
+    say "$ns: service $name runs as $SERVICE_STATE; stopping it to start it again" >&2
+    stop_service "$key"
+  fi
+  # A background command of a subshell: its pid is the service's (nsenter and setsid exec, setsid forks only a
+  # process group leader, which a child of a script without job control never is), its parent the sandbox's or
+  # machine's init, not this script. The lab's lock fd is closed for it.
+  pid=$(cd / && { "${enter[@]}" setsid "$@" </dev/null >>"$log" 2>&1 {LOCK_FD}>&- & } && echo "$!")
+  if proc_id "$pid"; then
+    MADE[$key]=$PROC_ID
+    save_record
+  fi
+  logged "$ns" "started, pid $pid" "ip netns exec $ns setsid ${*@Q} & # service $name"
+  JOURNAL_NS+=(host)
+  JOURNAL_UNDO+=("service $key")
+  CHANGES=$((CHANGES + 1))
+  say "$ns: service $name started (pid $pid, output in $log)"
 }
 
 # --- what the lab may take over -------------------------------------------------------------------------------
@@ -1333,6 +1461,12 @@ plan() {
   fi
 }
 
+# --- the lab's services -------------------------------------------------------------------------------------------
+services() {
+  return 0
+}
+
+
 # --- main -------------------------------------------------------------------------------------------------------
 for arg in "$@"; do
   case $arg in
@@ -1388,6 +1522,8 @@ if [[ -n $PLAN ]]; then
   PLANNED=()
   plan
   refresh_neighbours
+  SERVICE_DO=plan_service
+  services
   for key in "${ADOPTING[@]}"; do echo "# would take over (adopt=True): $key"; done
   for key in "${LEFT_ALONE[@]}"; do echo "# would use as it is (external): $key"; done
   if ((${#PLANNED[@]} == 0)); then
@@ -1413,6 +1549,10 @@ run_queued
 if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
 settle_record
 refresh_neighbours
+SERVICE_DO=start_service
+services
+if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
+SERVICE_DO=check_service
 
 # What was built is checked with one more, light, read: that the namespaces exist, the carrier of the host's
 # links and the host's sysctls. Elsewhere `ip`'s exit status is the check, which costs no process per namespace;
@@ -1443,6 +1583,7 @@ built_checks() {
       result "$ns/${BASH_REMATCH[1]} address ${key#addr/"$ns"/}" present "$have" "$settles"
     fi
   done
+  services # each runs, in its namespace
   judge <<'CHECKS'
   # the namespaces
   netns 'ns1' '' present

@@ -283,7 +283,7 @@ TYPED=
 typed() {
   case $2 in
     sysctl\ -w\ *) if [[ $1 == host ]]; then TYPED=$2; else TYPED="ip netns exec $1 $2"; fi ;;
-    netns\ * | nft\ * | kill\ *) TYPED=$2 ;;
+    netns\ * | nft\ * | kill\ * | ip\ *) TYPED=$2 ;;
     *) if [[ $1 == host ]]; then TYPED="ip $2"; else TYPED="ip -n $1 $2"; fi ;;
   esac
   if [[ $TYPED == netns\ * ]]; then TYPED="ip $TYPED"; fi
@@ -302,9 +302,9 @@ logged() {
 
 # --- the lab's record: what this lab made -----------------------------------------------------------------------
 # STATE_DIR/LAB.made has a line KEY ID for each object up made outside the namespaces it made: a namespace
-# (netns/NAME/, ID its device:inode) and a link in the host or in an external namespace (link/NS/NAME, ID its
-# ifindex there). A reused name cannot fake either. Links inside the lab's own namespaces need no line: they go
-# with their namespace. up writes `KEY pending` before it makes the object, and its ID once made; a pending line
+# (netns/NAME/, ID its device:inode), a link in the host or in an external namespace (link/NS/NAME, ID its
+# ifindex there), and each service it started (service/NS/NAME, ID its PID:START: see services_lib). A reused name
+# or pid cannot fake any of them. Links inside the lab's own namespaces need no line: they go with their namespace. up writes `KEY pending` before it makes the object, and its ID once made; a pending line
 # left by a run that was killed in between is the lab's object if one exists (nothing else ran under the lock).
 # down removes only what the record names and still matches.
 RECORD=$STATE_DIR/$LAB.made
@@ -341,11 +341,16 @@ link_ids() {
 }
 
 # settle_record compares the record with the live objects: a pending line gets the ID of the object it names, and
-# a line whose object is gone, or is now another object of that name, goes. Then it is saved.
+# a line whose object is gone, or is now another object of that name, goes (a service: a process that has ended,
+# or a pid now another process's, with another start time). Then it is saved.
 settle_record() {
   local key ns name id link index
   local -A ids=() seen=()
   for key in "${!MADE[@]}"; do
+    if [[ $key == service/* ]]; then
+      if ! alive "${MADE[$key]}"; then unset "MADE[$key]"; fi
+      continue
+    fi
     IFS=/ read -r _ ns name <<<"$key"
     if [[ $key == netns/* ]]; then
       id=$(netns_id "$ns")
@@ -442,6 +447,88 @@ set_sysctl() {
   fi
 }
 
+# --- services: processes the lab runs in its namespaces -----------------------------------------------------------
+# up starts each service detached, in its own session and process group, in /, reading /dev/null and appending its
+# output to STATE_DIR/LAB.NS.NAME.log, without the lab's lock (a service that held it would keep every later run of
+# the lab waiting), and records it in the lab's record as `service/NS/NAME PID:START`: START, field 22 of
+# /proc/PID/stat, is when the process started, so a pid the kernel has since given to another process does not
+# match. verify checks that the recorded process runs, in namespace NS; down stops it first, by that identity
+# (TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds, default 5), and nothing else by it. The
+# lab's part lists them as `service NS NAME COMMAND...` (a string command as `sh -c TEXT`); SERVICE_DO names what a
+# script does with each: start_service (up.sh), check_service, absent_service (verify.sh --absent).
+declare -A MADE # the record of the lab (verify.sh reads only its service lines)
+SERVICE_DO=check_service
+service() { "$SERVICE_DO" "$@"; }
+
+# proc_id PID sets PROC_ID to PID:START of that process if it runs (a zombie has ended), or returns 1.
+PROC_ID=
+proc_id() {
+  local stat
+  local -a fields
+  PROC_ID=
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  read -ra fields <<<"${stat##*) }" # fields 3 on: after the name of the command, which may hold spaces and parentheses
+  [[ ${fields[0]} != [ZX] ]] || return 1
+  PROC_ID=$1:${fields[19]}
+}
+
+# alive ID: the process ID (PID:START) still runs.
+alive() { proc_id "${1%%:*}" && [[ $PROC_ID == "$1" ]]; }
+
+# service_state ID NS sets SERVICE_STATE: running (the process ID runs in namespace NS), stopped, or where it runs.
+SERVICE_STATE=
+service_state() {
+  local here there
+  SERVICE_STATE=stopped
+  if [[ -z $1 ]] || ! alive "$1"; then return 0; fi
+  here=$(stat -L -c %d:%i "/proc/${1%%:*}/ns/net" 2>/dev/null) || here=unknown
+  there=$(stat -L -c %d:%i "/run/netns/$2" 2>/dev/null) || there=absent
+  if [[ $here == "$there" ]]; then SERVICE_STATE=running; else SERVICE_STATE="pid ${1%%:*} outside namespace $2"; fi
+}
+
+# check_service NS NAME COMMAND...: verify's check, worded as the others.
+check_service() {
+  service_state "${MADE[service/$1/$2]:-}" "$1"
+  result "$1 service $2" running "$SERVICE_STATE" 0
+}
+
+# absent_service NS NAME COMMAND...: after down, the service no longer runs.
+absent_service() {
+  service_state "${MADE[service/$1/$2]:-}" "$1"
+  if [[ $SERVICE_STATE != running ]]; then SERVICE_STATE=stopped; fi
+  result "$1 service $2" stopped "$SERVICE_STATE" 0
+}
+
+# load_services reads the service lines of the lab's record into MADE (verify.sh, which never writes the record).
+load_services() {
+  local key id
+  if [[ -f $STATE_DIR/$LAB.made ]]; then
+    while read -r key id; do
+      if [[ $key == service/* ]]; then MADE[$key]=$id; fi
+    done <"$STATE_DIR/$LAB.made"
+  fi
+}
+
+# stop_service KEY stops the process the record names under KEY if it is still that process (same pid and start
+# time): TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds. The line leaves the record either way.
+stop_service() {
+  local id=${MADE[$1]:-} i wait=${NETGEN_STOP_WAIT:-5}
+  unset "MADE[$1]"
+  if [[ -z $id ]] || ! alive "$id"; then return 0; fi
+  [[ $wait =~ ^[0-9]+$ ]] || wait=5
+  kill -TERM -- "-${id%%:*}" 2>/dev/null || kill -TERM "${id%%:*}" 2>/dev/null || true
+  for ((i = 0; i < wait * 10; i++)); do
+    if ! alive "$id"; then return 0; fi
+    sleep 0.1
+  done
+  say "${1#service/}: still running after ${wait} s; killing pid ${id%%:*} and its process group" >&2
+  kill -KILL -- "-${id%%:*}" 2>/dev/null || kill -KILL "${id%%:*}" 2>/dev/null || true
+  for ((i = 0; i < 20; i++)); do
+    if ! alive "$id"; then return 0; fi
+    sleep 0.1
+  done
+}
+
 
 # --- removing ---------------------------------------------------------------------------------------------------
 REMOVED=0
@@ -526,6 +613,7 @@ end_processes() {
         pids+=("$pid")
         if [[ -z ${told[$pid]:-} ]]; then
           told[$pid]=1
+          if [[ -n $PLAN ]] && printf '%s\n' "${MADE[@]}" | grep -q "^$pid:"; then continue; fi # a service: above
           comm=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || comm=
           if [[ -n $PLAN ]]; then
             PLANNED+=("kill -TERM $pid # in ${doomed[$id]}: ${comm% }")
@@ -614,6 +702,25 @@ wait_vanished() {
 # The host sysctls the lab sets: each goes back to what it was, when no other lab that is up sets it too.
 HOST_SYSCTLS=()
 
+# stop_services stops the services up started, first, each only while it is the process the record names (same pid
+# and start time): a pid reused by another process is never signalled. Processes left in the namespaces are ended
+# with them (end_processes).
+stop_services() {
+  local key ns name
+  for key in $(printf '%s\n' "${!MADE[@]}" | grep '^service/' | sort); do
+    IFS=/ read -r _ ns name <<<"$key"
+    if [[ -n $PLAN ]]; then
+      PLANNED+=("kill -TERM -${MADE[$key]%%:*} # service $name in $ns, and its process group")
+      continue
+    fi
+    say "$ns: stopping service $name (pid ${MADE[$key]%%:*})"
+    logged "$ns" 0 "kill -TERM -${MADE[$key]%%:*} # service $name, and its process group"
+    stop_service "$key"
+    REMOVED=$((REMOVED + 1))
+  done
+  if [[ -z $PLAN ]]; then save_record; fi
+}
+
 # --- main -------------------------------------------------------------------------------------------------------
 FORCE=
 for arg in "$@"; do
@@ -650,6 +757,7 @@ load_record
 settle_record
 UNREMOVED=0
 SELF_NS=$(stat -L -c '%d:%i' /proc/$$/ns/net)
+stop_services
 
 # The host is read first, before anything changes: its veths name the namespaces of their peers. The namespaces go
 # first, in the background; the reading is parsed while the kernel deletes them.

@@ -582,6 +582,88 @@ run_checks() {
   done
 }
 
+# --- services: processes the lab runs in its namespaces -----------------------------------------------------------
+# up starts each service detached, in its own session and process group, in /, reading /dev/null and appending its
+# output to STATE_DIR/LAB.NS.NAME.log, without the lab's lock (a service that held it would keep every later run of
+# the lab waiting), and records it in the lab's record as `service/NS/NAME PID:START`: START, field 22 of
+# /proc/PID/stat, is when the process started, so a pid the kernel has since given to another process does not
+# match. verify checks that the recorded process runs, in namespace NS; down stops it first, by that identity
+# (TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds, default 5), and nothing else by it. The
+# lab's part lists them as `service NS NAME COMMAND...` (a string command as `sh -c TEXT`); SERVICE_DO names what a
+# script does with each: start_service (up.sh), check_service, absent_service (verify.sh --absent).
+declare -A MADE # the record of the lab (verify.sh reads only its service lines)
+SERVICE_DO=check_service
+service() { "$SERVICE_DO" "$@"; }
+
+# proc_id PID sets PROC_ID to PID:START of that process if it runs (a zombie has ended), or returns 1.
+PROC_ID=
+proc_id() {
+  local stat
+  local -a fields
+  PROC_ID=
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  read -ra fields <<<"${stat##*) }" # fields 3 on: after the name of the command, which may hold spaces and parentheses
+  [[ ${fields[0]} != [ZX] ]] || return 1
+  PROC_ID=$1:${fields[19]}
+}
+
+# alive ID: the process ID (PID:START) still runs.
+alive() { proc_id "${1%%:*}" && [[ $PROC_ID == "$1" ]]; }
+
+# service_state ID NS sets SERVICE_STATE: running (the process ID runs in namespace NS), stopped, or where it runs.
+SERVICE_STATE=
+service_state() {
+  local here there
+  SERVICE_STATE=stopped
+  if [[ -z $1 ]] || ! alive "$1"; then return 0; fi
+  here=$(stat -L -c %d:%i "/proc/${1%%:*}/ns/net" 2>/dev/null) || here=unknown
+  there=$(stat -L -c %d:%i "/run/netns/$2" 2>/dev/null) || there=absent
+  if [[ $here == "$there" ]]; then SERVICE_STATE=running; else SERVICE_STATE="pid ${1%%:*} outside namespace $2"; fi
+}
+
+# check_service NS NAME COMMAND...: verify's check, worded as the others.
+check_service() {
+  service_state "${MADE[service/$1/$2]:-}" "$1"
+  result "$1 service $2" running "$SERVICE_STATE" 0
+}
+
+# absent_service NS NAME COMMAND...: after down, the service no longer runs.
+absent_service() {
+  service_state "${MADE[service/$1/$2]:-}" "$1"
+  if [[ $SERVICE_STATE != running ]]; then SERVICE_STATE=stopped; fi
+  result "$1 service $2" stopped "$SERVICE_STATE" 0
+}
+
+# load_services reads the service lines of the lab's record into MADE (verify.sh, which never writes the record).
+load_services() {
+  local key id
+  if [[ -f $STATE_DIR/$LAB.made ]]; then
+    while read -r key id; do
+      if [[ $key == service/* ]]; then MADE[$key]=$id; fi
+    done <"$STATE_DIR/$LAB.made"
+  fi
+}
+
+# stop_service KEY stops the process the record names under KEY if it is still that process (same pid and start
+# time): TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds. The line leaves the record either way.
+stop_service() {
+  local id=${MADE[$1]:-} i wait=${NETGEN_STOP_WAIT:-5}
+  unset "MADE[$1]"
+  if [[ -z $id ]] || ! alive "$id"; then return 0; fi
+  [[ $wait =~ ^[0-9]+$ ]] || wait=5
+  kill -TERM -- "-${id%%:*}" 2>/dev/null || kill -TERM "${id%%:*}" 2>/dev/null || true
+  for ((i = 0; i < wait * 10; i++)); do
+    if ! alive "$id"; then return 0; fi
+    sleep 0.1
+  done
+  say "${1#service/}: still running after ${wait} s; killing pid ${id%%:*} and its process group" >&2
+  kill -KILL -- "-${id%%:*}" 2>/dev/null || kill -KILL "${id%%:*}" 2>/dev/null || true
+  for ((i = 0; i < 20; i++)); do
+    if ! alive "$id"; then return 0; fi
+    sleep 0.1
+  done
+}
+
 FACTS=1
 
 # --- expectations ----------------------------------------------------------------------------------------------
@@ -658,6 +740,7 @@ checks() {
   # ns2/veth1: carrier (examples/veth_pair.py:7)
   oper 'ns2' 'veth1' up
 CHECKS
+  services
   # ====== expectations ========================================
   # ns1 reaches 192.168.10.201 (examples/veth_pair.py:9)
   probe 'ns1' '192.168.10.201' '' reach
@@ -665,8 +748,15 @@ CHECKS
   probe 'ns2' '192.168.10.200' '' reach
 }
 
+# --- the lab's services -------------------------------------------------------------------------------------------
+services() {
+  return 0
+}
+
+
 # absent_checks: after down.sh, none of what the lab makes is left.
 absent_checks() {
+  SERVICE_DO=absent_service services
   judge <<'CHECKS'
   # namespace ns1 (examples/veth_pair.py:5)
   netns 'ns1' '' absent
@@ -701,6 +791,7 @@ preflight
 lock shared
 trap cleanup EXIT
 scratch
+load_services
 run_checks "$what"
 n_words "$PASSED" check
 if [[ -n $tap ]]; then
