@@ -33,16 +33,13 @@ PINGS = {
 }
 
 
-def start_http_server(sandbox, ns: str, text: str) -> None:
-    """An HTTP server on port 80 inside `ns` (IPv4 and IPv6), serving `text` at /; returns once it accepts
-    connections."""
-    ok(sandbox.run(f"d=$(mktemp -d) && echo {text} > $d/index.html && "
-                   f"(ip netns exec {ns} python3 -m http.server 80 --bind :: --directory $d >/dev/null 2>&1 &)"))
+def wait_for_web(sandbox, ns: str) -> None:
+    """The examples' web service (`nginx.service("web", ...)`, serving "hello from NS") answers on port 80 of `ns`."""
     for _ in range(50):
         if sandbox.run(f"ip netns exec {ns} bash -c 'exec 3<>/dev/tcp/127.0.0.1/80'").returncode == 0:
             return
         time.sleep(0.1)
-    raise AssertionError(f"the HTTP server in {ns} did not start")
+    raise AssertionError(f"the web service in {ns} does not answer")
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -51,9 +48,9 @@ def test_up_verify_ping_down_leaves_sandbox_as_it_was(sandbox, example):
     up = ok(sandbox.run(script(example, "up")))
     assert f"lab {example} is up" in up.stdout
     if example in ("docker0", "docker_nat"):
-        start_http_server(sandbox, "nginx-1", "hello-from-nginx-1")
+        wait_for_web(sandbox, "nginx-1")
         page = ok(sandbox.run("ip netns exec nginx-2 curl -s --max-time 5 http://172.17.0.2/"))
-        assert page.stdout.strip() == "hello-from-nginx-1"
+        assert page.stdout.strip() == "hello from nginx-1"
         ok(sandbox.run("curl -s --max-time 5 http://172.17.0.2/"))  # the host, through its route to docker0
     verify = ok(sandbox.run(script(example, "verify")))
     assert "FAIL" not in verify.stdout and " 0 failed" in verify.stdout
@@ -197,12 +194,12 @@ chmod +x /run/failing-ip/ip; rm -f /run/failing-ip/count
 
 
 def ip_changes(example: str, up_stdout: str) -> int:
-    """How many of the changes up reports are ip lines: all but its sysctls and its nftables table."""
+    """How many of the changes up reports are ip lines: all but its sysctls, its nftables table and its services."""
     from netgen.pipeline import compile_lab
 
     plan = compile_lab(str(REPO / "examples" / f"{example}.py")).plan
     others = sum(s.check[0] == "sysctl" for section in plan.sections for s in section.steps)
-    return int(up_stdout.rsplit("(", 1)[1].split()[0]) - others - (plan.firewall is not None)
+    return int(up_stdout.rsplit("(", 1)[1].split()[0]) - others - (plan.firewall is not None) - len(plan.services)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
