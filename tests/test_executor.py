@@ -91,7 +91,7 @@ def test_up_verify_down_through_the_cli_in_a_sandbox(sandbox, tmp_path, example)
     assert up.returncode == 0 and f"lab {example} is up" in up.stdout
     assert (tmp_path / "out" / example / "up.sh").exists()  # compiled to out/LAB by default
     if example == "docker0":  # its services serve port 80; with nginx-1's stopped, verify names it
-        ok(sandbox.run("pkill -f 'hello from nginx-1'"))
+        ok(sandbox.run("pkill -f 'hello from nginx-[1]'"))
         failed = sandbox.run(f"cd {tmp_path} && NETGEN_VERIFY_WAIT=0 netgen verify {lab}")
         assert failed.returncode == 1
         assert "FAIL nginx-1 service web: want running, have stopped" in failed.stdout

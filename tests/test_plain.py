@@ -54,6 +54,7 @@ def test_plain_up_builds_what_batched_verify_expects_and_plain_down_removes_it(e
     assert up.returncode == 0, up.stderr
     plain_verify = sandbox.run(f"bash {scripts}/verify.sh")
     assert plain_verify.returncode == 0, plain_verify.stdout
+    sandbox.settled_snapshot(20)  # plain up does not wait for IPv6 DAD, and verify stops waiting at a service check
     batched = sandbox.run(f"NETGEN_VERIFY_WAIT=10 bash {REPO}/out/{example}/verify.sh")
     failed = [line for line in batched.stdout.splitlines() if line.startswith("FAIL")]
     # the plain style keeps no record, so the batched verify cannot tell its services are the lab's

@@ -17,7 +17,7 @@ def commands(text: str) -> list[str]:
     """The ip and sysctl commands of a plan's output, or of a log (its command field), in order."""
     out = []
     for line in text.splitlines():
-        logged = re.match(r"^\S+ (?:up|down)\.sh\[\d+\] [^:]+: (.*): \S+$", line)
+        logged = re.match(r"^\S+ (?:up|down)\.sh\[\d+\] [^:]+: (.*): [^:]*$", line)
         line = logged.group(1) if logged else line
         if line.startswith(("ip ", "sysctl -w ")):
             out.append(line)

@@ -846,6 +846,15 @@ step() {
   fi
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
+  # A veth of the lab's whose far end's namespace is gone (`ip netns del` while a process kept the namespace, and
+  # so the pair, alive) cannot be right: it is deleted and made again.
+  if [[ $attr == link && $have == veth && $do =~ \ netns\ ([^ ]+)$ && -n ${FRESH[${BASH_REMATCH[1]}]:-} ]] &&
+    made_here link "$ns" "$obj"; then
+    REMAKE[$ns/$obj]=1
+    forget_link "$ns" "$obj"
+    have=absent
+  fi
+  if [[ $attr == link && $MODE == apply && -n ${REMAKE[$ns/$obj]:-} ]]; then BATCH+=("link del dev $obj") BATCH_UNDO+=(""); fi
   if [[ $MODE == apply ]]; then
     if [[ $attr == sysctl && $owner == host && -z $PLAN ]]; then take_sysctl "$obj" "$want" "$have"; fi
     if [[ $attr == link && $have == absent ]]; then CREATED[$ns/$obj]=1; fi
@@ -884,11 +893,12 @@ step() {
   BATCH_UNDO+=("${undo:+$owner $undo}")
 }
 
-# made_here ATTR NS OBJ: the live object is the one the record says this lab made.
+# made_here ATTR NS OBJ: the live object is the one the record says this lab made (or that this run is making: the
+# record names it `pending` before the batch runs).
 made_here() {
   local key=$1/$2/$3 id
   if [[ $1 == netns ]]; then id=${HAVE[netnsid/$2/]:-}; else id=${HAVE[ifindex/$2/$3]:-}; fi
-  [[ -n $id && ${MADE[$key]:-} == "$id" ]]
+  [[ -n $id && (${MADE[$key]:-} == "$id" || ${MADE[$key]:-} == pending) ]] # pending: this run names it
 }
 
 # foreign ATTR NS OBJ HAVE: an object with a name the lab gives was not made by it (it was there before up, or was
@@ -976,6 +986,16 @@ take_sysctl() {
 }
 
 LEFT_ALONE=() # --plan: the external objects up uses as they are
+# forget_link NS LINK: what was read of link LINK no longer holds (it is made again): its settings and addresses.
+declare -A REMAKE=()
+forget_link() {
+  local key attr
+  for attr in link state oper mtu mac master hairpin ifindex iflink peerns; do unset "HAVE[$attr/$1/$2]"; done
+  for key in "${!HAVE[@]}"; do
+    if [[ $key == addr/"$1"/* && ${HAVE[$key]%% *} == "$2" ]]; then unset "HAVE[$key]"; fi
+  done
+}
+
 expect() {
   if [[ $MODE == apply ]]; then LEFT_ALONE+=("$2${3:+/$3}"); fi
   local have
