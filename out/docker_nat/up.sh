@@ -14,13 +14,16 @@
 #   pool fd00:17::/64 of host/docker0: gateway fd00:17::1, nginx-1/eth0 fd00:17::2, nginx-2/eth0 fd00:17::3
 #   nftables table inet netgen-docker_nat: masquerade host/docker0, tcp/8080 -> 172.17.0.2:80, tcp/8080 -> [fd00:17::2]:80
 #
-# How it works: it reads the live state first and reports every object that exists with another shape without
-# changing anything (exit 1). Then it runs the missing steps with one `ip -batch` process per namespace: the
-# host's first (it makes the namespaces and every veth pair), then the namespaces', NETGEN_JOBS at a time, and
-# last the host's again (its bridges come up once their ports are in place, then its routes). If a command fails
-# or the run is interrupted, it undoes what this run made, newest first, and exits non-zero.
+# How it works: it reads the live state first and reports, without changing anything (exit 1), every object that
+# exists with another shape or that this lab did not make (its record, /run/netgen/LAB.made, says what it made;
+# adopt=True and external=True are the lab's way to use what was there). Then it runs the missing steps with one
+# `ip -batch` process per namespace: the host's first (it makes the namespaces and every veth pair), then the
+# namespaces', NETGEN_JOBS at a time, and last the host's again (its bridges come up once their ports are in place,
+# then its routes); then the lab's services start. If a command fails or the run is interrupted (HUP, INT, QUIT,
+# TERM), it undoes what this run made, newest first, and exits non-zero. `up.sh --plan` prints what it would run
+# and changes nothing; what it runs is logged to /run/netgen/LAB.log.
 #
-# Needs bash, iproute2 and the usual base tools (sh, awk, xargs), and nftables (nft); run as root.
+# Needs bash, iproute2 and the usual base tools (sh, awk, xargs, flock), and nftables (nft); run as root.
 # Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 # The C locale: tools started for each namespace (nsenter among them) would otherwise open the locale's files each

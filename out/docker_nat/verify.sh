@@ -18,7 +18,7 @@
 # settles (carrier, IPv6 duplicate address detection, reachability) is retried for NETGEN_VERIFY_WAIT seconds
 # (default 5). Exit 0 only when every check passes.
 #
-# Needs bash, iproute2 and the usual base tools (sh, awk, xargs), and nftables (nft); run as root.
+# Needs bash, iproute2 and the usual base tools (sh, awk, xargs, flock), and nftables (nft); run as root.
 # Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 # The C locale: tools started for each namespace (nsenter among them) would otherwise open the locale's files each

@@ -17,9 +17,10 @@
 # a namespace removes everything inside it, its bridges and veths included, in one batch in the kernel's
 # background (deleting veths one by one waits for the kernel, about 25 ms each): so veths with one end in the
 # host go with their namespace, and down waits until the host no longer shows them, so up can run again straight
-# away. Running it when the lab is absent, or twice, succeeds.
+# away. Running it when the lab is absent, or twice, succeeds. `down.sh --plan` prints what it would run and changes
+# nothing; what it runs is logged to /run/netgen/LAB.log.
 #
-# Needs bash, iproute2 and the usual base tools (sh, awk, xargs); run as root.
+# Needs bash, iproute2 and the usual base tools (sh, awk, xargs, flock); run as root.
 # Exit codes: 0 done, 1 failed (see messages), 2 could not start.
 set -euo pipefail
 # The C locale: tools started for each namespace (nsenter among them) would otherwise open the locale's files each
