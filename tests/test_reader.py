@@ -181,13 +181,14 @@ def test_foreign_names_with_any_byte_linux_allows_neither_break_nor_pass_for_lab
 
 @pytest.mark.parametrize("awk", AWKS)
 def test_bash_loads_the_same_facts_as_data(parse_awk, tmp_path, awk):
-    """up.sh and down.sh read the reader's KEY<tab>VALUE lines into HAVE with `read`, the loop of their parse():
+    """up.sh and down.sh load the reader's KEY<tab>VALUE lines into HAVE as data, with the loop of their parse():
     names with quotes, $( ) or backticks stay names, and nothing read from the host is sourced or evaluated."""
     (tmp_path / "parsed").write_bytes(parse(parse_awk, tmp_path, awk, facts=False).stdout)
     script = (REPO / "out" / "veth_pair" / "up.sh").read_text()
-    loop = re.search(r"\n  while IFS=\$'\\t' read -r key value; do\n.*?\n  done", script, re.S).group(0)
-    dump = subprocess.run(["bash", "-c", 'count() { HAVE[$1]=$((${HAVE[$1]:-0} + 1)); }; declare -A HAVE=()'
-                           + loop + ' <"$1"; for k in "${!HAVE[@]}"; do printf "%s\\t%s\\0" "$k" "${HAVE[$k]}"; done',
+    loop = re.search(r"\n  for line in \"\$\{lines\[@\]\}\"; do\n    if \[\[ \$line == count.*?\n  done", script, re.S).group(0)
+    dump = subprocess.run(["bash", "-c", 'count() { HAVE[$1]=$((${HAVE[$1]:-0} + 1)); }; declare -A HAVE=(); '
+                           + "tab=$'\\t'; mapfile -t lines <\"$1\"" + loop
+                           + '; for k in "${!HAVE[@]}"; do printf "%s\\t%s\\0" "$k" "${HAVE[$k]}"; done',
                            "-", str(tmp_path / "parsed")],
                           capture_output=True, check=True, env=C_LOCALE).stdout.decode(errors="surrogateescape")
     facts = dict(item.split("\t", 1) for item in dump.split("\0") if item)

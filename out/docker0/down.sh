@@ -751,6 +751,10 @@ stop_services() {
   if [[ " ${!MADE[*]}" != *" service/"* ]]; then return 0; fi
   for key in $(printf '%s\n' "${!MADE[@]}" | grep '^service/' | sort); do
     IFS=/ read -r _ ns name <<<"$key"
+    if ! alive "${MADE[$key]}"; then # ended, or its pid is another process's now: nothing to stop
+      if [[ -z $PLAN ]]; then unset "MADE[$key]"; fi
+      continue
+    fi
     if [[ -n $PLAN ]]; then
       PLANNED+=("kill -TERM -${MADE[$key]%%:*} # service $name in $ns, and its process group")
       continue
