@@ -576,7 +576,7 @@ NETNS_JOB= # the pid of the batch that deletes them
 # doom NS LINE: namespace NS, if it exists and this lab made it, is deleted by LINE (for `ip -batch`). The
 # namespace down runs in is never deleted, whatever the record says.
 declare -A DOOMED_ID=() # device:inode of each doomed namespace
-GONE=()                 # the record's keys of what this run removes
+GONE=()                 # the keys in the record of what this run removes
 doom() {
   local id
   if [[ ! -e /run/netns/$1 ]]; then return 0; fi
@@ -750,7 +750,7 @@ stop_services() {
   if [[ " ${!MADE[*]}" != *" service/"* ]]; then return 0; fi
   for key in $(printf '%s\n' "${!MADE[@]}" | grep '^service/' | sort); do
     IFS=/ read -r _ ns name <<<"$key"
-    if ! alive "${MADE[$key]}"; then # ended, or its pid is another process's now: nothing to stop
+    if ! alive "${MADE[$key]}"; then # ended, or its pid now names another process: nothing to stop
       if [[ -z $PLAN ]]; then unset "MADE[$key]"; fi
       continue
     fi
@@ -799,7 +799,7 @@ else
   scratch sweep
 fi
 load_record
-if [[ " ${MADE[*]} " == *" pending "* ]]; then settle_record; fi # a killed up's lines: the objects they name
+if [[ " ${MADE[*]} " == *" pending "* ]]; then settle_record; fi # lines of a killed up: the objects they name
 UNREMOVED=0
 SELF_NS=$(stat -L -c '%d:%i' /proc/$$/ns/net)
 stop_services
