@@ -808,7 +808,13 @@ stop_services
 # first, in the background; the reading is parsed while the kernel deletes them.
 printf '%s\n' "$NAMED_READING" | ip -j -d -batch - >"$TMP/read.host"
 
-netns_ids 'ns2' 'ns1'
+# The lab's namespaces: which of them are live namespaces, and the identity of each, to compare with the record.
+NAMESPACES=(
+  'ns2'
+  'ns1'
+)
+netns_ids "${NAMESPACES[@]}"
+
 # namespace ns2 (examples/bridge.py:7)
 doom 'ns2' 'netns del ns2'
 # namespace ns1 (examples/bridge.py:7)

@@ -809,7 +809,13 @@ stop_services
 # first, in the background; the reading is parsed while the kernel deletes them.
 printf '%s\n' "$NAMED_READING" | ip -j -d -batch - >"$TMP/read.host"
 
-netns_ids 'nginx-2' 'nginx-1'
+# The lab's namespaces: which of them are live namespaces, and the identity of each, to compare with the record.
+NAMESPACES=(
+  'nginx-2'
+  'nginx-1'
+)
+netns_ids "${NAMESPACES[@]}"
+
 # namespace nginx-2 (examples/docker0.py:17)
 doom 'nginx-2' 'netns del nginx-2'
 # namespace nginx-1 (examples/docker0.py:17)
