@@ -94,7 +94,7 @@ set -uo pipefail
 dir=$1
 shift
 # -n: util-linux's mount would otherwise first make /run/mount (where it records mounts) in the machine's /run
-mount -n -t tmpfs netgen-try /run && mkdir -p /run/netns /run/lock /run/netgen || exit 2
+mount -n -t tmpfs netgen-try /run && mkdir -p /run/netns || exit 2
 ip link set lo up
 trap 'echo "netgen try: removing the lab"; bash "$dir/down.sh" >/dev/null' EXIT
 echo "netgen try: building the lab in a sandbox"

@@ -18,10 +18,10 @@ if [[ ${1:-} != --inside ]]; then
 fi
 
 out=$2
-# a private /run: its netns, lock and netgen folders vanish with the sandbox (-n: and mount makes no /run/mount
-# in the machine's /run, where it would record mounts)
+# a private /run: its netns folder and the scripts' own /run/netgen vanish with the sandbox (-n: and mount makes no
+# /run/mount in the machine's /run, where it would record mounts)
 mount -n -t tmpfs netgen-demo /run
-mkdir -p /run/netns /run/lock /run/netgen
+mkdir -p /run/netns
 step() {
   printf '\n$ %s\n' "$*"
   "$@"

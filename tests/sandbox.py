@@ -1,4 +1,4 @@
-"""A throwaway place to run labs: new network and mount namespaces with a private /run (netns, lock, netgen).
+"""A throwaway place to run labs: new network and mount namespaces with a private /run (netns; the scripts make netgen).
 
 The lab's "host" is the sandbox's own network namespace, so nothing touches the machine's root namespace.
 Commands run inside it through nsenter; when the sandbox closes, its namespaces and everything in them go.
@@ -16,7 +16,7 @@ set -euo pipefail
 # A private /run (made inside the sandbox, so nothing is created on the machine's own /run)
 # -n: util-linux's mount would otherwise first make /run/mount (where it records mounts) in the machine's /run
 mount -n -t tmpfs netgen-sandbox /run
-mkdir -p /run/netns /run/lock
+mkdir -p /run/netns  # the scripts make /run/netgen themselves, root-only
 ip link set lo up
 echo ready
 exec sleep infinity

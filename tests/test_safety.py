@@ -130,7 +130,7 @@ def test_2_a_name_for_the_root_namespace_is_never_emptied(box):
 
 
 def test_3_nothing_an_unprivileged_user_makes_can_block_or_bypass_the_lock(box):
-    ok(box.run("echo 1 > /run/lock/netgen-docker0.lock; mkfifo /run/lock/netgen-veth_pair.lock; "
+    ok(box.run("mkdir -p /run/lock && echo 1 > /run/lock/netgen-docker0.lock; mkfifo /run/lock/netgen-veth_pair.lock; "
                "ln -s /dev/null /run/lock/netgen-bridge.lock"))
     for example in ("docker0", "veth_pair", "bridge"):
         start = time.monotonic()
