@@ -406,3 +406,41 @@ def test_the_ipv4_shortcut_agrees_with_ipaddress():
         edge = i.network.prefixlen <= 30 and i.ip in (i.network.network_address, i.network.broadcast_address)
         usable = i.version == 4 and str(i) == text and not (i.ip.is_unspecified or i.ip.is_multicast or edge)
         assert ipv4_host(text) == usable, text
+
+
+# external=True and adopt=True (issue 15): what may exist before up, and what the lab may then do with it.
+TAKEN_OVER = [
+    ('x = lab.netns("x", external=True, adopt=True)\n', 4, "namespace x: external=True (used as it is) and adopt=True"),
+    ('x = lab.netns("x", adopt="yes")\n', 4, "namespace x: adopt must be True or False, got 'yes'"),
+    ('x = lab.netns("x", external=1)\n', 4, "namespace x: external must be True or False, got 1"),
+    ('lab.host.bridge("br0", external=True, adopt=True)\n', 4, "host/br0: external=True (used as it is) and adopt"),
+    ('ns.bridge("br0", adopt=True)\n', 4, "ns1/br0: only a bridge in the host can be adopted"),
+    ('x = lab.netns("x", external=True)\nx.bridge("br0")\n', 5, "namespace x is external, and down never enters it"),
+    ('x = lab.netns("x", external=True)\ny = lab.netns("y", external=True)\n'
+     'lab.veth(x.port("a"), y.port("b"))\n', 6, "has both ends in external namespaces"),
+    ('x = lab.netns("x", external=True)\nx.sysctl("net.ipv4.ip_forward", 1)\n', 5,
+     "sysctl net.ipv4.ip_forward in namespace x, which is external: the lab never changes it"),
+]
+
+
+@pytest.mark.parametrize("body, line, message", TAKEN_OVER, ids=[m[:40] for _, _, m in TAKEN_OVER])
+def test_external_and_adopt_misuse_is_named_at_its_line(tmp_path, body, line, message):
+    assert_reports(tmp_path, HEADER + body, line, message)
+
+
+def test_external_and_adopted_objects_compile_into_the_scripts(tmp_path):
+    compiled = compiles(tmp_path, HEADER + 'x = lab.netns("x", external=True)\n'
+                        'br = lab.host.bridge("br0", "10.1.0.1/24", adopt=True)\n'
+                        'a = lab.netns("a", adopt=True)\n'
+                        'lab.veth(x.port("e1", "10.1.0.2/24"), br.port("v-x"))\n'
+                        'lab.veth(a.port("e1", "10.1.0.3/24"), br.port("v-a"))\n')
+    plan = compiled.plan
+    assert plan.external == ("x",)
+    adoptions = {a.key: a for a in plan.adoptions}
+    assert set(adoptions) == {"netns/a/", "link/host/br0"}
+    assert adoptions["link/host/br0"].links == ("v-x", "v-a")
+    assert adoptions["link/host/br0"].addresses == ("10.1.0.1/24",)
+    assert "10.1.0.0/24" in adoptions["netns/a/"].routes and adoptions["netns/a/"].links == ("lo", "e1")
+    netns_steps = [s for s in plan.sections[0].steps if s.check[0] == "netns"]
+    assert [(s.check[1], s.expect, bool(s.do)) for s in netns_steps] == [("ns1", False, True), ("x", True, False),
+                                                                          ("a", False, True)]
