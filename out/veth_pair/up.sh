@@ -567,15 +567,23 @@ sysctl_take() {
   ) 9>>"$SYSCTL_DIR/.lock"
 }
 
+# sysctl_record FILE reads a sysctl record into the caller's original, mine (this lab's value) and others (the other
+# labs that set it).
+sysctl_record() {
+  local lab value
+  original='' mine='' others=()
+  while read -r lab value; do
+    case $lab in original) original=$value ;; "$LAB") mine=$value ;; *) others+=("$lab") ;; esac
+  done <"$1"
+}
+
 # sysctl_give KEY: this lab no longer sets KEY; prints what happened to it. With --plan: only what would, and it
 # adds the command to PLANNED.
 sysctl_give() {
-  local file=$SYSCTL_DIR/$1 original='' mine='' others=() lab value now
+  local file=$SYSCTL_DIR/$1 original mine others now
   if [[ ! -f $file ]]; then return 0; fi
   if [[ -n $PLAN ]]; then
-    while read -r lab value; do
-      case $lab in original) original=$value ;; "$LAB") mine=$value ;; *) others+=("$lab") ;; esac
-    done <"$file"
+    sysctl_record "$file"
     now=$(<"/proc/sys/${1//.//}")
     if [[ -n $mine && ${#others[@]} == 0 && $now == "$mine" ]]; then PLANNED+=("sysctl -w $1=$original"); fi
     if [[ -n $mine && ${#others[@]} != 0 ]]; then LEFT+=("host: sysctl $1 at $now: lab ${others[*]} sets it too"); fi
@@ -583,10 +591,7 @@ sysctl_give() {
   fi
   (
     flock 9
-    local original='' mine='' others=() lab value now
-    while read -r lab value; do
-      case $lab in original) original=$value ;; "$LAB") mine=$value ;; *) others+=("$lab") ;; esac
-    done <"$file"
+    sysctl_record "$file"
     if [[ -z $mine ]]; then exit 0; fi
     if ((${#others[@]})); then
       grep -v "^$LAB " "$file" >"$file.new" || true
