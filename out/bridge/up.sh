@@ -500,11 +500,14 @@ save_record() {
   mv -f -- "$RECORD.new" "$RECORD"
 }
 
-# link_ids NS prints NAME IFINDEX for each link in namespace NS (host: here) whose name a lab could give (letters,
-# digits, - _ .): no other name can match a line of the record, and in ip's JSON a quote inside a name is escaped.
+# link_ids NS prints NAME IFINDEX CARRIER (up or down) for each link in namespace NS (host: here) whose name a lab
+# could give (letters, digits, - _ .): no other name can match a lab object, and in ip's JSON a quote inside a name
+# is escaped. The record compares ifindexes; up's last check reads the carriers.
 link_ids() {
   in_ns "$1" ip -j link show | awk 'BEGIN { RS = "[{]\"ifindex\":" }
-    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) { print substr($0, RSTART + 10, RLENGTH - 11), $0 + 0 }'
+    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) {
+      print substr($0, RSTART + 10, RLENGTH - 11), $0 + 0, ($0 ~ /"flags":\[[^]]*"LOWER_UP"/ ? "up" : "down")
+    }'
 }
 
 # settle_record compares the record with the live objects: a pending line gets the ID of the object it names, and
@@ -531,7 +534,9 @@ settle_record() {
       if [[ -z ${seen[$ns]:-} ]]; then
         seen[$ns]=1
         mapfile -t lines < <(link_ids "$ns" 2>/dev/null || true)
-        for line in "${lines[@]}"; do ids[$ns/${line% *}]=${line##* }; done
+        for line in "${lines[@]}"; do
+          rest=${line#* } && ids[$ns/${line%% *}]=${rest%% *} # NAME IFINDEX CARRIER
+        done
       fi
       id=${ids[$ns/$name]:-}
     fi
@@ -850,7 +855,6 @@ SYSCTLS=()    # KEY VALUE OLD, repeated: set after the batch of the section
 JOURNAL_NS=()
 JOURNAL_UNDO=()
 CHANGES=0
-INTERRUPTED=
 declare -A FRESH=() # lab namespaces that did not exist: nothing can be in them, and deleting them undoes all
 
 # begin NS [last]: the steps that follow run in namespace NS (last: the host's second batch, once the namespaces'
@@ -1392,9 +1396,6 @@ on_exit() {
   exit "$code"
 }
 
-# start_service NS NAME COMMAND...: after the namespaces' batches, COMMAND runs detached in namespace NS (see
-# services_lib), unless the record names a process of it that runs there (up converges). The record has its
-# identity before anything else happens; a rollback stops it.
 # plan_service NS NAME COMMAND...: --plan: the command that would start it, unless it runs.
 plan_service() {
   service_state "${MADE[service/$1/$2]:-}" "$1"
@@ -1404,6 +1405,9 @@ plan_service() {
   PLANNED+=("ip netns exec $ns setsid ${*@Q} & # service $name")
 }
 
+# start_service NS NAME COMMAND...: after the namespaces' batches, COMMAND runs detached in namespace NS (see
+# services_lib), unless the record names a process of it that runs there (up converges). The record has its
+# identity before anything else happens; a rollback stops it.
 start_service() {
   local ns=$1 name=$2 key=service/$1/$2 log=$STATE_DIR/$LAB.$1.$2.log pid
   local -a enter=(ip netns exec "$ns")
@@ -1612,24 +1616,17 @@ services
 if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
 SERVICE_DO=check_service
 
-# What was built is checked with one more, light, read: that the namespaces exist, the carrier of the host's
-# links and the host's sysctls. Elsewhere `ip`'s exit status is the check, which costs no process per namespace;
-# verify.sh reads everything. Namespaces with IPv6 addresses are read until duplicate address detection has
+# What was built is checked with one more, light, read: that the namespaces exist, the lab's services run, the
+# carrier of the host's links and the host's sysctls. Elsewhere `ip`'s exit status is the check, which costs no
+# process per namespace; verify.sh reads everything. Namespaces with IPv6 addresses are read until duplicate address detection has
 # finished, so that up ends with addresses that work. A lab that does not check out is undone like any other
 # failure.
-# link_carriers prints NAME up|down (carrier) for each host link whose name a lab could give (as link_ids).
-link_carriers() {
-  ip -j link show | awk 'BEGIN { RS = "[{]\"ifindex\":" }
-    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) {
-      print substr($0, RSTART + 10, RLENGTH - 11), ($0 ~ /"flags":\[[^]]*"LOWER_UP"/ ? "up" : "down")
-    }'
-}
 observe_built() {
   local ns name
   HAVE=()
   local -a lines
-  mapfile -t lines < <(link_carriers)
-  for name in "${lines[@]}"; do HAVE[oper/host/${name% *}]=${name##* }; done
+  mapfile -t lines < <(link_ids host)
+  for name in "${lines[@]}"; do HAVE[oper/host/${name%% *}]=${name##* }; done
   for ns in "${READS[@]}"; do
     if [[ -e /run/netns/$ns ]]; then HAVE[netns/$ns/]=present; fi
   done

@@ -361,11 +361,14 @@ save_record() {
   mv -f -- "$RECORD.new" "$RECORD"
 }
 
-# link_ids NS prints NAME IFINDEX for each link in namespace NS (host: here) whose name a lab could give (letters,
-# digits, - _ .): no other name can match a line of the record, and in ip's JSON a quote inside a name is escaped.
+# link_ids NS prints NAME IFINDEX CARRIER (up or down) for each link in namespace NS (host: here) whose name a lab
+# could give (letters, digits, - _ .): no other name can match a lab object, and in ip's JSON a quote inside a name
+# is escaped. The record compares ifindexes; up's last check reads the carriers.
 link_ids() {
   in_ns "$1" ip -j link show | awk 'BEGIN { RS = "[{]\"ifindex\":" }
-    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) { print substr($0, RSTART + 10, RLENGTH - 11), $0 + 0 }'
+    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) {
+      print substr($0, RSTART + 10, RLENGTH - 11), $0 + 0, ($0 ~ /"flags":\[[^]]*"LOWER_UP"/ ? "up" : "down")
+    }'
 }
 
 # settle_record compares the record with the live objects: a pending line gets the ID of the object it names, and
@@ -392,7 +395,9 @@ settle_record() {
       if [[ -z ${seen[$ns]:-} ]]; then
         seen[$ns]=1
         mapfile -t lines < <(link_ids "$ns" 2>/dev/null || true)
-        for line in "${lines[@]}"; do ids[$ns/${line% *}]=${line##* }; done
+        for line in "${lines[@]}"; do
+          rest=${line#* } && ids[$ns/${line%% *}]=${rest%% *} # NAME IFINDEX CARRIER
+        done
       fi
       id=${ids[$ns/$name]:-}
     fi
