@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
@@ -48,6 +50,21 @@ def line(command: tuple[str, ...]) -> str:
     return shell_quote(" ".join(command))
 
 
+ENGINE_MARKER = "# ===== netgen engine"
+
+
+@cache
+def engine() -> str:
+    """The engine: the text every compiled script ends with, from its first line (ENGINE_MARKER) to the end of the
+    file, the same in up.sh, down.sh and verify.sh of every lab. It is no template: nothing of a lab is in it."""
+    return files("netgen.templates").joinpath("engine.sh").read_text()
+
+
+@cache
+def engine_sha256() -> str:
+    return hashlib.sha256(engine().encode()).hexdigest()
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -79,7 +96,8 @@ def stream(plan: Plan, variant: str, style: str = "batched") -> Iterator[str]:
         gone = plain.absent(plan) if variant == "verify" else []
         return environment().get_template("plain.sh.j2").generate(plan=plan, variant=variant, lines=lines,
                                                                   absent=gone)
-    return environment().get_template(f"{variant}.sh.j2").generate(plan=plan, variant=variant)
+    lab_part = environment().get_template(f"{variant}.sh.j2").generate(plan=plan, engine_sha256=engine_sha256())
+    return itertools.chain(lab_part, (engine(),))
 
 
 def render(plan: Plan, variant: str, style: str = "batched") -> str:

@@ -82,10 +82,10 @@ def test_every_user_value_is_quoted(compiled, example, variant):
 def test_every_step_names_its_lab_line(example):
     """Each step of up.sh is preceded by a comment that ends with (examples/NAME.py:LINE)."""
     lines = (REPO / "out" / example / "up.sh").read_text().splitlines()
-    steps = [i for i, line in enumerate(lines) if line.startswith(("    step ", "    expect "))]
+    steps = [i for i, line in enumerate(lines) if line.startswith(("  step ", "  expect ", "  service "))]
     assert steps
     for i in steps:
-        assert re.fullmatch(rf"    # .+ \(examples/{example}\.py:\d+\)", lines[i - 1]), lines[i - 1]
+        assert re.fullmatch(rf"  # .+ \(examples/{example}\.py:\d+\)", lines[i - 1]), lines[i - 1]
 
 
 def test_readme_shows_the_current_docker0_picture(compiled):
