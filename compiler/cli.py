@@ -409,6 +409,75 @@ def graph_command(
     _write_file(out, picture)
 
 
+@app.command("audit")
+def audit_command(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", exists=True, file_okay=False,
+                                              help="A folder written by `netgen compile LAB -o DIR`.")],
+    lab: Annotated[Optional[Path], typer.Option(
+        "--lab", metavar="LAB.py", exists=True, dir_okay=False,
+        help="Also check that each script's lab part is what compiling this lab gives.")] = None,
+    timeout: TimeoutOpt = TIMEOUT,
+) -> None:
+    """Check a folder of compiled scripts: each script's engine is this netgen's, byte for byte, its header names
+    the engine's sha256, SHA256SUMS matches; with --lab, its lab part too. Then print what up.sh would make, per
+    namespace, as the ip commands a person would type. Exit 0 when all holds, 1 naming each script and its first
+    differing line.
+
+    Example: netgen audit out/docker0 --lab examples/docker0.py
+    """
+    from . import audit
+
+    folders = audit.folders(directory)
+    if not folders:
+        _err(f"netgen: {directory} holds no compiled scripts (no up.sh); compile a lab into it with "
+             f"`netgen compile LAB -o {directory}`")
+        raise typer.Exit(2)
+    expected = None
+    if lab is not None:
+        # Compiled under the name the scripts give it, when that is this file: every step's comment names it.
+        named = audit.source_named(folders[0] / "up.sh")
+        if named is not None and os.path.exists(named) and os.path.samefile(named, lab):
+            lab = Path(named)
+        compiled = _compile(lab, timeout)
+        expected = {name: compiled.script(name.removesuffix(".sh")) for name in audit.SCRIPTS}
+    findings = [f for folder in folders for f in audit.check(folder, expected)]
+    for folder in folders:
+        try:
+            made = audit.what_up_makes((folder / "up.sh").read_text(errors="replace"))
+        except OSError:
+            continue
+        print(f"# what {folder / 'up.sh'} would make on a host without the lab, per namespace:")
+        for ns, commands in made:
+            print(f"## {ns}")
+            print("\n".join(commands))
+    for finding in findings:
+        _err(f"netgen audit: {finding}")
+    if findings:
+        _err(f"netgen audit: {len(findings)} difference{'s' if len(findings) != 1 else ''} (above): do not run "
+             f"these scripts before you know why")
+        raise typer.Exit(1)
+    _err(f"netgen audit: {directory}: engine, header hashes and {len(folders) * 3} scripts as netgen "
+         f"{__version__} compiles them" + (f", lab parts as {lab} gives them" if lab is not None else ""))
+
+
+@app.command("engine")
+def engine_command(
+    sha256: Annotated[bool, typer.Option("--sha256", help="Print only its sha256.")] = False,
+) -> None:
+    """Print the engine: the text every compiled script ends with (from `# ===== netgen engine` to the end), the
+    same in every script of this netgen version. Review it once; pin its sha256 (`netgen audit` checks both).
+
+    Example: netgen engine > engine.sh; netgen engine --sha256
+    """
+    from . import render
+
+    if sha256:
+        print(render.engine_sha256())
+        return
+    sys.stdout.write(render.engine())
+    _err(f"netgen {__version__} engine sha256: {render.engine_sha256()}")
+
+
 def main() -> None:
     # netgen runs briefly and builds large acyclic structures: the cyclic garbage collector would only rescan
     # them again and again (a third of the time of compiling 10,000 namespaces).
