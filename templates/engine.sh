@@ -1642,11 +1642,11 @@ built_checks() {
     fi
   done
   lab_services # each runs, in its namespace
-  {
+  judge < <(
     for ns in "${NAMESPACES[@]}"; do printf 'netns %s %s present\n' "${ns@Q}" "''"; done
     for key in "${BUILT[@]}"; do printf '%s\n' "$key"; done
     for key in "${!BUILT_CARRIER[@]}"; do printf 'oper host %s up\n' "${key@Q}"; done
-  } | judge
+  )
 }
 
 # up_main: check everything, then apply; --plan stops after printing what apply would run.

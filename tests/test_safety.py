@@ -237,6 +237,27 @@ chmod +x /run/bad/awk"""))
     assert box.snapshot() == before
 
 
+def test_4_a_host_link_without_carrier_at_the_final_check_undoes_the_run(box):
+    # ip leaves docker0 down (its batch line is dropped, and ip says nothing): docker0 has no carrier, which up's
+    # last check (judged from the steps it ran) must see, name, and undo
+    ok(box.run(r"""mkdir -p /run/dark && cat > /run/dark/ip <<'WRAPPER'
+#!/bin/bash
+real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
+if [[ $1 == -batch && -f $2 ]] && grep -q '^link set dev docker0 up$' "$2"; then
+  grep -v '^link set dev docker0 up$' "$2" >"$2.dark"
+  exec "$real" -batch "$2.dark"
+fi
+exec "$real" "$@"
+WRAPPER
+chmod +x /run/dark/ip"""))
+    before = box.snapshot()
+    result = box.run("NETGEN_VERIFY_WAIT=1 PATH=/run/dark:$PATH " + script("docker0", "up"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL host/docker0 carrier: want up, have down" in result.stderr
+    assert "1 check failed after building the lab" in result.stderr
+    assert box.snapshot() == before
+
+
 SYSCTL_LAB = """from netgen import Lab
 lab = Lab("@NAME@")
 ns = lab.netns("@NAME@-ns")
