@@ -1,9 +1,11 @@
 """Regenerate out/<example>/{up,down,verify}.sh from examples/*.py: `.venv/bin/python tests/regen.py` from the repo root.
 
-The golden test compares out/ with a fresh compile; after a change to netgen, run this and review the diff.
+The golden test compares out/ with a fresh compile; after a change to netgen, run this and review the diff. It also
+puts the engine's sha256 where README.md lists it (a test checks that it is the current one).
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +17,18 @@ def examples() -> list[str]:
     return sorted(p.stem for p in (REPO / "examples").glob("*.py"))
 
 
+def readme_engine_hash() -> None:
+    """The code block after "The engine of this version" in README.md gets the current engine's sha256."""
+    from netgen.render import engine_sha256
+
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    new = re.sub(r"(The engine of this version[^\n]*\n\n```\n)[0-9a-f]{64}\n", rf"\g<1>{engine_sha256()}\n", text)
+    if new != text:
+        readme.write_text(new)
+        print(readme)
+
+
 def main() -> None:
     from netgen.pipeline import compile_lab, write_scripts
 
@@ -22,6 +36,7 @@ def main() -> None:
     for name in examples():
         for path in write_scripts(compile_lab(f"examples/{name}.py"), f"out/{name}"):
             print(path)
+    readme_engine_hash()
 
 
 if __name__ == "__main__":
