@@ -114,8 +114,8 @@ class Plan:
         return tuple(step for section in reversed(self.sections) for step in reversed(section.steps)
                      if step.teardown)
 
-    # verify's checks beyond the steps, made when first asked for (up.sh needs only the host's carriers: a
-    # 10,000-namespace lab has 40,000 of them) and split here once rather than tested over in the templates
+    # verify's checks beyond the steps, made when first asked for (only verify.sh lists them: a 10,000-namespace
+    # lab has 40,000 of them) and split here once rather than tested over in the templates
     @cached_property
     def checks(self) -> tuple[Step, ...]:
         """What verify checks beyond the steps: veth peers and carrier."""
@@ -123,7 +123,7 @@ class Plan:
 
     @property
     def host_carriers(self) -> tuple[Step, ...]:
-        """The checks of the carrier of the host's links: up.sh makes them too (one read of the host shows them)."""
+        """The checks of the carrier of the host's links (up.sh finds the same from its steps as they run)."""
         return tuple(s for s in _checks(self.lab, (HOST,), peers=False) if s.check[0] == "oper")
 
     @property
@@ -137,18 +137,10 @@ class Plan:
         return tuple(s for section in self.sections for s in section.steps if s.made)
 
     @property
-    def hairpins(self) -> bool:
-        """Whether the lab sets hairpin mode on a bridge port: the scripts then read it."""
-        return any(i.hairpin is True for i in self.lab.interfaces)
-
-    @property
-    def dad(self) -> tuple[str, ...]:
-        """Namespaces (the host too) given an IPv6 address that does duplicate address detection: up reads them
-        once more, to wait until it is over."""
-        return tuple(dict.fromkeys(i.ns for i in self.lab.interfaces if not i.external and i.nodad is not True
-                                   and any(":" in a.cidr for a in i.addresses)))
-
-
+    def fdb_namespaces(self) -> tuple[str, ...]:
+        """Namespaces where the lab sets bridge forwarding entries: the scripts read them there too."""
+        return tuple(dict.fromkeys(s.check[1] for section in self.sections for s in section.steps
+                                   if s.check[0] == "fdb"))
 
 
 def _route_dest(dest: str) -> tuple[str, str, int]:

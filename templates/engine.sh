@@ -6,7 +6,7 @@
 #
 # What it reads from the lab's part: LAB and SCRIPT (which of the three scripts this is); NAMESPACES, the lab's
 # namespaces, in order; EXTERNAL_NS, those that exist before up and stay after down; SYSCTL_KEYS, the sysctls the
-# lab sets, per namespace; NFT_TABLE (empty without NAT), NFT_CHAINS and NFT_RULES, the lab's nftables table; and,
+# lab sets, per namespace; FDB_NS, the namespaces where it sets bridge forwarding entries; NFT_TABLE (empty without NAT), NFT_CHAINS and NFT_RULES, the lab's nftables table; and,
 # by script: up.sh lab_steps (what to make, in order), the ADOPT_* lists and lab_services; down.sh lab_teardown
 # (what to remove); verify.sh lab_checks, lab_absent_checks and lab_services.
 #
@@ -188,6 +188,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   return match(rec, "[" stop "]") ? substr(rec, 1, RSTART - 1) : rec
 }
 /^"ifindex":/ {
+  vx = ""
   index_ = after("^\"ifindex\":", $0, ",")
   rest = substr($0, length(index_) + 12)
   if (rest ~ /^"link":"/) link = after("^\"link\":\"", rest, "\"")
@@ -222,7 +223,29 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   else if ($0 ~ /"hairpin":false/) put("hairpin/" ns "/" name, "off")
   next
 }
-/^"info_kind":"/ { put("link/" ns "/" name, after("^\"info_kind\":\"", $0, "\"")); next }
+/^"info_kind":"/ {
+  kind = after("^\"info_kind\":\"", $0, "\"")
+  put("link/" ns "/" name, kind)
+  vx = (kind == "vxlan") ? ns "/" name : ""
+  next
+}
+vx != "" && /^"id":[0-9]/ { # a vxlan: its VNI, local address and underlay device, then (maybe in a later record) its port
+  vxlan = "id " after("^\"id\":", $0, ",}") " local " ($0 ~ /"local":"/ ? after("\"local\":\"", $0, "\"") : "none")
+  vxlan = vxlan " dev " ($0 ~ /"link":"/ ? after("\"link\":\"", $0, "\"") : "none")
+}
+vx != "" && /"port":[0-9]/ {
+  put("vxlan/" vx, vxlan " dstport " after("\"port\":", $0, ",}") ($0 ~ /"learning":false/ ? " nolearning" : ""))
+  vx = ""
+  next
+}
+/^"dst":"[^"]+","dev":"[^"]+","lladdr":"/ { # a permanent neighbour entry
+  put("neigh/" ns "/" after("^\"dst\":\"", $0, "\""), "lladdr " after("\"lladdr\":\"", $0, "\"") " dev " after(",\"dev\":\"", $0, "\""))
+  next
+}
+/^"mac":"[^"]+","ifname":"[^"]+","dst":"/ { # a forwarding entry to a remote address (bridge fdb, on a vxlan)
+  put("fdb/" ns "/" after(",\"ifname\":\"", $0, "\"") " " after("^\"mac\":\"", $0, "\"") " " after(",\"dst\":\"", $0, "\""), after("\"state\":\"", $0, "\""))
+  next
+}
 /^"family":/ {
   if ($0 !~ /"local":"[^"]+","prefixlen":[0-9]/) next
   have = name
@@ -239,8 +262,9 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
 }
 /^"name":"[^"]+","id":[0-9]/ { nsid[after("\"id\":", $0, ",}")] = after("^\"name\":\"", $0, "\"") }'
 
-# What ip reads in each namespace: links with their addresses, and routes (down.sh reads the host's links only).
-READING=$'addr show\nroute show table all'
+# What ip reads in each namespace: links with their addresses, routes and permanent neighbour entries (down.sh
+# reads the host's links only); in the namespaces of FDB_NS, `bridge` reads the forwarding entries too.
+READING=$'addr show\nroute show table all\nneigh show nud permanent'
 if [[ $SCRIPT == down.sh ]]; then READING='link show'; fi
 NAMED_READING=$'netns list\n'"$READING" # the host also lists the namespaces by id, to name the peers of its veths
 
@@ -339,7 +363,12 @@ for ns; do
     $in sh read_sysctls.sh $keys >"sysctl.$ns"
   fi
   $in ip -j -d -batch - <"$query" >"read.$ns" 2>"err.$ns"
-  echo "$? $ns" >&3
+  status=$?
+  if [ "$status" = 0 ] && [ -e "readfdb.$ns" ]; then
+    $in bridge -j fdb show >>"read.$ns" 2>>"err.$ns"
+    status=$?
+  fi
+  echo "$status $ns" >&3
 done'
 # shellcheck disable=SC2016 # expanded by sh when it reads
 READ_SYSCTLS='for key; do
@@ -369,6 +398,7 @@ read_namespaces() {
     fi
     asked[$ns]=1
     if [[ -n ${SYSCTL_KEYS[$ns]:-} ]]; then printf '%s\n' "${SYSCTL_KEYS[$ns]}" >"$TMP/keys.$ns"; fi
+    if [[ " ${FDB_NS[*]} " == *" $ns "* ]]; then : >"$TMP/readfdb.$ns"; fi
     if [[ $ns == host ]]; then ns=+$ns; fi
     found+=("$ns")
   done
@@ -403,7 +433,7 @@ read_namespaces() {
     { cd "$TMP" && xargs -P "$jobs" -L 1 -a reads sh observe.sh "$enter" 3>&1 >/dev/null 2>&1; } || true
     echo "end -"
   )
-  rm -f "$TMP"/read.* "$TMP"/err.* "$TMP"/sysctl.* "$TMP"/keys.*
+  rm -f "$TMP"/read.* "$TMP"/err.* "$TMP"/sysctl.* "$TMP"/keys.* "$TMP"/readfdb.*
   if [[ -n $INTERRUPTED ]]; then return 0; fi # a signal ended the readers: the caller stops
   if [[ " $* " == *" host "* ]]; then
     for key in ${SYSCTL_KEYS[host]:-}; do
@@ -488,6 +518,7 @@ typed() {
   case $2 in
     sysctl\ -w\ *) if [[ $1 == host ]]; then TYPED=$2; else TYPED="ip netns exec $1 $2"; fi ;;
     netns\ * | nft\ * | kill\ * | ip\ *) TYPED=$2 ;;
+    fdb\ *) if [[ $1 == host ]]; then TYPED="bridge $2"; else TYPED="bridge -n $1 $2"; fi ;; # `bridge -batch`
     *) if [[ $1 == host ]]; then TYPED="ip $2"; else TYPED="ip -n $1 $2"; fi ;;
   esac
   if [[ $TYPED == netns\ * ]]; then TYPED="ip $TYPED"; fi
@@ -502,7 +533,7 @@ logged() {
   printf -v when '%(%Y-%m-%dT%H:%M:%S%z)T' -1
   for line; do
     case $line in
-      sysctl\ -w\ * | netns\ * | nft\ * | kill\ * | ip\ *) typed "$ns" "$line" ;;
+      sysctl\ -w\ * | netns\ * | nft\ * | kill\ * | ip\ * | fdb\ *) typed "$ns" "$line" ;;
       *) TYPED=$ip$line ;; # a line of `ip -batch`, the most of them: no function call
     esac
     out+=("$when ${SCRIPT}[$$] $ns: $TYPED: $status")
@@ -882,6 +913,8 @@ function check(attr, ns, obj, want, h, settles) {
     result(ns "/" want " address " obj, "present", h, settles + 0)
   } else if (attr == "route4") result(ns " route " obj, want, h, 0)
   else if (attr == "route6") result(ns " route6 " obj, want, h, 0)
+  else if (attr == "neigh") result(ns " neighbour " obj, want, h, 0)
+  else if (attr == "fdb") result(ns " fdb " obj, want, h, 0)
   else if (attr == "peer") result(ns "/" obj " peer", want, peer(ns, obj, want), 0)
   else if (attr == "oper") result(ns "/" obj " carrier", want, h, 1)
   else if (attr == "link") result(ns "/" obj " kind", want, h, 0)
@@ -938,6 +971,8 @@ SKIP=
 CONFLICTS=()
 BATCH=()
 BATCH_UNDO=() # OWNER UNDO for each line of BATCH: the namespace where the undo runs
+FDB=()        # the section's forwarding entries (lines of `bridge -batch`, which runs after ip's batch)
+FDB_UNDO=()
 SYSCTLS=()    # KEY VALUE OLD, repeated: set after the batch of the section
 JOURNAL_NS=()
 JOURNAL_UNDO=()
@@ -981,7 +1016,7 @@ built() {
 # route with another gateway. Link settings (state, mtu, mac) are simply set.
 conflicting() {
   case $1 in
-    netns | link | addr | route4 | route6) [[ $2 != absent ]] ;;
+    netns | link | addr | route4 | route6 | neigh | fdb | vxlan) [[ $2 != absent ]] ;;
     master) [[ $2 != absent && $2 != none ]] ;;
     *) false ;;
   esac
@@ -994,7 +1029,13 @@ step() {
   if [[ $attr == netns ]]; then owner=host; fi
   if [[ -n ${FRESH[$owner]:-} ]]; then # no conflict is possible, and no undo is needed
     if [[ $MODE == check || -z $do ]]; then return 0; fi
-    if [[ $attr == sysctl ]]; then SYSCTLS+=("$obj" "$want" absent); else BATCH+=("$do") BATCH_UNDO+=(""); fi
+    if [[ $attr == sysctl ]]; then
+      SYSCTLS+=("$obj" "$want" absent)
+    elif [[ $attr == fdb ]]; then
+      FDB+=("$do") FDB_UNDO+=("")
+    else
+      BATCH+=("$do") BATCH_UNDO+=("")
+    fi
     if [[ $attr == addr ]]; then NEW_ADDRS+=("${obj%/*}"); fi
     return 0
   fi
@@ -1042,6 +1083,11 @@ step() {
   fi
   if [[ $attr == sysctl ]]; then
     SYSCTLS+=("$obj" "$want" "$have")
+    return 0
+  fi
+  if [[ $attr == fdb ]]; then
+    FDB+=("$do")
+    FDB_UNDO+=("${undo:+$owner $undo}")
     return 0
   fi
   BATCH+=("$do")
@@ -1145,7 +1191,7 @@ LEFT_ALONE=() # --plan: the external objects up uses as they are
 declare -A REMAKE=()
 forget_link() {
   local key attr
-  for attr in link state oper mtu mac master hairpin ifindex iflink peerns; do unset "HAVE[$attr/$1/$2]"; done
+  for attr in link state oper mtu mac master hairpin vxlan ifindex iflink peerns; do unset "HAVE[$attr/$1/$2]"; done
   for key in "${!HAVE[@]}"; do
     if [[ $key == addr/"$1"/* && ${HAVE[$key]%% *} == "$2" ]]; then unset "HAVE[$key]"; fi
   done
@@ -1188,9 +1234,10 @@ word_conflicts() {
 # each end straight in its namespace. Then the namespaces' batches, which need nothing from each other, run in
 # NETGEN_JOBS (default 4) small sh loops side by side, most of the time of each being starting processes: a loop
 # runs `ip -batch` straight from nsenter inside each of its namespaces (no shell in between, as starting one costs
-# as much as ip), and the section's sysctls with a small sh inside it, when it has any. Each job J writes done.J:
-# ok, `ip STATUS` (ip failed: err.J has its message; without ip's "Command failed" line, ip never ran: the
-# namespace could not be entered) or `sysctl K` (the K-th sysctl could not be set), and on failure the stop file,
+# as much as ip), then its forwarding entries with `bridge -batch` and its sysctls with a small sh inside it, when
+# it has any. Each job J writes done.J: ok, `ip STATUS` (ip failed: err.J has its message; without ip's "Command
+# failed" line, ip never ran: the namespace could not be entered), `bridge STATUS` (the same, for bridge) or
+# `sysctl K` (the K-th sysctl could not be set), and on failure the stop file,
 # so that no other batch starts. Batches run in the background, where they ignore SIGINT: an interrupt reaches
 # only this script, which lets them finish and then undoes.
 # shellcheck disable=SC2016 # expanded by sh when the loop runs
@@ -1211,6 +1258,15 @@ for job; do
     if [ "$status" != 0 ]; then
       : >stop
       echo "ip $status" >"done.$j"
+      exit 0
+    fi
+  fi
+  if [ -s "bridge.$j" ]; then # forwarding entries, once the devices they are on exist
+    $in bridge -batch "bridge.$j" 2>>"err.$j"
+    status=$?
+    if [ "$status" != 0 ]; then
+      : >stop
+      echo "bridge $status" >"done.$j"
       exit 0
     fi
   fi
@@ -1245,16 +1301,17 @@ QUEUED=() # jobs of the namespaces, J:NS
 # end_section queues the batch of the section that ends, and the next section starts with none.
 end_section() {
   queue_batch
-  BATCH=() BATCH_UNDO=() SYSCTLS=()
+  BATCH=() BATCH_UNDO=() FDB=() FDB_UNDO=() SYSCTLS=()
 }
 
-# queue_batch queues the section's batch as job J: its lines, undo lines and sysctls go to files. The host's starts
-# at once, and runs while this script writes the namespaces' batches.
+# queue_batch queues the section's batch as job J: its lines (ip's, then bridge's), undo lines and sysctls go to
+# files. The host's starts at once, and runs while this script writes the namespaces' batches.
 queue_batch() {
   local j=$NJOBS i
-  if ((${#BATCH[@]} + ${#SYSCTLS[@]} == 0)); then return 0; fi
+  if ((${#BATCH[@]} + ${#FDB[@]} + ${#SYSCTLS[@]} == 0)); then return 0; fi
   if [[ -n $PLAN ]]; then # print what the batch would run, as commands
     for ((i = 0; i < ${#BATCH[@]}; i++)); do typed "$SECTION" "${BATCH[i]}" && PLANNED+=("$TYPED"); done
+    for ((i = 0; i < ${#FDB[@]}; i++)); do typed "$SECTION" "${FDB[i]}" && PLANNED+=("$TYPED"); done
     for ((i = 0; i < ${#SYSCTLS[@]}; i += 3)); do
       typed "$SECTION" "sysctl -w ${SYSCTLS[i]}=${SYSCTLS[i + 1]}" && PLANNED+=("$TYPED")
     done
@@ -1262,12 +1319,9 @@ queue_batch() {
   fi
   NJOBS=$((NJOBS + 1))
   JOB_NS[j]=$SECTION
-  if ((${#BATCH[@]})); then
-    printf '%s\n' "${BATCH[@]}" >"$TMP/batch.$j"
-    printf '%s\n' "${BATCH_UNDO[@]}" >"$TMP/undo.$j"
-  else
-    : >"$TMP/batch.$j"
-  fi
+  if ((${#BATCH[@]})); then printf '%s\n' "${BATCH[@]}"; fi >"$TMP/batch.$j"
+  if ((${#FDB[@]})); then printf '%s\n' "${FDB[@]}"; fi >"$TMP/bridge.$j"
+  if ((${#BATCH[@]} + ${#FDB[@]})); then printf '%s\n' "${BATCH_UNDO[@]}" "${FDB_UNDO[@]}" >"$TMP/undo.$j"; fi
   if ((${#SYSCTLS[@]})); then printf '%s\n' "${SYSCTLS[@]}"; fi >"$TMP/sysctls.$j"
   if [[ $SECTION != host ]]; then
     QUEUED+=("$j:$SECTION")
@@ -1336,23 +1390,31 @@ run_namespaces() {
 # after a failure) did nothing. The host's failure is undone at once; a namespace's after every job is recorded.
 REFUSED=
 finish() {
-  local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0
+  local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0 before tool
   local -a lines undo sysctls
   if [[ -f $TMP/done.$j ]]; then read -r result <"$TMP/done.$j"; fi
   if [[ -z $result && ! -e $TMP/started.$j ]]; then return 0; fi # it never started
   mapfile -t lines <"$TMP/batch.$j"
+  before=${#lines[@]} # bridge's lines come after ip's
+  mapfile -t -O "$before" lines <"$TMP/bridge.$j"
   mapfile -t sysctls <"$TMP/sysctls.$j"
   applied=${#lines[@]}
   case $result in
-    ip\ *)
+    ip\ * | bridge\ *)
+      tool=${result% *}
+      if [[ $tool == ip ]]; then before=0; fi
       applied=$(sed -n 's/^Command failed .*:\([0-9][0-9]*\)$/\1/p' "$TMP/err.$j")
       if [[ -n $applied ]]; then
-        applied=$((applied - 1))
-        printf '%s: in %s, ip refused: %s\n' "$SCRIPT" "$ns" "${lines[applied]}" >&2
+        applied=$((before + applied - 1))
+        printf '%s: in %s, %s refused: %s\n' "$SCRIPT" "$ns" "$tool" "${lines[applied]}" >&2
         grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
-      elif ((${result#ip } > 128 && ${result#ip } < 160)); then # any of its lines may have been applied: all are undone
+      elif ((${result#* } > 128 && ${result#* } < 160)); then # any of its lines may have been applied: all are undone
         applied=${#lines[@]}
-        printf '%s: in %s, ip was ended by signal %s\n' "$SCRIPT" "$ns" "$((${result#ip } - 128))" >&2
+        printf '%s: in %s, %s was ended by signal %s\n' "$SCRIPT" "$ns" "$tool" "$((${result#* } - 128))" >&2
+      elif [[ $tool == bridge ]]; then
+        applied=$before
+        printf '%s: in %s, bridge (iproute2) could not run its batch\n' "$SCRIPT" "$ns" >&2
+        sed 's/^/  /' "$TMP/err.$j" >&2
       else
         applied=0
         printf '%s: in %s, the batch did not run: the namespace could not be entered\n' "$SCRIPT" "$ns" >&2
@@ -1403,11 +1465,11 @@ log_job() {
   local ns=$1 result=$2 applied=$3 sys=$4 i status
   local -n batch=$5 keys=$6
   case $result in
-    ok | ip\ * | sysctl*)
-      status=${result#ip }
+    ok | ip\ * | bridge\ * | sysctl*)
+      status=${result#* }
       if ((applied)); then logged "$ns" 0 "${batch[@]:0:applied}"; fi
       if ((applied < ${#batch[@]})); then
-        if [[ $result == ip\ * ]]; then logged "$ns" "$status" "${batch[applied]}"; fi
+        if [[ $result == ip\ * || $result == bridge\ * ]]; then logged "$ns" "$status" "${batch[applied]}"; fi
         if ((applied + 1 < ${#batch[@]})); then logged "$ns" "not run" "${batch[@]:applied+1}"; fi
       fi
       ;;
@@ -1422,7 +1484,7 @@ log_job() {
 # rollback undoes the journal newest first, one batch per run of entries in the same namespace.
 ROLLING=
 rollback() {
-  local i ns="" n key value
+  local i ns="" n key value tool="" next
   local -a lines=()
   trap '' HUP INT QUIT TERM
   if [[ -n $ROLLING ]]; then return 0; fi # a failure found while undoing: the undo that runs goes on
@@ -1438,11 +1500,15 @@ rollback() {
   n_words "$n" change
   say "undoing the $N_WORDS this run made" >&2
   for ((i = n - 1; i >= -1; i--)); do
-    if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" || ${JOURNAL_UNDO[i]} == sysctl\ * || ${JOURNAL_UNDO[i]} == service\ * || ${JOURNAL_UNDO[i]} == nft\ * ]]; then
-      if ((${#lines[@]})); then undo_batch "$ns" "${lines[@]}"; fi
+    next=ip
+    if ((i >= 0)) && [[ ${JOURNAL_UNDO[i]} == fdb\ * ]]; then next=bridge; fi
+    if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" || $next != "$tool" || ${JOURNAL_UNDO[i]} == sysctl\ * ||
+      ${JOURNAL_UNDO[i]} == service\ * || ${JOURNAL_UNDO[i]} == nft\ * ]]; then
+      if ((${#lines[@]})); then undo_batch "$ns" "$tool" "${lines[@]}"; fi
       lines=()
     fi
     if ((i < 0)); then break; fi
+    tool=$next
     ns=${JOURNAL_NS[i]}
     if [[ ${JOURNAL_UNDO[i]} == sysctl\ * ]]; then
       read -r _ key value <<<"${JOURNAL_UNDO[i]}"
@@ -1486,12 +1552,14 @@ give_back() {
   settle_record
 }
 
+# undo_batch NS TOOL LINE...: the undo lines, run by one `ip -batch` or `bridge -batch` (TOOL) in namespace NS, each
+# tried whatever the others do (-force).
 undo_batch() {
-  local ns=$1
-  shift
+  local ns=$1 tool=$2
+  shift 2
   local status=0
   printf '%s\n' "${@/#/  undo in $ns: }" >&2
-  printf '%s\n' "$@" | in_ns "$ns" ip -force -batch - >&2 || status=$?
+  printf '%s\n' "$@" | in_ns "$ns" "$tool" -force -batch - >&2 || status=$?
   logged "$ns" "$status (undo batch)" "$@"
   if ((status)); then say "some undo commands failed (above)" >&2; fi
 }
