@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
 
-from . import __version__, labjson, loader, manifest, plan, render, validate
+from . import __version__, labjson, loader, manifest, nodes, plan, render, validate
 from . import model
 from .model import Diagnostic
 
@@ -32,8 +32,13 @@ class Compiled:
     @cached_property
     def plan(self) -> plan.Plan:
         """Built from the lab with its pools resolved into addresses, when first asked for: write_scripts may
-        have a forked child build its own (see _Child)."""
+        have a forked child build its own (see _Child). A lab with nodes has one per node (see `nodes`)."""
         return plan.build(self.lab, __version__)
+
+    @cached_property
+    def nodes(self) -> dict[str, "Compiled"]:
+        """Each node's own lab (nodes.split), compiled as a lab without nodes; none for a lab without nodes."""
+        return {name: Compiled(lab, []) for name, lab in nodes.split(self.lab).items()}
 
     def script(self, variant: str, style: str = "batched") -> str:
         return render.render(self.plan, variant, style)
@@ -72,7 +77,8 @@ PARALLEL_OBJECTS = 6_000  # namespaces and interfaces (a star of 2,000): below, 
 def write_scripts(compiled: Compiled, directory: str, style: str = "batched",
                   parallel: bool | None = None) -> list[str]:
     """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, all of them or none: each is
-    written beside its target under a temporary name, and renamed over it once every one has been written.
+    written beside its target under a temporary name, and renamed over it once every one has been written. A lab
+    with nodes gets them in a folder per node, `directory`/NODE.
 
     Planning and rendering are most of a big lab's compile time, so with `parallel` (by default: a big lab, and
     more than one core) a forked child plans and renders verify.sh and down.sh while this process renders up.sh."""
@@ -90,7 +96,9 @@ def compile_into(path: str, directory: str, style: str = "batched", timeout: flo
 def _write(lab: model.Lab, compiled_of, directory: str, style: str,
            parallel: bool | None) -> tuple[Compiled, list[str]]:
     """write_scripts for `lab`, once compiled_of() has given it validated (or raised)."""
-    if parallel is None:
+    if lab.nodes:
+        parallel = False  # the child plans a lab without nodes; a node's lab is small
+    elif parallel is None:
         parallel = (len(lab.namespaces) + len(lab.interfaces) >= PARALLEL_OBJECTS
                     and (os.cpu_count() or 1) > 1 and threading.active_count() == 1)  # fork copies no threads
     # The child's share: the longest script, and the shortest, as this process validates the lab first
@@ -98,17 +106,20 @@ def _write(lab: model.Lab, compiled_of, directory: str, style: str,
     staged: list[tuple[str, str]] = []  # (temporary file, target)
     try:
         compiled = compiled_of()
-        os.makedirs(directory, exist_ok=True)
-        scripts = {f"{v}.sh": _stage(directory, f"{v}.sh", 0o755, staged) for v in render.VARIANTS}
-        digests = {}
-        for name, tmp in scripts.items():
-            if child is None or name not in child.names:
-                with open(tmp, "wb") as f:
-                    digests[name] = _render_into(compiled.plan, name, style, f)
-        if child is not None:
-            digests.update(child.collect(scripts))
-        with open(_stage(directory, manifest.NAME, 0o644, staged), "wb") as f:
-            f.write(manifest.text(digests).encode())
+        folders = {os.path.join(directory, name): node for name, node in compiled.nodes.items()} if lab.nodes \
+            else {directory: compiled}
+        for folder, one in folders.items():
+            os.makedirs(folder, exist_ok=True)
+            scripts = {f"{v}.sh": _stage(folder, f"{v}.sh", 0o755, staged) for v in render.VARIANTS}
+            digests = {}
+            for name, tmp in scripts.items():
+                if child is None or name not in child.names:
+                    with open(tmp, "wb") as f:
+                        digests[name] = _render_into(one.plan, name, style, f)
+            if child is not None:
+                digests.update(child.collect(scripts))
+            with open(_stage(folder, manifest.NAME, 0o644, staged), "wb") as f:
+                f.write(manifest.text(digests).encode())
         for tmp, target in staged:
             os.replace(tmp, target)
     except BaseException:
