@@ -1,6 +1,7 @@
 """Regenerate out/<example>/{up,down,verify}.sh from examples/*.py: `.venv/bin/python tests/regen.py` from the repo root.
 
-The golden test compares out/ with a fresh compile; after a change to netgen, run this and review the diff.
+An example with nodes gets a folder per node, out/<example>/<node>/{up,down,verify}.sh. The golden test compares
+out/ with a fresh compile; after a change to netgen, run this and review the diff.
 """
 
 import os
@@ -20,7 +21,7 @@ def main() -> None:
 
     os.chdir(REPO)
     for name in examples():
-        for path in write_scripts(compile_lab(f"examples/{name}.py"), f"out/{name}"):
+        for path in write_scripts(compile_lab(f"examples/{name}.py"), f"out/{name}"):  # out/NAME/NODE with nodes
             print(path)
 
 
