@@ -117,8 +117,8 @@ class Lab:
 
         Flannel's defaults: VNI 1, UDP port 8472, device flannel.1. `mtu`: the vxlan device's (default: the node's
         underlay MTU less 50). `macs`: the VTEP MAC of some nodes, `{n1: "0e:..."}`; the others are derived from the
-        node's underlay address and the VNI (02:VV:then the four bytes of the address). `masquerade`: as for
-        host_gw.
+        VNI and the node's underlay address (02, the VNI's low byte, the address: 02:01:c0:a8:3c:0b for VNI 1 and
+        192.168.60.11). `masquerade`: as for host_gw.
         """
         self._overlay(model.VXLAN, "vxlan_overlay", bridges, vni=vni, port=port, device=device, mtu=mtu,
                       macs=macs, masquerade=masquerade)
@@ -144,12 +144,12 @@ class Lab:
             else:
                 self._problem(f"{call}() takes bridges in the nodes' hosts (node.host.bridge(...)), got {bridge!r}",
                               loc)
-        pinned = []
         if macs is not None and not isinstance(macs, dict):
             self._problem(f"macs= takes a dict of node to MAC, like {{n1: \"02:01:c0:a8:3c:0b\"}}, got {macs!r}", loc)
-        for node, mac in (macs or {}).items() if isinstance(macs, dict) else ():
-            pinned.append((node.name if isinstance(node, Node) else self._text(node, "node name", loc), mac))
-        self._overlays.append(model.Overlay(kind, tuple(members), loc, macs=tuple(pinned), **settings))
+            macs = None
+        pinned = tuple((node.name if isinstance(node, Node) else self._text(node, "node name", loc), mac)
+                       for node, mac in (macs or {}).items())
+        self._overlays.append(model.Overlay(kind, tuple(members), loc, macs=pinned, **settings))
 
     def veth(self, a: "Port", b: "Port") -> tuple["Port", "Port"]:
         """Join two ports, made with `ns.port()` or `bridge.port()`, as the two ends of one veth pair."""

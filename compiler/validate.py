@@ -275,13 +275,13 @@ def _routes(lab: Lab) -> list[Diagnostic]:
                 out.append(_error(f"{where}: gateway {gateway} is IPv{gateway.version} but the destination is "
                                   f"IPv{family}", r.loc))
                 continue
-            if r.onlink:
-                pass  # on the link by the lab's word (nodes.split's routes via another node's VTEP)
-            elif gateway.is_link_local and gateway.version == 6:
+            if gateway.is_link_local and gateway.version == 6:
                 if r.dev is None:
                     out.append(_error(f"{where}: link-local gateway {gateway} needs dev= to say which link", r.loc))
                     continue
-            elif not any(gateway in net and (r.dev is None or r.dev == dev) for dev, net in connected[r.ns]):
+            # onlink: on its link by the lab's word (nodes.split's routes via another node's VTEP)
+            elif not r.onlink and not any(gateway in net and (r.dev is None or r.dev == dev)
+                                          for dev, net in connected[r.ns]):
                 nets = ", ".join(f"{net} on {dev}" for dev, net in connected[r.ns]) or "none"
                 on = f" on {r.dev}" if r.dev else ""
                 out.append(_error(f"{where}: gateway {gateway} is not on any connected subnet{on} of {r.ns} "
@@ -848,12 +848,12 @@ def _vtep_macs(o, call: str, members: dict, nodes_by_name: dict) -> list[Diagnos
             out.append(_error(f"{call}: macs= names node {node!r}, which this overlay does not join", o.loc))
         elif (p := mac_problem(mac)) is not None:
             out.append(_error(f"{call}: node {node}'s VTEP {p}", o.loc))
-    if has_errors(out) or type(o.vni) is not int or any(nodes.underlay(nodes_by_name[n]) is None for n in members):
-        return out
+    if has_errors(out) or len(members) != len(o.bridges) or type(o.vni) is not int \
+            or any(nodes.underlay(nodes_by_name[n]) is None for n in members):
+        return out  # what is wrong is named; the MACs are compared once they can be told
     owners: dict[str, str] = {}
     pinned = dict(o.macs)
-    for node in members:
-        mac = pinned[node] if node in pinned else nodes.vtep_mac(nodes.underlay(nodes_by_name[node]).ip, o.vni)
+    for node, mac in nodes.vtep_macs(o, nodes_by_name).items():
         key = mac.lower()
         if key in owners:
             how = "pinned" if node in pinned else "derived from its underlay address"

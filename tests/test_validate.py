@@ -517,6 +517,8 @@ BAD_NODES = [
                  id="multicast-vtep-mac"),
     pytest.param('lab.vxlan_overlay(b1, b2, macs={"node9": "02:00:00:00:00:01"})\n', 7,
                  ["vxlan_overlay: macs= names node 'node9', which this overlay does not join"], id="mac-of-no-member"),
+    pytest.param('lab.vxlan_overlay(b1, b2, macs=5)\n', 7,
+                 ['macs= takes a dict of node to MAC, like {n1: "02:01:c0:a8:3c:0b"}, got 5'], id="macs-not-a-dict"),
     pytest.param('lab.host_gw(b1)\n', 7, ["host_gw: joins nodes: it needs a bridge on each of two nodes or more, got 1"],
                  id="overlay-of-one"),
     pytest.param('lab.host_gw(b1, n1.netns("x").bridge("br"))\n', 7,
@@ -607,3 +609,10 @@ def test_objects_on_unknown_nodes_are_named_at_their_line(tmp_path, monkeypatch,
         compile_lab("lab.json")
     texts = [str(d) for d in e.value.diagnostics]
     assert any(t.startswith(message) for t in texts), texts
+
+
+def test_an_overlay_in_a_lab_without_nodes_is_named_at_its_line(tmp_path):
+    path, diagnostics = errors_of(tmp_path, HEADER + 'lab.host_gw(lab.host.bridge("cni0", subnet="10.244.1.0/24"))\n')
+    assert [str(d) for d in diagnostics] == [
+        f"{path}:4: host_gw() takes bridges in the nodes' hosts (node.host.bridge(...)), got <bridge host/cni0>",
+        f"{path}:4: host_gw: joins nodes, and the lab has none: declare them with lab.node()"]
