@@ -56,6 +56,18 @@ def _compile(lab: Path, timeout: float):
     return compiled
 
 
+def _one_node(compiled, what: str) -> None:
+    """Exit 2 when the lab spans nodes, saying what to do instead of `what`, which needs a lab on one machine."""
+    if compiled.lab.nodes:
+        names = ", ".join(n.name for n in compiled.lab.nodes)
+        _err(f"netgen: lab {compiled.lab.name} spans {len(compiled.lab.nodes)} nodes ({names}), each with scripts of "
+             f"its own: {what}")
+        raise typer.Exit(2)
+
+
+_ON_EACH_NODE = "compile them with `netgen compile LAB -o DIR` and run DIR/NODE/up.sh (down.sh, verify.sh) on each node"
+
+
 def _compile_into(lab: Path, out: Path, style: str, timeout: float) -> list[str]:
     """Compile the lab and write its scripts into `out`; the files written."""
     from .pipeline import compile_into
@@ -149,19 +161,21 @@ def compile_command(
     out: Annotated[Optional[Path], typer.Option(
         "-o", "--out", metavar="DIR", file_okay=False,
         help="A folder (made if missing): write up.sh, down.sh, verify.sh and SHA256SUMS into it instead of "
-        "printing one script.")] = None,
+        "printing one script; for a lab with nodes, into DIR/NODE for each node.")] = None,
     style: Annotated[Style, typer.Option("--style", help="batched: one ip -batch per namespace, with checks and "
                                          "rollback; plain: one ip command per line, as the articles write it.")]
     = Style.batched,
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """Compile the lab and print its up script (or --variant down|verify), or write all three into the folder DIR
-    with -o DIR.
+    with -o DIR (a lab with nodes: into DIR/NODE for each node).
 
     Example: netgen compile examples/docker0.py > up.sh; netgen compile examples/docker0.py -o out/docker0
     """
     if out is None:
-        sys.stdout.write(_compile(lab, timeout).script(variant.value, style.value))
+        compiled = _compile(lab, timeout)
+        _one_node(compiled, "write them into folders with -o DIR (DIR/NODE/up.sh, down.sh, verify.sh)")
+        sys.stdout.write(compiled.script(variant.value, style.value))
         return
     written = _compile_into(lab, out, style.value, timeout)
     _err(f"netgen: wrote {', '.join(written)}")
@@ -208,9 +222,16 @@ def check_command(lab: LabArg, timeout: TimeoutOpt = TIMEOUT) -> None:
     Example: netgen check examples/docker0.py
     """
     compiled = _compile(lab, timeout)
-    print(f"lab {compiled.plan.lab.name} ({lab}): ok")
-    for line in compiled.plan.summary:
-        print(f"  {line}")
+    if not compiled.lab.nodes:
+        print(f"lab {compiled.plan.lab.name} ({lab}): ok")
+        for line in compiled.plan.summary:
+            print(f"  {line}")
+        return
+    print(f"lab {compiled.lab.name} ({lab}): ok, {len(compiled.nodes)} nodes")
+    for name, node in compiled.nodes.items():
+        print(f"  node {name}:")
+        for line in node.plan.summary:
+            print(f"    {line}")
 
 
 OutOpt = Annotated[Optional[Path], typer.Option(
@@ -225,6 +246,7 @@ def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[st
     from .pipeline import write_scripts
 
     compiled = _compile(lab, timeout)
+    _one_node(compiled, _ON_EACH_NODE)
     directory = out or Path("out") / compiled.lab.name
     try:
         write_scripts(compiled, str(directory))
@@ -338,6 +360,7 @@ def try_command(
     from .pipeline import write_scripts
 
     compiled = _compile(lab, timeout)
+    _one_node(compiled, _ON_EACH_NODE)
     with tempfile.TemporaryDirectory(prefix="netgen-try-") as directory:
         write_scripts(compiled, directory)
         try:
@@ -361,7 +384,10 @@ def inspect_command(
     """
     from . import executor, inventory
 
-    model = _compile(lab, timeout).plan.lab if lab is not None else None
+    compiled = _compile(lab, timeout) if lab is not None else None
+    if compiled is not None:
+        _one_node(compiled, "inspect reads this machine; run `netgen inspect` without a lab on a node to see it all")
+    model = compiled.plan.lab if compiled is not None else None
     try:
         found = inventory.collect(executor.ip_json, None if model is None else [n.name for n in model.namespaces])
     except (inventory.InventoryError, executor.ExecutorError) as e:
@@ -381,14 +407,15 @@ def graph_command(
         help="A file: write the graph to it (whole or not at all) instead of printing it.")] = None,
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
-    """Draw the topology: namespaces as boxes, bridges, veth pairs as edges with names and addresses; printed, or
-    written to the file FILE with -o FILE.
+    """Draw the topology: namespaces as boxes, bridges, veth pairs as edges with names and addresses (nodes as
+    boxes around theirs, and the overlays between them); printed, or written to the file FILE with -o FILE.
 
     Example: netgen graph examples/docker0.py --format svg -o docker0.svg
     """
     from . import graph
 
-    model = _compile(lab, timeout).plan.lab
+    compiled = _compile(lab, timeout)
+    model = compiled.lab if compiled.lab.nodes else compiled.plan.lab
     if fmt in (GraphFormat.dot, GraphFormat.mermaid):
         text = graph.to_dot(model) if fmt is GraphFormat.dot else graph.to_mermaid(model)
         if out is None:

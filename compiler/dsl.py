@@ -39,7 +39,7 @@ def _caller() -> Loc:
 
 
 class Lab:
-    """A lab: named namespaces, the host, and what connects them.
+    """A lab: named namespaces, the host, and what connects them; or nodes (machines), each with its own.
 
     lab = Lab("docker0")
     """
@@ -59,20 +59,97 @@ class Lab:
         self._masquerades: list[model.Masquerade] = []
         self._publishes: list[model.Publish] = []
         self._services: list[model.Service] = []
+        self._nodes: list[model.Node] = []
+        self._overlays: list[model.Overlay] = []
         made.append(self)
 
     def netns(self, name: str, external: bool = False, adopt: bool = False) -> "Netns":
-        """A network namespace the lab creates (and down deletes).
+        """A network namespace the lab creates (and down deletes). In a lab with nodes, make it on a node instead:
+        `node.netns(...)`.
 
         `external=True`: it exists before up; the lab puts its links in it but never makes, changes or removes the
         namespace itself. `adopt=True`: if it exists before up, up takes it over (only when it holds nothing the
         lab does not name: no other link, address or route, no process) and down deletes it like one it made.
         """
+        return self._netns(name, external, adopt, "")
+
+    def _netns(self, name: object, external: object, adopt: object, node: str) -> "Netns":
         loc = _caller()
-        ns = Netns(self, self._text(name, "namespace name", loc), loc)
+        ns = Netns(self, self._text(name, "namespace name", loc), loc, node=node)
         ns.external, ns.adopt = external, adopt
         self._namespaces.append(ns)
         return ns
+
+    def node(self, name: str, underlay: str, dev: str, ssh: str | None = None, mtu: int = 1500) -> "Node":
+        """A machine of the lab: `n1 = lab.node("node1", underlay="192.168.60.11/24", dev="eth0")`.
+
+        `underlay` is the node's own address (IPv4, with its prefix) on the device `dev`; both exist on the node
+        before the lab, which checks them and never changes them. `ssh`: the address Ansible connects to (default:
+        the underlay address). `mtu`: the underlay device's MTU, as it is (a vxlan device on it gets 50 less).
+        Everything is then made on a node: `n1.netns("pod-1")`, `n1.host.bridge("cni0", ...)`; `lab.netns` and
+        `lab.host` are for a lab without nodes. Each node gets scripts of its own (`netgen compile LAB -o DIR`
+        writes DIR/NODE/up.sh...).
+        """
+        loc = _caller()
+        node = Node(self, self._text(name, "node name", loc))
+        self._nodes.append(model.Node(node.name, underlay, dev, loc, ssh, mtu))
+        return node
+
+    def host_gw(self, *bridges: "Bridge", masquerade: bool = True) -> None:
+        """Pods on different nodes reach each other as flannel's host-gw backend routes them: one bridge per node
+        (cni0, in the node's host) holds that node's pod subnet, its IPv4 subnet=; every other node routes it via
+        the node's underlay address (`ip route replace 10.244.2.0/24 via 192.168.60.12 dev eth0`) and forwards
+        (ip_forward on). The nodes must share one underlay subnet: the routes' gateways are on it.
+
+        `masquerade=True` (flannel's --ip-masq, on in its manifest): what pods send out of the cluster leaves with
+        the node's address; what they send to pods on any node keeps theirs.
+        """
+        self._overlay(model.HOST_GW, "host_gw", bridges, masquerade=masquerade)
+
+    def vxlan_overlay(self, *bridges: "Bridge", vni: int = 1, port: int = 8472, device: str = "flannel.1",
+                      mtu: int | None = None, macs: dict | None = None, masquerade: bool = True) -> None:
+        """Pods on different nodes reach each other as flannel's vxlan backend carries them: one bridge per node
+        (cni0, in the node's host) holds that node's pod subnet, its IPv4 subnet=, 10.244.N.0/24 say. Each node
+        gets a vxlan device (`type vxlan id 1 local NODE_IP dev eth0 dstport 8472 nolearning`) with a fixed MAC, the
+        address 10.244.N.0/32 and an MTU 50 below the underlay's; and for each other node M, netgen computes what
+        flannel's daemon would write: a permanent neighbour (10.244.M.0 is M's MAC), a forwarding entry (M's MAC
+        is at M's underlay address) and a route (10.244.M.0/24 via 10.244.M.0 onlink). Nothing is learned.
+
+        Flannel's defaults: VNI 1, UDP port 8472, device flannel.1. `mtu`: the vxlan device's (default: the node's
+        underlay MTU less 50). `macs`: the VTEP MAC of some nodes, `{n1: "0e:..."}`; the others are derived from the
+        VNI and the node's underlay address (02, the VNI's low byte, the address: 02:01:c0:a8:3c:0b for VNI 1 and
+        192.168.60.11). `masquerade`: as for host_gw.
+        """
+        self._overlay(model.VXLAN, "vxlan_overlay", bridges, vni=vni, port=port, device=device, mtu=mtu,
+                      macs=macs, masquerade=masquerade)
+
+    def l2_segment(self, *bridges: "Bridge", vni: int = 4097, port: int = 4789, device: str = "vx0",
+                   mtu: int | None = None) -> None:
+        """One L2 segment over nodes, like a Docker overlay network: each bridge (one per node, in the node's
+        host) gets a vxlan port `device`, and one flood entry per other node (`bridge fdb append 00:00:00:00:00:00
+        dev vx0 dst NODE_M self permanent`): a frame for an unknown MAC goes to every other node, whose vxlan
+        device learns where each MAC lives. Every address on the segment, on whichever node, is different.
+
+        Docker's defaults: VNI 4097 (its first overlay network's), UDP port 4789. `mtu`: the vxlan device's (default:
+        the node's underlay MTU less 50; give the ports on the segment the same).
+        """
+        self._overlay(model.L2, "l2_segment", bridges, vni=vni, port=port, device=device, mtu=mtu)
+
+    def _overlay(self, kind: str, call: str, bridges: tuple, macs: dict | None = None, **settings) -> None:
+        loc = _caller()
+        members = []
+        for bridge in bridges:
+            if isinstance(bridge, Bridge) and bridge.ns.host and bridge.ns.node:
+                members.append((bridge.ns.node, bridge.name))
+            else:
+                self._problem(f"{call}() takes bridges in the nodes' hosts (node.host.bridge(...)), got {bridge!r}",
+                              loc)
+        if macs is not None and not isinstance(macs, dict):
+            self._problem(f"macs= takes a dict of node to MAC, like {{n1: \"02:01:c0:a8:3c:0b\"}}, got {macs!r}", loc)
+            macs = None
+        pinned = tuple((node.name if isinstance(node, Node) else self._text(node, "node name", loc), mac)
+                       for node, mac in (macs or {}).items())
+        self._overlays.append(model.Overlay(kind, tuple(members), loc, macs=pinned, **settings))
 
     def veth(self, a: "Port", b: "Port") -> tuple["Port", "Port"]:
         """Join two ports, made with `ns.port()` or `bridge.port()`, as the two ends of one veth pair."""
@@ -90,7 +167,7 @@ class Lab:
                     other._offered = True
             return a, b
         a._joined = b._joined = loc
-        self._veths.append(model.Veth((a.ns.name, a.name), (b.ns.name, b.name), loc))
+        self._veths.append(model.Veth((a.ns.name, a.name), (b.ns.name, b.name), loc, (a.ns.node, b.ns.node)))
         return a, b
 
     def _pools(self, subnet: object, subnet6: object, loc: Loc) -> tuple:
@@ -102,9 +179,11 @@ class Lab:
         return tuple(v for v in (subnet, subnet6) if v is not None)
 
     def expect(self, ns: "Netns | str") -> "Expect":
-        """What should (or must not) be reachable from namespace `ns`: `lab.expect("ns1").reaches("10.0.0.2")`."""
-        name = ns.name if isinstance(ns, Netns) else self._text(ns, "namespace name", _caller())
-        return Expect(self, name)
+        """What should (or must not) be reachable from namespace `ns`: `lab.expect("ns1").reaches("10.0.0.2")`.
+        Across nodes, it is checked by the verify of the node `ns` is on."""
+        if isinstance(ns, Netns):
+            return Expect(self, ns.name, ns.node)
+        return Expect(self, self._text(ns, "namespace name", _caller()), "")
 
     # -- recording helpers -------------------------------------------------------------------------------------
 
@@ -132,23 +211,42 @@ class Lab:
         interfaces += [p._model() for p in self._ports if p._joined is not None]
         return model.Lab(
             name=self.name, source=source, sha256=sha256, loc=self._loc,
-            namespaces=tuple(model.Namespace(ns.name, ns._loc, external=ns.external, adopt=ns.adopt)
+            namespaces=tuple(model.Namespace(ns.name, ns._loc, external=ns.external, adopt=ns.adopt, node=ns.node)
                              for ns in self._namespaces),
             interfaces=tuple(interfaces), veths=tuple(self._veths), routes=tuple(self._routes),
             sysctls=tuple(self._sysctls), expectations=tuple(self._expectations),
             masquerades=tuple(self._masquerades), publishes=tuple(self._publishes),
-            services=tuple(self._services), problems=tuple(problems))
+            services=tuple(self._services), nodes=tuple(self._nodes), overlays=tuple(self._overlays),
+            problems=tuple(problems))
+
+
+class Node:
+    """A machine of the lab (lab.node()): `node.netns(...)` makes a namespace on it, `node.host` is its root
+    namespace."""
+
+    def __init__(self, lab: Lab, name: str):
+        self.lab, self.name = lab, name
+        self.host = Netns(lab, HOST, lab._loc, host=True, node=name)
+
+    def __repr__(self) -> str:
+        return f"<node {self.name}>"
+
+    def netns(self, name: str, external: bool = False, adopt: bool = False) -> "Netns":
+        """A network namespace on this node; as lab.netns() for a lab without nodes."""
+        return self.lab._netns(name, external, adopt, self.name)
 
 
 class Netns:
-    """A network namespace; `lab.host` is the root namespace, which the lab uses but never creates or deletes."""
+    """A network namespace; `lab.host` (or `node.host`) is the root namespace, which the lab uses but never creates
+    or deletes."""
 
-    def __init__(self, lab: Lab, name: str, loc: Loc, host: bool = False):
-        self.lab, self.name, self._loc, self.host = lab, name, loc, host
+    def __init__(self, lab: Lab, name: str, loc: Loc, host: bool = False, node: str = ""):
+        self.lab, self.name, self._loc, self.host, self.node = lab, name, loc, host, node
         self.external = self.adopt = False
 
     def __repr__(self) -> str:  # shown in messages, e.g. when a namespace is passed where a port belongs
-        return f"<namespace {self.name}>"
+        where = f"{self.node}/" if self.node else ""
+        return f"<namespace {where}{self.name}>"
 
     def port(self, name: str, *addresses: str, mtu: int | None = None, mac: str | None = None,
              nodad: bool = False, subnet: str | None = None, subnet6: str | None = None) -> "Port":
@@ -193,7 +291,7 @@ class Netns:
         loc = _caller()
         name = target.name if isinstance(target, Netns) else self.lab._text(target, "publish target", loc)
         self.lab._publishes.append(model.Publish(self.name, port, name, port if to_port is None else to_port, proto,
-                                                 address, loc))
+                                                 address, loc, self.node))
 
     def service(self, name: str, command: "str | list[str]") -> None:
         """A process that runs inside this namespace: `nginx.service("web", "python3 -m http.server 80")`.
@@ -206,13 +304,15 @@ class Netns:
         loc = _caller()
         if isinstance(command, list):
             command = tuple(command)
-        self.lab._services.append(model.Service(self.name, self.lab._text(name, "service name", loc), command, loc))
+        self.lab._services.append(model.Service(self.name, self.lab._text(name, "service name", loc), command, loc,
+                                                self.node))
 
     def sysctl(self, key: str, value: int | str) -> None:
         """A network sysctl in this namespace, e.g. `router.sysctl("net.ipv4.ip_forward", 1)`. In the host, up
         records the value it replaces and down puts it back."""
         loc = _caller()
-        self.lab._sysctls.append(model.Sysctl(self.name, self.lab._text(key, "sysctl name", loc), value, loc))
+        self.lab._sysctls.append(model.Sysctl(self.name, self.lab._text(key, "sysctl name", loc), value, loc,
+                                              self.node))
 
     def route(self, dest: str, via: "str | Port | Bridge | None" = None, dev: "str | Port | Bridge | None" = None,
               family: int | None = None) -> None:
@@ -232,7 +332,7 @@ class Netns:
         self.lab._routes.append(model.Route(
             self.name, lab._text(dest, "route destination", loc),
             None if via is None else lab._text(via, "gateway", loc),
-            None if dev is None else lab._text(dev, "device", loc), loc, family, via_link))
+            None if dev is None else lab._text(dev, "device", loc), loc, family, via_link, self.node))
 
 
 class _Link:
@@ -248,18 +348,29 @@ class _Link:
     def ref(self) -> str:
         return f"{self.ns.name}/{self.name}"
 
-    def __repr__(self) -> str:  # shown in messages: <bridge host/br0>, <port ns1/eth0>
-        return f"<{type(self).__name__.lower()} {self.ref}>"
+    def __repr__(self) -> str:  # shown in messages: <bridge host/br0>, <port ns1/eth0>, <bridge node1/host/cni0>
+        where = f"{self.ns.node}/" if self.ns.node else ""
+        return f"<{type(self).__name__.lower()} {where}{self.ref}>"
 
     def addr(self, *addresses: str):
         """Add more addresses (CIDR, IPv4 or IPv6) to this interface."""
         self._addresses += self.ns.lab._addresses(addresses, _caller())
         return self
 
-    def masquerade(self) -> "_Link":
+    def masquerade(self, not_to: "str | list[str] | None" = None) -> "_Link":
         """Outbound NAT, like Docker's for docker0: traffic from this link's subnets that leaves the namespace by
-        another link gets the address it leaves by. The rules live in the lab's own nftables table."""
-        self.ns.lab._masquerades.append(model.Masquerade(self.ns.name, self.name, _caller()))
+        another link gets the address it leaves by. The rules live in the lab's own nftables table.
+
+        `not_to`: destinations (a prefix, or a list of them) that keep the sender's address, as flannel leaves
+        pod-to-pod traffic alone: `cni0.masquerade(not_to="10.244.0.0/16")`."""
+        loc = _caller()
+        if not_to is None:
+            ends = ()
+        elif isinstance(not_to, (list, tuple)):
+            ends = tuple(not_to)
+        else:
+            ends = (not_to,)  # validate names whatever is not a prefix
+        self.ns.lab._masquerades.append(model.Masquerade(self.ns.name, self.name, loc, ends, self.ns.node))
         return self
 
 
@@ -277,7 +388,7 @@ class Port(_Link):
     def _model(self) -> model.Interface:
         return model.Interface(self.ns.name, self.name, "veth", self._loc, tuple(self._addresses),
                                self.mtu, self.mac, self.master, pools=self.pools, hairpin=self.hairpin,
-                               nodad=self.nodad)
+                               nodad=self.nodad, node=self.ns.node)
 
 
 class Bridge(_Link):
@@ -293,12 +404,12 @@ class Bridge(_Link):
     def _model(self) -> model.Interface:
         return model.Interface(self.ns.name, self.name, "bridge", self._loc, tuple(self._addresses),
                                self.mtu, self.mac, external=self.external, pools=self.pools, nodad=self.nodad,
-                               adopt=self.adopt)
+                               adopt=self.adopt, node=self.ns.node)
 
 
 class Expect:
-    def __init__(self, lab: Lab, ns: str):
-        self.lab, self.ns = lab, ns
+    def __init__(self, lab: Lab, ns: str, node: str):
+        self.lab, self.ns, self.node = lab, ns, node
 
     def reaches(self, address: "str | Netns", tcp: int | None = None) -> "Expect":
         """The namespace gets an answer from `address`: an ICMP echo reply, or a TCP connection to port `tcp`.
@@ -312,5 +423,5 @@ class Expect:
     def _add(self, address: "str | Netns", reach: bool, tcp) -> "Expect":
         loc = _caller()
         target = address.name if isinstance(address, Netns) else self.lab._text(address, "address", loc)
-        self.lab._expectations.append(model.Expectation(self.ns, target, reach, tcp, loc))
+        self.lab._expectations.append(model.Expectation(self.ns, target, reach, tcp, loc, self.node))
         return self

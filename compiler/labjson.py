@@ -18,9 +18,10 @@ from importlib.resources import files
 from typing import Callable
 
 from . import model
-from .model import Diagnostic, Loc
+from .model import HOST_GW, L2, VXLAN, Diagnostic, Loc
 
 FORMAT = 1
+OVERLAYS = (HOST_GW, VXLAN, L2)
 _REQUIRED = object()
 _AT = re.compile(r"(.+):([0-9]{1,9})")  # FILE:LINE, as Loc prints itself
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -55,6 +56,10 @@ class Field:
 _AT_FIELD = Field(("string",), None, check=_at)
 _TEXT = Field(("string",))
 _MAYBE_TEXT = Field(("string", "null"), None)
+_NODE = Field(("string",), "")  # "" in a lab without nodes, and for an object in a namespace: its namespace's
+_MAYBE_INT = Field(("integer", "null"), None)
+_STRINGS = Field(("array",), [], check=lambda v: None if all(isinstance(x, str) for x in v)
+                 else "must be a list of strings")
 
 # Every object kind, its keys in the order export writes them, and what each takes. Keys with a default may be
 # left out (export leaves out those at their default); `at` defaults to the JSON file and the object's line.
@@ -66,6 +71,7 @@ KINDS: dict[str, dict[str, Field]] = {
         "sha256": Field(("string",), None, check=lambda v: None if _SHA256.fullmatch(v)
                         else "must be 64 lowercase hexadecimal digits"),
         "at": _AT_FIELD,
+        "nodes": Field(("array",), [], "node"),
         "namespaces": Field(("array",), [], "namespace"),
         "interfaces": Field(("array",), [], "interface"),
         "veths": Field(("array",), [], "veth"),
@@ -75,10 +81,14 @@ KINDS: dict[str, dict[str, Field]] = {
         "masquerades": Field(("array",), [], "masquerade"),
         "publishes": Field(("array",), [], "publish"),
         "services": Field(("array",), [], "service"),
+        "overlays": Field(("array",), [], "overlay"),
     },
-    "namespace": {"name": _TEXT, "external": Field(("boolean",), False), "adopt": Field(("boolean",), False),
-                  "at": _AT_FIELD},
+    "node": {"name": _TEXT, "underlay": _TEXT, "dev": _TEXT, "ssh": _MAYBE_TEXT, "mtu": Field(("integer",), 1500),
+             "at": _AT_FIELD},
+    "namespace": {"node": _NODE, "name": _TEXT, "external": Field(("boolean",), False),
+                  "adopt": Field(("boolean",), False), "at": _AT_FIELD},
     "interface": {
+        "node": _NODE,
         "ns": _TEXT,
         "name": _TEXT,
         "kind": Field(("string",), check=lambda v: None if v in ("veth", "bridge") else 'must be "veth" or "bridge"'),
@@ -96,21 +106,36 @@ KINDS: dict[str, dict[str, Field]] = {
     },
     "address": {"cidr": _TEXT, "at": _AT_FIELD},
     "veth": {"a": Field(("object",), of="end"), "b": Field(("object",), of="end"), "at": _AT_FIELD},
-    "end": {"ns": _TEXT, "name": _TEXT},
-    "route": {"ns": _TEXT, "dest": _TEXT, "via": _MAYBE_TEXT, "dev": _MAYBE_TEXT,
+    "end": {"node": _NODE, "ns": _TEXT, "name": _TEXT},
+    "route": {"node": _NODE, "ns": _TEXT, "dest": _TEXT, "via": _MAYBE_TEXT, "dev": _MAYBE_TEXT,
               "family": Field(("integer", "null"), None),
               "via_link": Field(("string", "null"), None, check=lambda v: None if "/" in v else 'must be "NS/LINK"'),
               "at": _AT_FIELD},
-    "sysctl": {"ns": _TEXT, "key": _TEXT, "value": Field(("integer", "string")), "at": _AT_FIELD},
-    "expectation": {"ns": _TEXT, "target": _TEXT, "reach": Field(("boolean",), True),
+    "sysctl": {"node": _NODE, "ns": _TEXT, "key": _TEXT, "value": Field(("integer", "string")), "at": _AT_FIELD},
+    "expectation": {"node": _NODE, "ns": _TEXT, "target": _TEXT, "reach": Field(("boolean",), True),
                     "tcp": Field(("integer", "null"), None), "at": _AT_FIELD},
-    "masquerade": {"ns": _TEXT, "link": _TEXT, "at": _AT_FIELD},
-    "publish": {"ns": _TEXT, "port": Field(("integer",)), "target": _TEXT, "to_port": Field(("integer",)),
-                "proto": Field(("string",), "tcp"), "address": _MAYBE_TEXT, "at": _AT_FIELD},
-    "service": {"ns": _TEXT, "name": _TEXT,
+    "masquerade": {"node": _NODE, "ns": _TEXT, "link": _TEXT, "not_to": _STRINGS, "at": _AT_FIELD},
+    "publish": {"node": _NODE, "ns": _TEXT, "port": Field(("integer",)), "target": _TEXT,
+                "to_port": Field(("integer",)), "proto": Field(("string",), "tcp"), "address": _MAYBE_TEXT,
+                "at": _AT_FIELD},
+    "service": {"node": _NODE, "ns": _TEXT, "name": _TEXT,
                 "command": Field(("string", "array"), check=lambda v: None if isinstance(v, str) or all(
                     isinstance(x, str) for x in v) else "must be a string or a list of strings"),
                 "at": _AT_FIELD},
+    "overlay": {
+        "kind": Field(("string",), check=lambda v: None if v in OVERLAYS else
+                      "must be " + " or ".join(f'"{k}"' for k in OVERLAYS)),
+        "bridges": Field(("array",), of="member"),
+        "vni": _MAYBE_INT,
+        "port": _MAYBE_INT,
+        "device": _MAYBE_TEXT,
+        "mtu": _MAYBE_INT,
+        "masquerade": Field(("boolean",), False),
+        "macs": Field(("array",), [], "vtep"),
+        "at": _AT_FIELD,
+    },
+    "member": {"node": _TEXT, "name": _TEXT},
+    "vtep": {"node": _TEXT, "mac": _TEXT},
 }
 
 _IS = {
@@ -129,28 +154,37 @@ _NAMED = {"string": "a string", "integer": "an integer", "boolean": "true or fal
 
 def _lab_fields(lab: model.Lab) -> dict:
     return {"format": FORMAT, "name": lab.name, "source": lab.source, "sha256": lab.sha256, "at": str(lab.loc),
-            "namespaces": [{"name": n.name, "external": n.external, "adopt": n.adopt, "at": str(n.loc)}
-                           for n in lab.namespaces],
-            "interfaces": [{"ns": i.ns, "name": i.name, "kind": i.kind,
+            "nodes": [{"name": n.name, "underlay": n.underlay, "dev": n.dev, "ssh": n.ssh, "mtu": n.mtu,
+                       "at": str(n.loc)} for n in lab.nodes],
+            "namespaces": [{"node": n.node, "name": n.name, "external": n.external, "adopt": n.adopt,
+                            "at": str(n.loc)} for n in lab.namespaces],
+            "interfaces": [{"node": i.node, "ns": i.ns, "name": i.name, "kind": i.kind,
                             "addresses": [{"cidr": a.cidr, "at": str(a.loc)} for a in i.addresses],
                             "mtu": i.mtu, "mac": i.mac, "master": i.master, "external": i.external,
                             "pools": list(i.pools), "hairpin": i.hairpin, "nodad": i.nodad, "adopt": i.adopt,
                             "at": str(i.loc)}
                            for i in lab.interfaces],
-            "veths": [{"a": {"ns": v.a[0], "name": v.a[1]}, "b": {"ns": v.b[0], "name": v.b[1]}, "at": str(v.loc)}
+            "veths": [{"a": {"node": v.nodes[0], "ns": v.a[0], "name": v.a[1]},
+                       "b": {"node": v.nodes[1], "ns": v.b[0], "name": v.b[1]}, "at": str(v.loc)}
                       for v in lab.veths],
-            "routes": [{"ns": r.ns, "dest": r.dest, "via": r.via, "dev": r.dev, "family": r.family,
+            "routes": [{"node": r.node, "ns": r.ns, "dest": r.dest, "via": r.via, "dev": r.dev, "family": r.family,
                         "via_link": None if r.via_link is None else "/".join(r.via_link), "at": str(r.loc)}
                        for r in lab.routes],
-            "sysctls": [{"ns": s.ns, "key": s.key, "value": s.value, "at": str(s.loc)} for s in lab.sysctls],
-            "expectations": [{"ns": e.ns, "target": e.target, "reach": e.reach, "tcp": e.tcp, "at": str(e.loc)}
-                             for e in lab.expectations],
-            "masquerades": [{"ns": m.ns, "link": m.link, "at": str(m.loc)} for m in lab.masquerades],
-            "publishes": [{"ns": p.ns, "port": p.port, "target": p.target, "to_port": p.to_port, "proto": p.proto,
-                           "address": p.address, "at": str(p.loc)} for p in lab.publishes],
-            "services": [{"ns": s.ns, "name": s.name,
+            "sysctls": [{"node": s.node, "ns": s.ns, "key": s.key, "value": s.value, "at": str(s.loc)}
+                        for s in lab.sysctls],
+            "expectations": [{"node": e.node, "ns": e.ns, "target": e.target, "reach": e.reach, "tcp": e.tcp,
+                              "at": str(e.loc)} for e in lab.expectations],
+            "masquerades": [{"node": m.node, "ns": m.ns, "link": m.link, "not_to": list(m.not_to), "at": str(m.loc)}
+                            for m in lab.masquerades],
+            "publishes": [{"node": p.node, "ns": p.ns, "port": p.port, "target": p.target, "to_port": p.to_port,
+                           "proto": p.proto, "address": p.address, "at": str(p.loc)} for p in lab.publishes],
+            "services": [{"node": s.node, "ns": s.ns, "name": s.name,
                           "command": list(s.command) if isinstance(s.command, tuple) else s.command,
-                          "at": str(s.loc)} for s in lab.services]}
+                          "at": str(s.loc)} for s in lab.services],
+            "overlays": [{"kind": o.kind, "bridges": [{"node": n, "name": b} for n, b in o.bridges], "vni": o.vni,
+                          "port": o.port, "device": o.device, "mtu": o.mtu, "masquerade": o.masquerade,
+                          "macs": [{"node": n, "mac": m} for n, m in o.macs], "at": str(o.loc)}
+                         for o in lab.overlays]}
 
 
 def _drop_defaults(value: dict, kind: str) -> dict:
@@ -288,27 +322,35 @@ def _build(lab: dict, path: str, sha256: str) -> model.Lab:
         return model.Interface(i["ns"], i["name"], i["kind"], i["at"],
                                tuple(model.Address(a["cidr"], a["at"]) for a in i["addresses"]),
                                i["mtu"], i["mac"], i["master"], i["external"], tuple(i["pools"]), i["hairpin"],
-                               i["nodad"], i["adopt"])
+                               i["nodad"], i["adopt"], i["node"])
+
+    def overlay(o: dict) -> model.Overlay:
+        return model.Overlay(o["kind"], tuple((b["node"], b["name"]) for b in o["bridges"]), o["at"], o["vni"],
+                             o["port"], o["device"], o["mtu"], o["masquerade"],
+                             tuple((m["node"], m["mac"]) for m in o["macs"]))
 
     return model.Lab(
         name=lab["name"], source=path if lab["source"] is None else lab["source"],
         sha256=sha256 if lab["sha256"] is None else lab["sha256"], loc=lab["at"],
-        namespaces=tuple(model.Namespace(n["name"], n["at"], external=n["external"], adopt=n["adopt"])
+        namespaces=tuple(model.Namespace(n["name"], n["at"], external=n["external"], adopt=n["adopt"], node=n["node"])
                          for n in lab["namespaces"]),
         interfaces=tuple(map(interface, lab["interfaces"])),
-        veths=tuple(model.Veth((v["a"]["ns"], v["a"]["name"]), (v["b"]["ns"], v["b"]["name"]), v["at"])
-                    for v in lab["veths"]),
+        veths=tuple(model.Veth((v["a"]["ns"], v["a"]["name"]), (v["b"]["ns"], v["b"]["name"]), v["at"],
+                               (v["a"]["node"], v["b"]["node"])) for v in lab["veths"]),
         routes=tuple(model.Route(r["ns"], r["dest"], r["via"], r["dev"], r["at"], r["family"],
-                                 None if r["via_link"] is None else tuple(r["via_link"].split("/", 1)))
+                                 None if r["via_link"] is None else tuple(r["via_link"].split("/", 1)), r["node"])
                      for r in lab["routes"]),
-        sysctls=tuple(model.Sysctl(s["ns"], s["key"], s["value"], s["at"]) for s in lab["sysctls"]),
-        expectations=tuple(model.Expectation(e["ns"], e["target"], e["reach"], e["tcp"], e["at"])
+        sysctls=tuple(model.Sysctl(s["ns"], s["key"], s["value"], s["at"], s["node"]) for s in lab["sysctls"]),
+        expectations=tuple(model.Expectation(e["ns"], e["target"], e["reach"], e["tcp"], e["at"], e["node"])
                            for e in lab["expectations"]),
-        masquerades=tuple(model.Masquerade(m["ns"], m["link"], m["at"]) for m in lab["masquerades"]),
-        publishes=tuple(model.Publish(p["ns"], p["port"], p["target"], p["to_port"], p["proto"], p["address"], p["at"])
-                        for p in lab["publishes"]),
+        masquerades=tuple(model.Masquerade(m["ns"], m["link"], m["at"], tuple(m["not_to"]), m["node"])
+                          for m in lab["masquerades"]),
+        publishes=tuple(model.Publish(p["ns"], p["port"], p["target"], p["to_port"], p["proto"], p["address"], p["at"],
+                                      p["node"]) for p in lab["publishes"]),
         services=tuple(model.Service(s["ns"], s["name"], s["command"] if isinstance(s["command"], str)
-                                     else tuple(s["command"]), s["at"]) for s in lab["services"]))
+                                     else tuple(s["command"]), s["at"], s["node"]) for s in lab["services"]),
+        nodes=tuple(model.Node(n["name"], n["underlay"], n["dev"], n["at"], n["ssh"], n["mtu"]) for n in lab["nodes"]),
+        overlays=tuple(map(overlay, lab["overlays"])))
 
 
 def _fail(message: str) -> JSONLabError:

@@ -41,21 +41,49 @@ class Address:
 
 
 @dataclass(frozen=True)
+class Node:
+    """A machine of the lab. Its underlay address and device exist before the lab and are never changed by it."""
+
+    name: str
+    underlay: str  # the node's underlay address with prefix, e.g. "192.168.60.11/24"
+    dev: str  # the underlay device: exists on the node before the lab, never changed by it
+    loc: Loc
+    ssh: str | None = None  # address Ansible connects to (issue 19); None: the underlay address
+    mtu: object = 1500  # the underlay device's MTU, as it is: a vxlan device on it gets 50 less
+
+
+# Every object below says which node it is on: "" is the only node of a lab without nodes.
+
+
+@dataclass(frozen=True)
 class Namespace:
     name: str
     loc: Loc
     host: bool = False
     external: bool = False  # exists before up; the lab puts links in it but never makes, changes or removes it
     adopt: bool = False  # may exist before up: up takes it over (if it holds only what the lab names), down removes it
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    """What a vxlan device is made with: `type vxlan id VNI local LOCAL dev DEV dstport PORT [no]learning`."""
+
+    vni: int
+    local: str  # the node's underlay address, without prefix
+    dev: str  # the underlay device
+    port: int  # the UDP port
+    learning: bool
 
 
 @dataclass(frozen=True)
 class Interface:
-    """A link the lab creates: one end of a veth pair, or a bridge."""
+    """A link the lab creates: one end of a veth pair, or a bridge. A lab's split per node (nodes.split) also
+    makes vxlan devices, and names the node's underlay device (kind "device", external: never made or changed)."""
 
     ns: str
     name: str
-    kind: str  # "veth" or "bridge"
+    kind: str  # "veth" or "bridge"; from nodes.split, "vxlan" or "device"
     loc: Loc
     addresses: tuple[Address, ...] = ()
     mtu: object = None
@@ -66,6 +94,8 @@ class Interface:
     hairpin: object = False  # a bridge port that sends frames back out the port they came in on
     nodad: object = False  # its IPv6 addresses skip duplicate address detection
     adopt: object = False  # a bridge that may exist before up: up takes it over, down removes it
+    node: str = ""
+    vxlan: Vxlan | None = None  # for kind "vxlan"
 
     @property
     def ref(self) -> str:
@@ -79,6 +109,7 @@ class Veth:
     a: tuple[str, str]
     b: tuple[str, str]
     loc: Loc
+    nodes: tuple[str, str] = ("", "")  # the node of each end: one and the same, as a veth lives inside one machine
 
 
 @dataclass(frozen=True)
@@ -90,6 +121,8 @@ class Route:
     loc: Loc
     family: int | None = None  # 4 or 6 for "default"; None means "from via", else IPv4
     via_link: tuple[str, str] | None = None  # (namespace, link): the gateway is that link's address of each family
+    node: str = ""
+    onlink: bool = False  # the gateway is on the link though no subnet of it says so (flannel's routes via VTEPs)
 
 
 @dataclass(frozen=True)
@@ -98,6 +131,34 @@ class Sysctl:
     key: str  # dotted, e.g. net.ipv4.ip_forward
     value: object
     loc: Loc
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A permanent neighbour entry: `ip neigh replace ADDRESS lladdr MAC dev DEV nud permanent`."""
+
+    ns: str
+    dev: str
+    address: str
+    mac: str
+    loc: Loc
+    node: str = ""
+
+
+@dataclass(frozen=True)
+class Fdb:
+    """A permanent forwarding entry of a vxlan device: frames for `mac` go to the VTEP at `dst`
+    (`bridge fdb replace MAC dev DEV dst DST self permanent`; `append` for the flood list's 00:00:00:00:00:00,
+    which holds one entry per remote VTEP)."""
+
+    ns: str
+    dev: str
+    mac: str
+    dst: str
+    loc: Loc
+    append: bool = False
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +168,8 @@ class Masquerade:
     ns: str
     link: str
     loc: Loc
+    not_to: tuple[str, ...] = ()  # destination prefixes left alone (flannel's pod network: pod-to-pod traffic)
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +183,7 @@ class Publish:
     proto: object
     address: str | None
     loc: Loc
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +194,7 @@ class Service:
     name: str
     command: object  # a string, run by `sh -c`; or the words of an argv (a tuple of strings)
     loc: Loc
+    node: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +204,32 @@ class Expectation:
     reach: bool  # False: "must not reach"
     tcp: object  # a port number, or None for ICMP
     loc: Loc
+    node: str = ""  # of the namespace it is checked from; "" for a named namespace: that namespace's node
+
+
+HOST_GW, VXLAN, L2 = "host-gw", "vxlan", "l2"  # the kinds of Overlay
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What joins bridges on different nodes, one per node in the node's host (nodes.split derives each node's part):
+
+    host-gw: flannel's host-gw backend; each bridge's IPv4 subnet is its node's pod subnet, routed by the other
+      nodes via the node's underlay address.
+    vxlan: flannel's vxlan backend; a vxlan device per node (`device`, VTEP MAC derived or pinned in `macs`), with a
+      neighbour, fdb entry and onlink route per other node.
+    l2: one L2 segment: a vxlan port on each bridge, with a flood entry per other node.
+    """
+
+    kind: str
+    bridges: tuple[tuple[str, str], ...]  # (node, bridge name in that node's host)
+    loc: Loc
+    vni: object = None
+    port: object = None  # UDP
+    device: object = None  # the vxlan device's name
+    mtu: object = None  # of the vxlan device; None: 50 below the node's underlay MTU
+    masquerade: object = False  # pod traffic leaving the cluster is masqueraded (not pod-to-pod traffic)
+    macs: tuple[tuple[str, str], ...] = ()  # (node, VTEP MAC) pinned; the others are derived
 
 
 @dataclass(frozen=True)
@@ -156,5 +247,9 @@ class Lab:
     masquerades: tuple[Masquerade, ...] = ()
     publishes: tuple[Publish, ...] = ()
     services: tuple[Service, ...] = ()
+    nodes: tuple[Node, ...] = ()  # none: the lab is one node, everything on it
+    overlays: tuple[Overlay, ...] = ()
+    neighbours: tuple[Neighbour, ...] = ()  # made by nodes.split
+    fdbs: tuple[Fdb, ...] = ()  # made by nodes.split
     problems: tuple[Diagnostic, ...] = field(default=())  # misuse the DSL noticed while recording
 

@@ -86,8 +86,13 @@ def firewall(lab: Lab) -> Firewall | None:
     for m in lab.masquerades:
         link = links[(m.ns, m.link)]
         for net in dict.fromkeys(ipaddress.ip_interface(a.cidr).network for a in link.addresses):
-            rules.append(Rule(f"masquerade {net} leaving by another link than {link.ref}", m.loc, "postrouting",
-                              f"{_family(net.version)} saddr {net} oifname != \"{m.link}\" masquerade"))
+            fam = _family(net.version)
+            # one match per prefix left alone: nft would merge them, listed as a set, into ranges
+            kept = [str(p) for p in map(ipaddress.ip_network, m.not_to) if p.version == net.version]
+            unless = "".join(f" {fam} daddr != {p}" for p in kept)
+            what = f", not to {', '.join(kept)}" if kept else ""
+            rules.append(Rule(f"masquerade {net} leaving by another link than {link.ref}{what}", m.loc,
+                              "postrouting", f"{fam} saddr {net}{unless} oifname != \"{m.link}\" masquerade"))
     for p in lab.publishes:
         rules += _publish(p, nets)
     order = list(CHAINS)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
 
-from . import __version__, labjson, loader, manifest, plan, render, validate
+from . import __version__, labjson, loader, manifest, nodes, plan, render, validate
 from . import model
 from .model import Diagnostic
 
@@ -27,8 +27,14 @@ class Compiled:
 
     @cached_property
     def plan(self) -> plan.Plan:
-        """Built from the lab with its pools resolved into addresses, when first asked for (check needs none)."""
+        """Built from the lab with its pools resolved into addresses, when first asked for (check needs none). A
+        lab with nodes has one per node (see `nodes`)."""
         return plan.build(self.lab, __version__)
+
+    @cached_property
+    def nodes(self) -> dict[str, "Compiled"]:
+        """Each node's own lab (nodes.split), compiled as a lab without nodes; none for a lab without nodes."""
+        return {name: Compiled(lab, []) for name, lab in nodes.split(self.lab).items()}
 
     def script(self, variant: str, style: str = "batched") -> str:
         return render.render(self.plan, variant, style)
@@ -63,17 +69,21 @@ def compile_lab(path: str, timeout: float | None = None) -> Compiled:
 
 def write_scripts(compiled: Compiled, directory: str, style: str = "batched") -> list[str]:
     """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, all of them or none: each is
-    written beside its target under a temporary name, and renamed over it once every one has been written."""
+    written beside its target under a temporary name, and renamed over it once every one has been written. A lab
+    with nodes gets them in a folder per node, `directory`/NODE."""
+    folders = {os.path.join(directory, name): node for name, node in compiled.nodes.items()} if compiled.lab.nodes \
+        else {directory: compiled}
     staged: list[tuple[str, str]] = []  # (temporary file, target)
     try:
-        os.makedirs(directory, exist_ok=True)
-        digests = {}
-        for variant in render.VARIANTS:
-            name = f"{variant}.sh"
-            with open(_stage(directory, name, 0o755, staged), "wb") as f:
-                digests[name] = _render_into(compiled.plan, variant, style, f)
-        with open(_stage(directory, manifest.NAME, 0o644, staged), "wb") as f:
-            f.write(manifest.text(digests).encode())
+        for folder, one in folders.items():
+            os.makedirs(folder, exist_ok=True)
+            digests = {}
+            for variant in render.VARIANTS:
+                name = f"{variant}.sh"
+                with open(_stage(folder, name, 0o755, staged), "wb") as f:
+                    digests[name] = _render_into(one.plan, variant, style, f)
+            with open(_stage(folder, manifest.NAME, 0o644, staged), "wb") as f:
+                f.write(manifest.text(digests).encode())
         for tmp, target in staged:
             os.replace(tmp, target)
     except BaseException:

@@ -14,7 +14,9 @@ from .render import shell_quote, words
 
 
 def _ip(ns: str, command: tuple[str, ...]) -> str:
-    return "ip " + ("" if ns == HOST else f"-n {shell_quote(ns)} ") + words(command)
+    """The command for `ip`, or for `bridge` when its words are a forwarding entry's (plan: they start with fdb)."""
+    tool = "bridge " if command[0] == "fdb" else "ip "
+    return tool + ("" if ns == HOST else f"-n {shell_quote(ns)} ") + words(command)
 
 
 def _sysctl(ns: str, key: str, value: str | None = None) -> str:
@@ -125,6 +127,17 @@ def _check(step: Step) -> tuple[str, str, str] | None:
     if attr in ("route4", "route6"):
         family = ("-6",) if attr == "route6" else ()
         return f"{ns} route {obj} {want}", (f"{obj} {want}"), _ip(ns, family + ("route", "show", V(obj)))
+    if attr == "vxlan":  # what ip shows runs on past `dev` before the port: the batched verify checks it all
+        return f"{ns}/{obj} vxlan {want}", want[:want.index(" dstport ") + 1], _ip(ns, ("-d",) + show)
+    if attr == "neigh":
+        dev, address = obj.split("/", 1)
+        mac = want.split()[1]
+        return f"{ns} neighbour {address} on {dev}", f"{address} lladdr {mac} PERMANENT", \
+            _ip(ns, ("neigh", "show", "dev", V(dev)))
+    if attr == "fdb":
+        dev, mac, dst = obj.split("/")
+        return f"{ns} fdb {mac} on {dev} to {dst}", f"{mac} dst {dst} {want}", \
+            _ip(ns, ("fdb", "show", "dev", V(dev)))
     if attr == "peer":
         pns, pname = want.split("/", 1)
         where = f"@{pname}:" if pns == ns else " link-netnsid " if pns == HOST else f" link-netns {pns}"

@@ -5,6 +5,10 @@ and every veth pair), then the namespaces', which need nothing from each other. 
 attribute of an object and the value the lab wants), the `ip -batch` words that make it so, and the words that
 undo them. up.sh runs the steps, down.sh the host's teardowns in reverse and verify.sh the checks, so the three
 scripts agree by construction.
+
+Forwarding entries of vxlan devices are made by iproute2's `bridge` command: their words start with `fdb`, as
+`bridge -batch` takes them, and they are the last steps of their section, so they can go to one `bridge -batch`
+after the section's `ip -batch` has made their devices.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from functools import cache, cached_property
 from typing import NamedTuple
 
 from . import nat, pools
-from .model import HOST, Interface, Lab, Loc, Route
+from .model import HOST, Fdb, Interface, Lab, Loc, Neighbour, Route
 from .validate import ipv4_host, parse_address, parse_interface  # parsed once, by validate, for both
 
 
@@ -268,13 +272,16 @@ def _checks(lab: Lab, namespaces: tuple[str, ...] | None = None, peers: bool = T
     for ns in order:
         ifaces = _bridges_first(by_ns[ns])
         if peers:
-            out += [_veth_peer(i, *other_end[(i.ns, i.name)]) for i in ifaces if i.kind != "bridge"]
+            out += [_veth_peer(i, *other_end[(i.ns, i.name)]) for i in ifaces if i.kind == "veth"]
         out += [Step(f"{i.ref}: carrier", i.loc, ("oper", _v(ns), _v(i.name), "up"))
                 for i in ifaces if i.kind == "veth" or (ns, i.name) in with_ports]
     return tuple(out)
 
 
 def _route_step(r: Route, ifaces: list[Interface]) -> Step:
+    """A route. Its check is as ip shows the route (an onlink route's flag aside: ip takes such a gateway only with
+    it). Down removes a route of the host over a device the lab never removes (a node's underlay device); any
+    other goes with its device."""
     shown, dest, family = _route_dest(r.dest)
     gateway = parse_address(r.via) if r.via is not None else None
     if r.dest == "default" and (r.family == 6 or gateway is not None and gateway.version == 6):
@@ -282,12 +289,49 @@ def _route_step(r: Route, ifaces: list[Interface]) -> Step:
     dev = r.dev or _gateway_dev(ifaces, gateway)
     route = (("via", _v(gateway)) if gateway is not None else ()) + ("dev", _v(dev))
     text = " ".join(route)
-    return Step(f"{r.ns}: route {shown} {text}", r.loc, (f"route{family}", _v(r.ns), _v(shown), _v(text)),
-                ("route", "add", _v(dest), *route), ("route", "del", _v(dest), *route))
+    onlink = ("onlink",) if r.onlink else ()
+    undo = ("route", "del", _v(dest), *route)
+    stays = r.ns == HOST and any(i.name == dev and i.external for i in ifaces)
+    return Step(f"{r.ns}: route {shown} {text}" + " onlink" * r.onlink, r.loc,
+                (f"route{family}", _v(r.ns), _v(shown), _v(text)), ("route", "add", _v(dest), *route, *onlink),
+                undo, undo if stays else ())
+
+
+def _vxlan_steps(iface: Interface) -> list[Step]:
+    """A vxlan device: made with what the kernel takes only at creation (VNI, local address, underlay device, UDP
+    port, learning), checked as one attribute."""
+    ns, name, x = _v(iface.ns), _v(iface.name), iface.vxlan
+    learning = "learning" if x.learning else "nolearning"
+    how = ("id", _v(x.vni), "local", _v(x.local), "dev", _v(x.dev), "dstport", _v(x.port), learning)
+    delete = ("link", "del", "dev", name)
+    return [Step(f"vxlan device {iface.ref}: VNI {x.vni}, UDP port {x.port}, from {x.local} on {x.dev}", iface.loc,
+                 ("link", ns, name, "vxlan"), ("link", "add", "name", name, "type", "vxlan", *how), delete,
+                 delete if iface.ns == HOST else ()),
+            Step(f"{iface.ref}: made as vxlan {' '.join(how)}", iface.loc, ("vxlan", ns, name, _v(" ".join(how))))]
+
+
+def _neighbour_step(n: Neighbour) -> Step:
+    """A permanent neighbour entry; it goes with its device."""
+    ns, dev, address, mac = _v(n.ns), _v(n.dev), _v(parse_address(n.address)), _v(n.mac.lower())
+    return Step(f"{n.ns}: neighbour {address} on {dev} is {mac}, permanent", n.loc,
+                ("neigh", ns, _v(f"{dev}/{address}"), _v(f"lladdr {mac} nud permanent")),
+                ("neigh", "replace", address, "lladdr", mac, "dev", dev, "nud", "permanent"),
+                ("neigh", "del", address, "dev", dev))
+
+
+def _fdb_step(f: Fdb) -> Step:
+    """A permanent forwarding entry of a vxlan device (`bridge` words); it goes with its device."""
+    ns, dev, mac, dst = _v(f.ns), _v(f.dev), _v(f.mac.lower()), _v(parse_address(f.dst))
+    what = f"{f.ns}: {dev} floods to {dst}" if f.append else f"{f.ns}: frames for {mac} on {dev} go to {dst}"
+    return Step(what, f.loc, ("fdb", ns, _v(f"{dev}/{mac}/{dst}"), _v("self permanent")),  # V: one quoted word
+                ("fdb", "append" if f.append else "replace", mac, "dev", dev, "dst", dst, "self", "permanent"),
+                ("fdb", "del", mac, "dev", dev, "dst", dst, "self"))
 
 
 def build(lab: Lab, version: str) -> Plan:
-    """Order the lab into per-namespace sections. The lab must have passed validation."""
+    """Order the lab into per-namespace sections. The lab must have passed validation, and have no nodes (each
+    node's lab from nodes.split is built on its own)."""
+    assert not lab.nodes, "a lab with nodes is built node by node (nodes.split)"
     _v.cache_clear()
     lab = pools.resolve(lab)
     order = [HOST] + [ns.name for ns in lab.namespaces]
@@ -319,7 +363,11 @@ def build(lab: Lab, version: str) -> Plan:
                           ("link", "set", "dev", "lo", "up"))]
         ifaces = _bridges_first(by_ns[ns])
         for iface in ifaces:
-            if iface.external:
+            if iface.kind == "device":
+                continue  # a node's underlay device, there before the lab: its state and address are checked
+            if iface.kind == "vxlan":
+                steps += _vxlan_steps(iface)
+            elif iface.external:
                 steps.append(Step(f"bridge {iface.ref} (external: exists before up, stays after down)", iface.loc,
                                   ("link", _v(ns), _v(iface.name), "bridge"), expect=True))
             elif iface.kind == "bridge":
@@ -335,10 +383,12 @@ def build(lab: Lab, version: str) -> Plan:
                     steps.append(_veth_end(iface, *peers[key]))
         for iface in ifaces:
             steps += _link_steps(iface)
+        steps += [_neighbour_step(n) for n in lab.neighbours if n.ns == ns]
         steps += [_route_step(r, by_ns[ns]) for r in routes_by_ns[ns]]
         steps += [Step(f"{ns}: sysctl {s.key} = {s.value}" + (" (down restores the old value)" if ns == HOST else ""),
                        s.loc, ("sysctl", _v(ns), _v(s.key), _v(s.value)), ("sysctl", _v(s.key), _v(s.value)))
                   for s in lab.sysctls if s.ns == ns]
+        steps += [_fdb_step(f) for f in lab.fdbs if f.ns == ns]
         if ns == HOST:
             steps, last = _host_last(steps, ifaces)
         if steps:
@@ -440,6 +490,13 @@ def summary(lab: Lab) -> tuple[str, ...]:
              f"{_count(len(lab.expectations), 'expectation')}"]
     if lab.services:
         lines.append(_listed(lab.services, "service", lambda s: f"{s.ns}/{s.name}"))
+    lines += [f"node {i.node}: underlay {i.name} {i.addresses[0].cidr} (there before up; the lab never changes it)"
+              for i in lab.interfaces if i.kind == "device"]
+    vxlans = [i for i in lab.interfaces if i.kind == "vxlan"]
+    if vxlans:
+        n_fdb = len(lab.fdbs)
+        lines.append(f"{_listed(vxlans, 'vxlan device', lambda i: f'{i.ref} (VNI {i.vxlan.vni}, UDP {i.vxlan.port})')}"
+                     f"; {_count(len(lab.neighbours), 'neighbour')}, {n_fdb} fdb entr{'y' if n_fdb == 1 else 'ies'}")
     lines += pools.describe(lab)
     if lab.masquerades or lab.publishes:
         rules = [f"masquerade {m.ns}/{m.link}" for m in lab.masquerades]

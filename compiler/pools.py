@@ -149,12 +149,13 @@ def allocate(lab: Lab) -> tuple[dict[tuple[str, str], list[Address]], list[Diagn
 
 
 def _overlaps(lab: Lab, pools: list[_Pool], got: dict, seg: dict) -> list[Diagnostic]:
-    """A pool's subnet overlapping another subnet in a namespace where both are: routes to them would clash."""
+    """A pool's subnet overlapping another subnet in a namespace where both are: routes to them would clash. An
+    address of a full-length prefix makes no subnet route (flannel.1's 10.244.1.0/32 beside cni0's 10.244.1.0/24)."""
     out = []
     nets_in: dict[str, list[tuple[object, tuple, str]]] = {}
     for iface in lab.interfaces:
         for a in list(iface.addresses) + got.get((iface.ns, iface.name), []):
-            if (ip := _interface(a.cidr)) is not None:
+            if (ip := _interface(a.cidr)) is not None and ip.network.prefixlen < ip.max_prefixlen:
                 nets_in.setdefault(iface.ns, []).append((ip.network, seg[(iface.ns, iface.name)], iface.ref))
     made_at = {(seg[(p.owner.ns, p.owner.name)], p.net): (p.owner.loc.file, p.owner.loc.line) for p in pools}
     for pool in pools:
@@ -172,7 +173,7 @@ def _overlaps(lab: Lab, pools: list[_Pool], got: dict, seg: dict) -> list[Diagno
     return out
 
 
-def _first(interfaces, version: int | None = None) -> dict[int, str]:
+def first_addresses(interfaces, version: int | None = None) -> dict[int, str]:
     """The first address of each family on `interfaces` (IPv6 link-local left out): family -> address."""
     found: dict[int, str] = {}
     for iface in interfaces:
@@ -212,20 +213,25 @@ def problems(lab: Lab) -> list[Diagnostic]:
         if link is None:
             out.append(Diagnostic("error", f"route {r.dest!r} in {r.ns}: gateway link {'/'.join(r.via_link)} is "
                                   f"not a link of the lab", r.loc))
-        elif not _first([link], want):
+        elif not first_addresses([link], want):
             out.append(Diagnostic("error", f"route {r.dest!r} in {r.ns}: {link.ref} has no "
                                   f"{f'IPv{want} ' if want else ''}address to be its gateway", r.loc))
     for p in lab.publishes:
         if isinstance(p.target, str) and p.target in names:
             family = _interface(p.address).version if _is_address(p.address) else None
-            if not _first(by_ns.get(p.target, []), family):
+            if not first_addresses(by_ns.get(p.target, []), family):
                 what = f"IPv{family} address" if family else "address"
                 out.append(Diagnostic("error", f"published port {p.port}: namespace {p.target} has no {what} to "
                                       f"forward it to", p.loc))
     for e in lab.expectations:
-        if e.target in names and not _first(by_ns.get(e.target, [])):
+        if e.target in names and not first_addresses(by_ns.get(e.target, [])):
             out.append(Diagnostic("error", f"expectation: namespace {e.target} has no address to reach", e.loc))
     return out
+
+
+def with_pools(lab: Lab) -> Lab:
+    """The lab with the addresses its pools give out on their interfaces (nothing else resolved)."""
+    return _with_pools(lab, allocate(lab)[0])
 
 
 def _with_pools(lab: Lab, got: dict) -> Lab:
@@ -247,7 +253,7 @@ def resolve(lab: Lab) -> Lab:
     and the host's forwarding sysctls when it forwards NAT or published traffic. `problems(lab)` must be empty."""
     if not needs_resolving(lab):
         return lab
-    lab = _with_pools(lab, allocate(lab)[0])
+    lab = with_pools(lab)
     by_ns, links = _targets(lab)
     names = {n.name for n in lab.namespaces}
     routes = []
@@ -255,7 +261,7 @@ def resolve(lab: Lab) -> Lab:
         if r.via_link is None:
             routes.append(r)
             continue
-        gateways = _first([links[tuple(r.via_link)]], r.family)
+        gateways = first_addresses([links[tuple(r.via_link)]], r.family)
         if r.dest != "default":
             version = ipaddress.ip_network(r.dest, strict=False).version if _interface(r.dest) else 4
             gateways = {v: g for v, g in gateways.items() if v == version}
@@ -266,13 +272,13 @@ def resolve(lab: Lab) -> Lab:
             publishes.append(p)
             continue
         family = _interface(p.address).version if _is_address(p.address) else None
-        publishes += [replace(p, target=t) for _, t in sorted(_first(by_ns[p.target], family).items())]
+        publishes += [replace(p, target=t) for _, t in sorted(first_addresses(by_ns[p.target], family).items())]
     expectations = []
     for e in lab.expectations:
         if e.target not in names:
             expectations.append(e)
             continue
-        expectations += [replace(e, target=t) for _, t in sorted(_first(by_ns[e.target]).items())]
+        expectations += [replace(e, target=t) for _, t in sorted(first_addresses(by_ns[e.target]).items())]
     lab = replace(lab, routes=tuple(routes), publishes=tuple(publishes), expectations=tuple(expectations))
     return replace(lab, sysctls=lab.sysctls + _forwarding(lab, links))
 
@@ -282,7 +288,7 @@ def _forwarding(lab: Lab, links: dict) -> tuple[Sysctl, ...]:
     need: dict[int, Loc] = {}
     for m in lab.masquerades:
         link = links.get((m.ns, m.link))
-        for version in _first([link] if link else []):
+        for version in first_addresses([link] if link else []):
             need.setdefault(version, m.loc)
     for p in lab.publishes:
         if _is_address(p.target):

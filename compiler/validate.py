@@ -5,11 +5,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import defaultdict
+from dataclasses import replace
 from functools import cache
 
-from . import pools
+from . import nodes, pools
 from .nat import TABLE_PREFIX
-from .model import HOST, Diagnostic, Lab, Loc
+from .model import HOST, HOST_GW, L2, VXLAN, Diagnostic, Lab, Loc
 
 IFNAMSIZ = 15  # bytes the kernel allows in an interface name
 NAME_MAX = 255  # bytes in a file name (namespaces are files in /run/netns)
@@ -93,7 +94,7 @@ def _names(lab: Lab) -> list[Diagnostic]:
             seen_ns[ns.name] = ns.loc
     seen_if: dict[tuple[str, str], Loc] = {}
     for iface in sorted(lab.interfaces, key=lambda i: (i.loc.file, i.loc.line)):  # bridges come first in the model
-        if (p := interface_name_problem(iface.name)) is not None:
+        if iface.kind != "device" and (p := interface_name_problem(iface.name)) is not None:  # a node's: _nodes
             out.append(_error(p, iface.loc))
         elif iface.name == "lo":
             out.append(_error(f"{iface.ref}: 'lo' is the loopback every namespace already has; pick another name",
@@ -112,20 +113,31 @@ def _veths(lab: Lab) -> list[Diagnostic]:
             for v in lab.veths if v.a == v.b]
 
 
+def mac_problem(mac: object) -> str | None:
+    """Why `mac` cannot be a link's MAC address, or None."""
+    if not isinstance(mac, str) or not _MAC.fullmatch(mac):
+        return f"mac must look like 02:42:ac:11:00:02, got {mac!r}"
+    if int(mac[:2], 16) & 1:
+        return f"mac {mac} is a multicast address; the first octet must be even"
+    if int(mac.replace(":", ""), 16) == 0:
+        return "mac 00:00:00:00:00:00 cannot be assigned"
+    return None
+
+
+def _mtu_problem(mtu: object) -> str | None:
+    if isinstance(mtu, int) and not isinstance(mtu, bool) and 68 <= mtu <= 65535:
+        return None
+    return f"mtu must be a whole number from 68 to 65535, got {mtu!r}"
+
+
 def _link_settings(lab: Lab) -> list[Diagnostic]:
     out = []
     for iface in lab.interfaces:
         mtu, mac = iface.mtu, iface.mac
-        if mtu is not None and (not isinstance(mtu, int) or isinstance(mtu, bool) or not 68 <= mtu <= 65535):
-            out.append(_error(f"{iface.ref}: mtu must be a whole number from 68 to 65535, got {mtu!r}", iface.loc))
-        if mac is not None:
-            if not isinstance(mac, str) or not _MAC.fullmatch(mac):
-                out.append(_error(f"{iface.ref}: mac must look like 02:42:ac:11:00:02, got {mac!r}", iface.loc))
-            elif int(mac[:2], 16) & 1:
-                out.append(_error(f"{iface.ref}: mac {mac} is a multicast address; the first octet must be even",
-                                  iface.loc))
-            elif int(mac.replace(":", ""), 16) == 0:
-                out.append(_error(f"{iface.ref}: mac 00:00:00:00:00:00 cannot be assigned", iface.loc))
+        if mtu is not None and (p := _mtu_problem(mtu)) is not None:
+            out.append(_error(f"{iface.ref}: {p}", iface.loc))
+        if mac is not None and (p := mac_problem(mac)) is not None:
+            out.append(_error(f"{iface.ref}: {p}", iface.loc))
         if iface.master is not None and iface.addresses:
             out.append(Diagnostic(
                 "warning", f"{iface.ref} is a port of bridge {iface.master} and also has an address; a bridge "
@@ -267,7 +279,9 @@ def _routes(lab: Lab) -> list[Diagnostic]:
                 if r.dev is None:
                     out.append(_error(f"{where}: link-local gateway {gateway} needs dev= to say which link", r.loc))
                     continue
-            elif not any(gateway in net and (r.dev is None or r.dev == dev) for dev, net in connected[r.ns]):
+            # onlink: on its link by the lab's word (nodes.split's routes via another node's VTEP)
+            elif not r.onlink and not any(gateway in net and (r.dev is None or r.dev == dev)
+                                          for dev, net in connected[r.ns]):
                 nets = ", ".join(f"{net} on {dev}" for dev, net in connected[r.ns]) or "none"
                 on = f" on {r.dev}" if r.dev else ""
                 out.append(_error(f"{where}: gateway {gateway} is not on any connected subnet{on} of {r.ns} "
@@ -387,10 +401,11 @@ def _references(lab: Lab) -> list[Diagnostic]:
         out += [_error(f"{what} in namespace {x.ns!r}, which the lab does not define", x.loc)
                 for x in items if x.ns not in known]
     for iface in lab.interfaces:
-        if iface.master is not None and (iface.kind != "veth" or kinds.get((iface.ns, iface.master)) != "bridge"):
+        if iface.master is not None and (iface.kind not in ("veth", "vxlan")  # vxlan: an L2 segment's port
+                                         or kinds.get((iface.ns, iface.master)) != "bridge"):
             out.append(_error(f"{iface.ref}: master {iface.master!r} must be a bridge of the lab in {iface.ns}, and "
                               f"only a veth end can be its port", iface.loc))
-        if iface.external and iface.kind != "bridge":
+        if iface.external and iface.kind not in ("bridge", "device"):  # device: a node's underlay
             out.append(_error(f"{iface.ref}: only a bridge can be external", iface.loc))
     pairs: dict[tuple[str, str], Loc] = {}
     for v in lab.veths:
@@ -451,6 +466,10 @@ def _nat(lab: Lab) -> list[Diagnostic]:
             out.append(_error(f"{link.ref} is already masqueraded at line {seen[(m.ns, m.link)].line}", m.loc))
         else:
             seen[(m.ns, m.link)] = m.loc
+        for prefix in m.not_to:
+            if not _is_prefix(prefix):
+                out.append(_error(f"masquerade of {m.ns}/{m.link}: not_to takes prefixes like 10.244.0.0/16, got "
+                                  f"{prefix!r}", m.loc))
     published: dict[tuple, Loc] = {}
     for p in lab.publishes:
         problem = None
@@ -533,6 +552,13 @@ def _services(lab: Lab) -> list[Diagnostic]:
     return out
 
 
+def _is_prefix(text: object) -> bool:
+    try:
+        return isinstance(text, str) and "%" not in text and "/" in text and bool(ipaddress.ip_network(text))
+    except ValueError:
+        return False
+
+
 def _is_ip(text: object) -> bool:
     try:
         return isinstance(text, str) and "%" not in text and bool(parse_address(text))
@@ -561,18 +587,321 @@ def _size(lab: Lab) -> list[Diagnostic]:
 
 def validate(lab: Lab) -> list[Diagnostic]:
     """Every problem in `lab`, errors and warnings, in the order of the lab file. A lab too big to compile gets
-    that one error, without the rules' time."""
+    that one error, without the rules' time. A lab with nodes is checked as a whole (its nodes, what is on which,
+    its overlays), then node by node as the labs its split gives, each like a lab without nodes."""
     found = list(lab.problems) + _size(lab)
     if has_errors(found[len(lab.problems):]):
         return found
-    unresolved = pools.problems(lab)
-    found += unresolved
+    if lab.nodes:
+        found += _across_nodes(lab)
+    else:
+        found += _placed(lab) + [_error(f"{_CALLS.get(o.kind, o.kind)}: joins nodes, and the lab has none: declare "
+                                        f"them with lab.node()", o.loc) for o in lab.overlays] + _one_node(lab)
+    # A node's lab repeats what belongs to the whole lab (its name, say): each problem is named once.
+    return sorted(dict.fromkeys(found), key=lambda d: (d.loc.file, d.loc.line) if d.loc else ("", 0))
+
+
+def _one_node(lab: Lab) -> list[Diagnostic]:
+    found = pools.problems(lab)
     # The rules check the addresses, routes and targets the pools give; or, when those do not work out, what
     # stands without them.
-    lab = pools.unresolved_left_out(lab) if unresolved else pools.resolve(lab)
+    lab = pools.unresolved_left_out(lab) if found else pools.resolve(lab)
     for rule in RULES:
         found += rule(lab)
-    return sorted(found, key=lambda d: (d.loc.file, d.loc.line) if d.loc else ("", 0))
+    return found
+
+
+# -- nodes ---------------------------------------------------------------------------------------------------------
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}")
+_CALLS = {HOST_GW: "host_gw", VXLAN: "vxlan_overlay", L2: "l2_segment"}
+_VNI_MAX = (1 << 24) - 1
+
+
+def _across_nodes(lab: Lab) -> list[Diagnostic]:
+    found = _nodes(lab) + _placed(lab) + _overlays(lab)
+    derive = not has_errors(found)  # an overlay's objects are computed from nodes and bridges that are right
+    labs = nodes.split(_without_crossing_veths(lab), derive)
+    found += _aimed_elsewhere(lab, labs)
+    if derive:
+        found += _segments_across(lab, labs)
+    for node_lab in labs.values():
+        found += _one_node(node_lab)
+    return found
+
+
+def _nodes(lab: Lab) -> list[Diagnostic]:
+    """Each node: a name (it names the node's folder of scripts), an IPv4 underlay address of its own with a prefix,
+    an underlay device, and the address Ansible connects to."""
+    out = []
+    names: dict[str, Loc] = {}
+    addresses: dict[object, tuple[str, Loc]] = {}
+    for n in lab.nodes:
+        if (p := file_name_problem(n.name, "node name")) is not None:
+            out.append(_error(p, n.loc))
+        elif n.name in names:
+            out.append(_error(f"node {n.name!r} is {_again(names[n.name], n.loc)}", n.loc))
+        else:
+            names[n.name] = n.loc
+        ip = nodes.underlay(n)
+        if ip is not None and ip.ip in addresses:
+            other, loc = addresses[ip.ip]
+            out.append(_error(f"node {n.name}: underlay address {ip.ip} is already node {other}'s (line {loc.line})",
+                              n.loc))
+        elif ip is not None:
+            addresses[ip.ip] = (n.name, n.loc)
+        else:
+            out.append(_error(f"node {n.name}: {_underlay_problem(n.underlay)}", n.loc))
+        if not isinstance(n.dev, str):
+            out.append(_error(f"node {n.name}: dev must be a string like 'eth0', got {n.dev!r}", n.loc))
+        elif (p := interface_name_problem(n.dev)) is not None:
+            out.append(_error(f"node {n.name}: underlay device: {p}", n.loc))
+        if n.ssh is not None and not (isinstance(n.ssh, str) and _HOST_NAME.fullmatch(n.ssh)):
+            out.append(_error(f"node {n.name}: ssh must be a host name or address like 192.168.60.11 or "
+                              f"node1.example.org, got {n.ssh!r}", n.loc))
+        if (p := _mtu_problem(n.mtu)) is not None:
+            out.append(_error(f"node {n.name}: underlay {p}", n.loc))
+    return out
+
+
+def _underlay_problem(text: object) -> str:
+    """Why `text`, which nodes.underlay() refused, is not a node's underlay address. (An address it takes that no
+    interface can have, a network address say, is named as any other by the node's lab.)"""
+    if not isinstance(text, str):
+        return f"underlay must be a string like '192.168.60.11/24', got {text!r}"
+    try:
+        version = ipaddress.ip_interface(text).version if "%" not in text else 0
+    except ValueError:
+        version = 0
+    if version == 6:
+        return f"underlay {text!r} is IPv6; a node's underlay is IPv4, as flannel's backends use it"
+    if version == 4:
+        return f"underlay {text!r} has no prefix length; write it in CIDR form, e.g. {text}/24"
+    return f"underlay {text!r} is not an IPv4 address in CIDR form (like 192.168.60.11/24)"
+
+
+def _what(item) -> str:
+    """An object of the lab, as messages name it."""
+    kind = type(item).__name__
+    return {"Namespace": lambda: f"namespace {item.name}",
+            "Interface": lambda: item.ref,
+            "Veth": lambda: f"veth pair {item.a[0]}/{item.a[1]} <-> {item.b[0]}/{item.b[1]}",
+            "Route": lambda: f"route {item.dest!r} in {item.ns}",
+            "Sysctl": lambda: f"sysctl {item.key} in {item.ns}",
+            "Expectation": lambda: f"expectation from {item.ns}",
+            "Masquerade": lambda: f"masquerade of {item.ns}/{item.link}",
+            "Publish": lambda: f"published port {item.port}",
+            "Service": lambda: f"service {item.ns}/{item.name}"}[kind]()
+
+
+_PLACED = ("namespaces", "interfaces", "veths", "routes", "sysctls", "expectations", "masquerades", "publishes",
+           "services")
+
+
+def _placed(lab: Lab) -> list[Diagnostic]:
+    """Everything is on a node of the lab, the one of its namespace, and a veth pair on one node; in a lab without
+    nodes, on no node."""
+    out = []
+    known = {n.name for n in lab.nodes}
+    home = nodes.homes(lab)
+    if not known:
+        for field in _PLACED:
+            out += [_error(f"{_what(x)} is on node {node!r}, and the lab has no nodes: declare it with lab.node()",
+                           x.loc) for x in getattr(lab, field) if (node := nodes.node_of(x, home))]
+        return out
+    names = ", ".join(sorted(known))
+    first = lab.nodes[0]
+    seen: dict[str, tuple[str, Loc]] = {}
+    for ns in lab.namespaces:
+        if ns.node and ns.name in seen and seen[ns.name][0] != ns.node:
+            out.append(_error(f"namespace {ns.name!r} is already on node {seen[ns.name][0]} (line "
+                              f"{seen[ns.name][1].line}); a namespace's name is unique in the lab, on all its nodes",
+                              ns.loc))
+        seen.setdefault(ns.name, (ns.node, ns.loc))
+    for field in _PLACED:
+        for x in getattr(lab, field):
+            node = nodes.node_of(x, home)
+            ns = getattr(x, "ns", None)
+            if node in known:
+                pass
+            elif node:
+                out.append(_error(f"{_what(x)} is on node {node!r}, which the lab does not define (its nodes: "
+                                  f"{names})", x.loc))
+            elif ns is not None and ns != HOST and ns not in home:
+                out.append(_error(f"{_what(x)}: namespace {ns!r} is not one of the lab's", x.loc))
+            elif ns is None or ns == HOST:  # in a namespace on no node, that namespace is named instead
+                out.append(_error(f"{_what(x)} is on no node: a lab with nodes ({first.name} at line "
+                                  f"{first.loc.line}) makes everything on one of them: node.netns(...), "
+                                  f"node.host...; lab.netns and lab.host are for a lab without nodes", x.loc))
+    for v in lab.veths:
+        if _crossing(v, home):
+            ends = nodes.ends_of(v, home)
+            out.append(_error(f"veth pair {v.a[0]}/{v.a[1]} <-> {v.b[0]}/{v.b[1]} joins two nodes ({ends[0]} and "
+                              f"{ends[1]}): a veth pair lives inside one machine; join nodes with lab.host_gw(), "
+                              f"lab.vxlan_overlay() or lab.l2_segment()", v.loc))
+    return out
+
+
+def _crossing(veth, home: dict[str, str]) -> bool:
+    a, b = nodes.ends_of(veth, home)
+    return bool(a and b and a != b)
+
+
+def _without_crossing_veths(lab: Lab) -> Lab:
+    """The lab without its veth pairs between nodes (_placed names them) nor their ends: for checking the rest."""
+    home = nodes.homes(lab)
+    crossing = [v for v in lab.veths if _crossing(v, home)]
+    if not crossing:
+        return lab
+    ends = {(end, node) for v in crossing for end, node in zip((v.a, v.b), nodes.ends_of(v, home))}
+    return replace(lab, veths=tuple(v for v in lab.veths if v not in crossing),
+                   interfaces=tuple(i for i in lab.interfaces if ((i.ns, i.name), nodes.node_of(i, home)) not in ends))
+
+
+def _overlays(lab: Lab) -> list[Diagnostic]:
+    """Each overlay joins two or more bridges, each in the host of a node of its own; host-gw and vxlan ones give
+    each node a pod subnet that overlaps no other node's; host-gw's nodes share an underlay subnet; a vxlan device
+    has a VNI and UDP port its node uses once, an MTU and a VTEP MAC of its own."""
+    out = []
+    nodes_by_name = {n.name: n for n in lab.nodes}
+    bridges = {(i.node, i.name): i for i in lab.interfaces if i.ns == HOST and i.kind == "bridge"}
+    tunnels: dict[tuple, Loc] = {}  # (node, vni, port) of each vxlan device
+    for o in lab.overlays:
+        call = _CALLS.get(o.kind, o.kind)
+
+        def bad(message: str) -> None:
+            out.append(_error(f"{call}: {message}", o.loc))
+
+        if o.kind not in _CALLS:
+            bad(f"kind must be one of {', '.join(map(repr, _CALLS))}")
+            continue
+        members = {}
+        for node, name in o.bridges:
+            if node not in nodes_by_name:
+                bad(f"node {node!r} is not one of the lab's")
+            elif (node, name) not in bridges:
+                bad(f"node {node} has no bridge {name!r} in its host")
+            elif node in members:
+                bad(f"node {node} is joined twice ({members[node].name} and {name}); one bridge per node")
+            else:
+                members[node] = bridges[(node, name)]
+        if len(o.bridges) < 2:
+            bad(f"joins nodes: it needs a bridge on each of two nodes or more, got {len(o.bridges)}")
+        if o.kind in (HOST_GW, VXLAN):
+            out += _pod_subnets(o, call, members, nodes_by_name)
+            if not isinstance(o.masquerade, bool):
+                bad(f"masquerade must be True or False, got {o.masquerade!r}")
+        if o.kind in (VXLAN, L2):
+            if not (type(o.vni) is int and 0 <= o.vni <= _VNI_MAX):
+                bad(f"vni must be a whole number from 0 to {_VNI_MAX}, got {o.vni!r}")
+            if (p := _port_problem(o.port, "port")) is not None:
+                bad(p)
+            if not isinstance(o.device, str):
+                bad(f"device must be a string like 'flannel.1', got {o.device!r}")
+            elif (p := interface_name_problem(o.device)) is not None:
+                bad(f"device: {p}")
+            if o.mtu is not None and (p := _mtu_problem(o.mtu)) is not None:
+                bad(p)
+            taken = [(node, tunnels[(node, o.vni, o.port)]) for node in members if (node, o.vni, o.port) in tunnels]
+            if taken:
+                bad(f"{' and '.join(f'node {n}' for n, _ in taken)} already {'has' if len(taken) == 1 else 'have'} a "
+                    f"vxlan device with VNI {o.vni} on UDP port {o.port} (line {taken[0][1].line}); give this one "
+                    f"another VNI")
+            for node in members:
+                tunnels.setdefault((node, o.vni, o.port), o.loc)
+        if o.kind == VXLAN:
+            out += _vtep_macs(o, call, members, nodes_by_name)
+        elif o.macs:
+            bad("macs= is for vxlan_overlay: an L2 segment's vxlan devices keep the MAC the kernel gives them")
+    return out
+
+
+def _pod_subnets(o, call: str, members: dict, nodes_by_name: dict) -> list[Diagnostic]:
+    out = []
+    subnets = {}
+    for node, bridge in members.items():
+        net = nodes.pod_subnet(bridge)
+        if net is None:
+            out.append(_error(f"{call}: node {node}'s bridge {bridge.name} has no IPv4 subnet to be its pod subnet: "
+                              f"give it subnet= (like 10.244.1.0/24) or an address", o.loc))
+            continue
+        clash = next((m for m, other in subnets.items() if other.overlaps(net)), None)
+        if clash is not None:
+            out.append(_error(f"{call}: node {node}'s pod subnet {net} (bridge {bridge.name}) overlaps node "
+                              f"{clash}'s {subnets[clash]}; each node needs a pod subnet of its own", o.loc))
+        subnets[node] = net
+    if o.kind == HOST_GW:
+        underlays = {node: nodes.underlay(nodes_by_name[node]) for node in members}
+        first = next(iter(underlays.items()), None)
+        for node, ip in underlays.items():
+            if ip is not None and first[1] is not None and ip.network != first[1].network:
+                out.append(_error(f"{call}: node {node}'s underlay {ip} is not on node {first[0]}'s underlay subnet "
+                                  f"{first[1].network}: host-gw routes pods via the other nodes' underlay "
+                                  f"addresses, so its nodes share one subnet (vxlan_overlay crosses routers)", o.loc))
+    return out
+
+
+def _vtep_macs(o, call: str, members: dict, nodes_by_name: dict) -> list[Diagnostic]:
+    out = []
+    for node, mac in o.macs:
+        if node not in members:
+            out.append(_error(f"{call}: macs= names node {node!r}, which this overlay does not join", o.loc))
+        elif (p := mac_problem(mac)) is not None:
+            out.append(_error(f"{call}: node {node}'s VTEP {p}", o.loc))
+    if has_errors(out) or len(members) != len(o.bridges) or type(o.vni) is not int \
+            or any(nodes.underlay(nodes_by_name[n]) is None for n in members):
+        return out  # what is wrong is named; the MACs are compared once they can be told
+    owners: dict[str, str] = {}
+    pinned = dict(o.macs)
+    for node, mac in nodes.vtep_macs(o, nodes_by_name).items():
+        key = mac.lower()
+        if key in owners:
+            how = "pinned" if node in pinned else "derived from its underlay address"
+            out.append(_error(f"{call}: node {node}'s VTEP MAC {mac} ({how}) is already node {owners[key]}'s; each "
+                              f"VTEP needs a MAC of its own", o.loc))
+        owners.setdefault(key, node)
+    return out
+
+
+def _aimed_elsewhere(lab: Lab, labs: dict[str, Lab]) -> list[Diagnostic]:
+    """An expectation or published port aimed at a namespace on another node: it has an address to aim at."""
+    home = nodes.homes(lab)
+    aimed = [x for x in (*lab.expectations, *lab.publishes)
+             if isinstance(x.target, str) and x.target in home and home[x.target] != nodes.node_of(x, home)]
+    if not aimed:
+        return []
+    found = nodes.targets(labs)
+    return [_error(f"{'expectation' if hasattr(x, 'reach') else f'published port {x.port}'}: namespace {x.target} "
+                   f"(on node {home[x.target]}) has no address to reach", x.loc)
+            for x in aimed if not found.get(x.target)]
+
+
+def _segments_across(lab: Lab, labs: dict[str, Lab]) -> list[Diagnostic]:
+    """On an L2 segment over nodes, every address is different, on whichever node (a node's own segment is checked
+    with the node's lab)."""
+    out = []
+    for o in lab.overlays:
+        if o.kind != L2:
+            continue
+        used: dict[object, tuple[str, str, Loc]] = {}
+        for node, bridge in o.bridges:
+            node_lab = pools.with_pools(labs[node])
+            segment = pools.segments(node_lab)
+            mine = segment.get((HOST, bridge))
+            for iface in node_lab.interfaces:
+                if segment.get((iface.ns, iface.name)) != mine or mine is None:
+                    continue
+                for a in iface.addresses:
+                    if address_problem(a.cidr) is not None:
+                        continue
+                    ip = parse_interface(a.cidr).ip
+                    if ip in used and used[ip][0] != node:
+                        other, ref, loc = used[ip]
+                        out.append(_error(f"{iface.ref} on node {node}: address {ip} is already used on the L2 "
+                                          f"segment of line {o.loc.line} by {ref} on node {other} (line {loc.line})",
+                                          a.loc))
+                    used.setdefault(ip, (node, iface.ref, a.loc))
+    return out
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:

@@ -234,16 +234,21 @@ vx != "" && /^"id":[0-9]/ { # a vxlan: its VNI, local address and underlay devic
   vxlan = vxlan " dev " ($0 ~ /"link":"/ ? after("\"link\":\"", $0, "\"") : "none")
 }
 vx != "" && /"port":[0-9]/ {
-  put("vxlan/" vx, vxlan " dstport " after("\"port\":", $0, ",}") ($0 ~ /"learning":false/ ? " nolearning" : ""))
+  put("vxlan/" vx, vxlan " dstport " after("\"port\":", $0, ",}") ($0 ~ /"learning":false/ ? " nolearning" : " learning"))
   vx = ""
   next
 }
-/^"dst":"[^"]+","dev":"[^"]+","lladdr":"/ { # a permanent neighbour entry
-  put("neigh/" ns "/" after("^\"dst\":\"", $0, "\""), "lladdr " after("\"lladdr\":\"", $0, "\"") " dev " after(",\"dev\":\"", $0, "\""))
+/^"dst":"[^"]+","dev":"[^"]+","lladdr":"/ { # a permanent neighbour entry: neigh/NS/DEV/ADDRESS
+  put("neigh/" ns "/" after(",\"dev\":\"", $0, "\"") "/" after("^\"dst\":\"", $0, "\""), "lladdr " \
+    after("\"lladdr\":\"", $0, "\"") " nud " tolower(after("\"state\":\\[\"", $0, "\"")))
   next
 }
-/^"mac":"[^"]+","ifname":"[^"]+","dst":"/ { # a forwarding entry to a remote address (bridge fdb, on a vxlan)
-  put("fdb/" ns "/" after(",\"ifname\":\"", $0, "\"") " " after("^\"mac\":\"", $0, "\"") " " after(",\"dst\":\"", $0, "\""), after("\"state\":\"", $0, "\""))
+/^"mac":"[^"]+","ifname":"[^"]+","dst":"/ { # a forwarding entry to a remote address: fdb/NS/DEV/MAC/DST, its flags and state
+  flags = after("\"flags\":\\[", $0, "]")
+  gsub(/[",]+/, " ", flags)
+  gsub(/^ +| +$/, "", flags)
+  put("fdb/" ns "/" after(",\"ifname\":\"", $0, "\"") "/" after("^\"mac\":\"", $0, "\"") "/" after(",\"dst\":\"", $0, "\""),
+    (flags == "" ? "" : flags " ") after("\"state\":\"", $0, "\""))
   next
 }
 /^"family":/ {
@@ -263,9 +268,9 @@ vx != "" && /"port":[0-9]/ {
 /^"name":"[^"]+","id":[0-9]/ { nsid[after("\"id\":", $0, ",}")] = after("^\"name\":\"", $0, "\"") }'
 
 # What ip reads in each namespace: links with their addresses, routes and permanent neighbour entries (down.sh
-# reads the host's links only); in the namespaces of FDB_NS, `bridge` reads the forwarding entries too.
+# reads the host's links and routes only); in the namespaces of FDB_NS, `bridge` reads the forwarding entries too.
 READING=$'addr show\nroute show table all\nneigh show nud permanent'
-if [[ $SCRIPT == down.sh ]]; then READING='link show'; fi
+if [[ $SCRIPT == down.sh ]]; then READING=$'link show\nroute show table all'; fi
 NAMED_READING=$'netns list\n'"$READING" # the host also lists the namespaces by id, to name the peers of its veths
 
 # parse NS FILE... [naming] records ip's JSON readings of namespaces NS (naming: read again to name its peers).
@@ -544,7 +549,8 @@ logged() {
 # --- the lab's record: what this lab made -----------------------------------------------------------------------
 # STATE_DIR/LAB.made has a line KEY ID for each object up made outside the namespaces it made: a namespace
 # (netns/NAME/, ID its device:inode), a link in the host or in an external namespace (link/NS/NAME, ID its
-# ifindex there), and each service it started (service/NS/NAME, ID its PID:START: see services_lib). A reused name
+# ifindex there), a route there (route4/NS/DEST, ID `via GW dev DEV`: a route over a link the lab does not make,
+# such as the underlay, goes with nothing else), and each service it started (service/NS/NAME, ID its PID:START: see services_lib). A reused name
 # or pid cannot fake any of them. Links inside the lab's own namespaces need no line: they go with their namespace. up writes `KEY pending` before it makes the object, and its ID once made; a pending line
 # left by a run that was killed in between is the lab's object if one exists (nothing else ran under the lock).
 # down removes only what the record names and still matches.
@@ -579,6 +585,18 @@ link_ids() {
     }'
 }
 
+# route_spec NS FAMILY DEST prints the route to DEST in the main table of namespace NS as the lab writes it (`via
+# GW dev DEV`, or `dev DEV`), or nothing when there is none: a route's identity is what it says.
+route_spec() {
+  local i via='' dev=''
+  local -a words=()
+  read -ra words < <(in_ns "$1" ip "-$2" route show exact "$3" table main 2>/dev/null) || true
+  for ((i = 0; i + 1 < ${#words[@]}; i++)); do
+    case ${words[i]} in via) via="via ${words[i + 1]} " ;; dev) dev=${words[i + 1]} ;; esac
+  done
+  if [[ -n $dev ]]; then printf '%s\n' "${via}dev $dev"; fi
+}
+
 # settle_record compares the record with the live objects: a pending line gets the ID of the object it names, and
 # a line whose object is gone, or is now another object of that name, goes (a service: a process that has ended,
 # or a pid now another process's, with another start time). Then it is saved.
@@ -599,6 +617,8 @@ settle_record() {
     ns=${rest%%/*} name=${rest#*/}
     if [[ $key == netns/* ]]; then
       id=${NETNS_ID[$ns]:-}
+    elif [[ $key == route[46]/* ]]; then
+      id=$(route_spec "$ns" "${key:5:1}" "$name")
     else
       if [[ -z ${seen[$ns]:-} ]]; then
         seen[$ns]=1
@@ -1065,6 +1085,8 @@ step() {
       fi
       if [[ $MODE == check ]] && adoptable "$attr/$ns/$obj" "$have"; then ADOPTING+=("$attr/$ns/$obj"); fi
     fi
+  elif [[ $attr == route[46] && $have == absent && $MODE == check && -n $do && -z ${LAB_NS[$owner]:-} ]]; then
+    MAKING+=("$attr/$ns/$obj") # a route outside the lab's namespaces: recorded, so that down removes it
   fi
   if [[ $have == "$want" ]]; then return 0; fi
   if conflicting "$attr" "$have"; then
@@ -1832,7 +1854,7 @@ SELF_NS=   # the namespace down.sh runs in: never deleted
 REMOVED=0
 UNREMOVED=0
 LEFT=()
-UNLINK=()  # the host links to remove
+UNLINK=()  # the host links and routes to remove
 declare -A DOOMED=() # lab namespaces being deleted, each with its line of `ip -batch`
 VANISH=() # host veth ends that go with them
 NETNS_JOB= # the pid of the batch that deletes them
@@ -1861,6 +1883,11 @@ ours() {
   [[ -n $FORCE || (-n ${HAVE[ifindex/$1/$2]:-} && ${MADE[link/$1/$2]:-} == "${HAVE[ifindex/$1/$2]}") ]]
 }
 
+# ours_route ATTR NS DEST: the live route is the one the record says this lab made (or --force).
+ours_route() {
+  [[ -n $FORCE || ${MADE[$1/$2/$3]:-} == "${HAVE[$1/$2/$3]:-}" ]]
+}
+
 # remove ATTR NS OBJ KIND LINE: queue LINE (for `ip -batch`) when the object exists as KIND.
 remove() {
   local attr=$1 ns=$2 obj=$3 kind=$4 have
@@ -1869,6 +1896,17 @@ remove() {
   if [[ $have == absent ]]; then return 0; fi
   if [[ $have != "$kind" && $attr == link ]]; then
     LEFT+=("$ns/$obj: left alone, a $have where the lab makes a $kind")
+    return 0
+  fi
+  if [[ $attr == route[46] ]]; then # KIND is the route's gateway and device
+    if [[ $have != "$kind" ]]; then
+      LEFT+=("$ns route $obj: left alone, $have where the lab makes $kind")
+    elif ! ours_route "$attr" "$ns" "$obj"; then
+      LEFT+=("$ns route $obj: left alone, not made by this lab")
+    else
+      UNLINK+=("$5")
+      GONE+=("$attr/$ns/$obj")
+    fi
     return 0
   fi
   if ! ours "$ns" "$obj"; then
@@ -1951,7 +1989,7 @@ delete_namespaces() {
   NETNS_JOB=$!
 }
 
-# remove_links removes the host links in UNLINK once the namespaces are deleted, and says how it went.
+# remove_links removes the host links and routes in UNLINK once the namespaces are deleted, and says how it went.
 remove_links() {
   local failed='' status line
   if [[ -n $PLAN ]]; then
@@ -1967,11 +2005,14 @@ remove_links() {
     REMOVED=$((REMOVED + ${#DOOMED[@]}))
   fi
   if ((${#UNLINK[@]})); then
-    n_words "${#UNLINK[@]}" link
+    local routes=0 what=''
+    for line in "${UNLINK[@]}"; do if [[ $line == route\ * ]]; then routes=$((routes + 1)); fi; done
+    if ((${#UNLINK[@]} > routes)); then n_words "$((${#UNLINK[@]} - routes))" link && what=$N_WORDS; fi
+    if ((routes)); then n_words "$routes" route && what+="${what:+, }$N_WORDS"; fi
     status=0
     printf '%s\n' "${UNLINK[@]}" | ip -force -batch - || status=$?
     logged host "$status" "${UNLINK[@]}"
-    if ((status == 0)); then say "host: removed $N_WORDS"; else failed=1; fi
+    if ((status == 0)); then say "host: removed $what"; else failed=1; fi
     REMOVED=$((REMOVED + ${#UNLINK[@]}))
   fi
   if [[ -n $failed ]]; then die 1 "ip could not remove everything (above); run down.sh again"; fi

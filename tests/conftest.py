@@ -15,7 +15,17 @@ REPO = Path(__file__).resolve().parent.parent
 _BIN = os.path.dirname(sys.executable)
 if os.access(os.path.join(_BIN, "netgen"), os.X_OK):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
-EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.py"))
+
+
+def _spans_nodes(name: str) -> bool:
+    from netgen.loader import load
+
+    return bool(load(str(REPO / "examples" / f"{name}.py")).nodes)
+
+
+_ALL_EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.py"))
+EXAMPLES = [e for e in _ALL_EXAMPLES if not _spans_nodes(e)]  # one machine: out/NAME/{up,down,verify}.sh
+NODE_EXAMPLES = [e for e in _ALL_EXAMPLES if _spans_nodes(e)]  # over nodes: out/NAME/NODE/{up,down,verify}.sh
 
 
 def _machine_state() -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Regenerate out/<example>/{up,down,verify}.sh from examples/*.py: `.venv/bin/python tests/regen.py` from the repo root.
 
-The golden test compares out/ with a fresh compile; after a change to netgen, run this and review the diff. It also
-puts the engine's sha256 where README.md lists it (a test checks that it is the current one).
+An example with nodes gets a folder per node, out/<example>/<node>/{up,down,verify}.sh. The golden test compares
+out/ with a fresh compile; after a change to netgen, run this and review the diff. It also puts the engine's sha256
+where README.md lists it (a test checks that it is the current one).
 """
 
 import os
@@ -34,7 +35,7 @@ def main() -> None:
 
     os.chdir(REPO)
     for name in examples():
-        for path in write_scripts(compile_lab(f"examples/{name}.py"), f"out/{name}"):
+        for path in write_scripts(compile_lab(f"examples/{name}.py"), f"out/{name}"):  # out/NAME/NODE with nodes
             print(path)
     readme_engine_hash()
 

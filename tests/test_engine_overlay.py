@@ -23,7 +23,7 @@ FDB_NS=('host')
 NFT_TABLE='' NFT_CHAINS=() NFT_RULES=()
 """
 
-FDB = "flannel.1 0e:00:00:00:00:02 192.168.60.12"
+FDB = "flannel.1/0e:00:00:00:00:02/192.168.60.12"
 STEPS = f"""
   section 'host'
   expect addr 'host' '192.168.60.11/24' 'eth0'
@@ -33,9 +33,9 @@ STEPS = f"""
   step vxlan 'host' 'flannel.1' 'id 1 local 192.168.60.11 dev eth0 dstport 8472 nolearning'
   step state 'host' 'flannel.1' up 'link set dev flannel.1 up'
   step addr 'host' '10.244.1.0/32' 'flannel.1' 'addr add 10.244.1.0/32 dev flannel.1' 'addr del 10.244.1.0/32 dev flannel.1'
-  step neigh 'host' '10.244.2.0' 'lladdr 0e:00:00:00:00:02 dev flannel.1' \\
+  step neigh 'host' 'flannel.1/10.244.2.0' 'lladdr 0e:00:00:00:00:02 nud permanent' \\
     'neigh replace 10.244.2.0 lladdr 0e:00:00:00:00:02 dev flannel.1 nud permanent' 'neigh del 10.244.2.0 dev flannel.1'
-  step fdb 'host' '{FDB}' permanent \\
+  step fdb 'host' '{FDB}' 'self permanent' \\
     'fdb append 0e:00:00:00:00:02 dev flannel.1 dst 192.168.60.12 self permanent' \\
     'fdb del 0e:00:00:00:00:02 dev flannel.1 dst 192.168.60.12 self'
   @EXTRA@
@@ -58,8 +58,8 @@ VERIFY = COMMON + f"""lab_checks() {{
   vxlan 'host' 'flannel.1' 'id 1 local 192.168.60.11 dev eth0 dstport 8472 nolearning'
   state 'host' 'flannel.1' up
   addr 'host' '10.244.1.0/32' 'flannel.1'
-  neigh 'host' '10.244.2.0' 'lladdr 0e:00:00:00:00:02 dev flannel.1'
-  fdb 'host' '{FDB}' permanent
+  neigh 'host' 'flannel.1/10.244.2.0' 'lladdr 0e:00:00:00:00:02 nud permanent'
+  fdb 'host' '{FDB}' 'self permanent'
   route4 'host' '10.244.2.0/24' 'via 10.244.2.0 dev flannel.1'
 CHECKS
 }}
@@ -109,7 +109,7 @@ def test_up_builds_the_overlay_objects_verify_names_each_missing_one_down_leaves
     assert "host: bridge fdb append 0e:00:00:00:00:02 dev flannel.1 dst 192.168.60.12 self permanent: 0" in \
         ok(node.run("cat /run/netgen/vx.log")).stdout
     verify = ok(node.run(f"bash {d}/verify.sh"))
-    assert f"ok   host fdb {FDB}: permanent" in verify.stdout
+    assert f"ok   host fdb {FDB}: self permanent" in verify.stdout
     assert "ok   host/flannel.1 vxlan: id 1 local 192.168.60.11 dev eth0 dstport 8472 nolearning" in verify.stdout
     again = ok(node.run(f"bash {d}/up.sh"))
     assert "already up; nothing changed" in again.stdout
@@ -118,8 +118,9 @@ def test_up_builds_the_overlay_objects_verify_names_each_missing_one_down_leaves
                 "ip neigh del 10.244.2.0 dev flannel.1"))
     broken = node.run(f"NETGEN_VERIFY_WAIT=0 bash {d}/verify.sh")
     assert broken.returncode == 1
-    assert f"FAIL host fdb {FDB}: want permanent, have absent" in broken.stdout
-    assert "FAIL host neighbour 10.244.2.0: want lladdr 0e:00:00:00:00:02 dev flannel.1, have absent" in broken.stdout
+    assert f"FAIL host fdb {FDB}: want self permanent, have absent" in broken.stdout
+    assert "FAIL host neighbour flannel.1/10.244.2.0: want lladdr 0e:00:00:00:00:02 nud permanent, have absent" \
+        in broken.stdout
     assert "2 failed" in broken.stdout
     ok(node.run(f"bash {d}/up.sh"))  # converges: only what is missing is made again
     ok(node.run(f"bash {d}/verify.sh"))
@@ -136,13 +137,13 @@ def test_a_neighbour_entry_of_another_address_is_a_conflict(node, tmp_path):
     ok(node.run("ip neigh replace 10.244.2.0 lladdr 0e:00:00:00:00:09 dev flannel.1 nud permanent"))
     result = node.run(f"bash {d}/up.sh")
     assert result.returncode == 1
-    assert "host neighbour 10.244.2.0: want lladdr 0e:00:00:00:00:02 dev flannel.1, have lladdr " \
-           "0e:00:00:00:00:09 dev flannel.1" in result.stderr
+    assert "host neighbour flannel.1/10.244.2.0: want lladdr 0e:00:00:00:00:02 nud permanent, have lladdr " \
+           "0e:00:00:00:00:09 nud permanent" in result.stderr
     ok(node.run(f"bash {d}/down.sh"))
 
 
 def test_a_forwarding_entry_bridge_refuses_undoes_the_whole_run(node, tmp_path):
-    d = write(tmp_path, "step fdb 'host' 'nosuch 0e:00:00:00:00:03 192.168.60.13' permanent "
+    d = write(tmp_path, "step fdb 'host' 'nosuch/0e:00:00:00:00:03/192.168.60.13' 'self permanent' "
                         "'fdb append 0e:00:00:00:00:03 dev nosuch dst 192.168.60.13 self permanent'")
     before = node.snapshot()
     result = node.run(f"bash {d}/up.sh")

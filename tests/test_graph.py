@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from html import unescape
 
 import pytest
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, NODE_EXAMPLES, REPO
 
 from netgen import graph
 from netgen.loader import load
@@ -36,6 +36,8 @@ class Drawing:
     looks: dict[str, str] = field(default_factory=dict)  # node id -> how it is drawn
     veths: list[frozenset[str]] = field(default_factory=list)  # node ids of each veth pair's ends
     ports: list[tuple[str, str]] = field(default_factory=list)  # (port node id, bridge node id)
+    machines: dict[str, list[str]] = field(default_factory=dict)  # a lab with nodes: node -> its namespaces' labels
+    overlay: list[tuple[frozenset[str], str]] = field(default_factory=list)  # (node ids, label) between nodes
 
     def node(self, ns: str, name: str) -> str:
         """The one node in the box of `ns` whose label starts with the line `name`."""
@@ -52,24 +54,53 @@ def _dot_unquote(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], text).replace("&amp;", "&")
 
 
+class _Boxes:
+    """The boxes a reader is in: a namespace's, inside a node's in a lab with nodes. A namespace inside a node is
+    keyed NODE/NAMESPACE."""
+
+    def __init__(self, drawing: Drawing):
+        self.drawing, self.open = drawing, []  # [label or None, node ids] of each open box, outermost first
+
+    def start(self):
+        self.open.append([None, []])
+
+    def label(self, text: str):
+        self.open[-1][0] = text
+
+    def end(self):
+        label, members = self.open.pop()
+        if self.open:  # a namespace inside a node
+            self.drawing.clusters[f"{self.open[-1][0]}/{label}"] = members
+            self.drawing.machines.setdefault(self.open[-1][0], []).append(label)
+        elif label not in self.drawing.machines:
+            self.drawing.clusters[label] = members
+
+    def add(self, node_id: str, line: str):
+        assert self.open, f"node outside any namespace: {line}"
+        self.open[-1][1].append(node_id)
+
+
 def read_dot(text: str) -> Drawing:
-    drawing, cluster = Drawing(), None
+    drawing = Drawing()
+    boxes = _Boxes(drawing)
     for line in text.splitlines():
-        if re.fullmatch(r'graph "[^\n]*" \{|\s*//.*|\s*graph \[.*\];', line):
+        if re.fullmatch(r'graph "[^\n]*" \{|\s*//.*|\s*graph \[.*\];|\s*style=bold;', line):
             continue
         if re.fullmatch(r"\s*subgraph cluster_\w+ \{", line):
-            cluster = []
-        elif cluster is not None and (m := re.fullmatch(rf"\s*label={_DOT_STR};", line)):
-            drawing.clusters[_dot_unquote(m[1])] = cluster
+            boxes.start()
+        elif boxes.open and (m := re.fullmatch(rf"\s*label={_DOT_STR};", line)):
+            boxes.label(_dot_unquote(m[1]))
         elif m := re.fullmatch(rf"\s*(n\d+) \[label={_DOT_STR}, (.*)\];", line):
-            assert cluster is not None, f"node outside any namespace: {line}"
-            cluster.append(m[1])
+            boxes.add(m[1], line)
             drawing.labels[m[1]], drawing.looks[m[1]] = _dot_unquote(m[2]), m[3]
         elif re.fullmatch(r"\s*}", line):
-            cluster = None
+            if boxes.open:
+                boxes.end()
         elif m := re.fullmatch(r"\s*(n\d+) -- (n\d+) \[(.*)\];", line):
             if m[3] == "style=dotted":
                 drawing.ports.append((m[1], m[2]))
+            elif o := re.fullmatch(rf"style=dashed, label={_DOT_STR}", m[3]):
+                drawing.overlay.append((frozenset((m[1], m[2])), _dot_unquote(o[1])))
             else:
                 assert m[3] == "penwidth=2", line
                 drawing.veths.append(frozenset((m[1], m[2])))
@@ -84,23 +115,26 @@ def _mermaid_unquote(text: str) -> str:
 
 
 def read_mermaid(text: str) -> Drawing:
-    drawing, cluster = Drawing(), None
+    drawing = Drawing()
+    boxes = _Boxes(drawing)
     for line in text.splitlines():
         if re.fullmatch(r"flowchart LR|\s*%%.*|\s*classDef \w+ .*", line):
             continue
         # Labels are never empty (Mermaid refuses `[""]`; an empty name is written " ") and hold no `"`.
         if m := re.fullmatch(r'\s*subgraph c\d+ \["([^"]+)"\]', line):
-            cluster = drawing.clusters["" if m[1] == " " else _mermaid_unquote(m[1])] = []
-        elif m := re.fullmatch(r'\s*(n\d+)([(\[])"([^"]+)"[)\]](:::\w+)?', line):
-            assert cluster is not None, f"node outside any namespace: {line}"
-            cluster.append(m[1])
+            boxes.start()
+            boxes.label("" if m[1] == " " else _mermaid_unquote(m[1]))
+        elif m := re.fullmatch(r'\s*(n\d+)([(\[]/?)"([^"]+)"/?[)\]](:::\w+)?', line):
+            boxes.add(m[1], line)
             drawing.labels[m[1]], drawing.looks[m[1]] = _mermaid_unquote(m[3]), m[2] + (m[4] or "")
         elif re.fullmatch(r"\s*end", line):
-            cluster = None
+            boxes.end()
         elif m := re.fullmatch(r"\s*(n\d+) === (n\d+)", line):
             drawing.veths.append(frozenset((m[1], m[2])))
         elif m := re.fullmatch(r"\s*(n\d+) -\.- (n\d+)", line):
             drawing.ports.append((m[1], m[2]))
+        elif m := re.fullmatch(r'\s*(n\d+) -\.-\|"([^"]+)"\| (n\d+)', line):
+            drawing.overlay.append((frozenset((m[1], m[3])), _mermaid_unquote(m[2])))
         else:
             raise AssertionError(f"a line that is none of the picture's own: {line!r}")
     return drawing
@@ -246,3 +280,37 @@ def test_graphviz_renders_every_namespace(labs, name):
     texts = svg_texts(svg(graph.to_dot(labs[name])))
     for ns in [HOST] + [ns.name for ns in labs[name].namespaces]:
         assert ns in texts
+
+
+# Labs over nodes: a box per node around its namespaces, its underlay and vxlan devices, and the overlay's links.
+NODE_LABS = {e: REPO / "examples" / f"{e}.py" for e in NODE_EXAMPLES}
+OVERLAY_ENDS = {"host_gw": ("eth0", "host-gw"), "flannel_vxlan": ("flannel.1", "vxlan 1, udp/8472"),
+                "overlay_l2": ("vx0", "L2 segment, vxlan 4097, udp/4789")}
+
+
+@pytest.mark.parametrize("picture", PICTURES)
+@pytest.mark.parametrize("name", NODE_LABS)
+def test_nodes_are_boxes_around_their_namespaces_joined_by_the_overlay(name, picture):
+    from netgen.nodes import split
+
+    lab = load(str(NODE_LABS[name]))
+    draw, read = PICTURES[picture]
+    drawing = read(draw(lab))
+    labs = split(lab)
+    assert drawing.machines == {node: [HOST] + [ns.name for ns in node_lab.namespaces] for node, node_lab in labs.items()}
+    for node, node_lab in labs.items():  # each node drawn as its own lab is, devices made by the split included
+        for iface in node_lab.interfaces:
+            assert drawing.node(f"{node}/{iface.ns}", iface.name)
+        underlay = drawing.labels[drawing.node(f"{node}/host", "eth0")].split("\n")
+        assert underlay[1] == graph.UNDERLAY and underlay[2] == next(n.underlay for n in lab.nodes if n.name == node)
+    device, label = OVERLAY_ENDS[name]
+    assert drawing.overlay == [(frozenset(drawing.node(f"{n}/host", device) for n in labs), label)]
+    assert len(drawing.veths) == len(lab.veths)
+    assert len(drawing.ports) == sum(1 for node_lab in labs.values() for i in node_lab.interfaces if i.master)
+
+
+@pytest.mark.parametrize("name", NODE_LABS)
+def test_graphviz_renders_every_node(name):
+    lab = load(str(NODE_LABS[name]))
+    texts = svg_texts(svg(graph.to_dot(lab)))
+    assert {n.name for n in lab.nodes} | {ns.name for ns in lab.namespaces} <= set(texts)

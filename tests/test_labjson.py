@@ -31,9 +31,13 @@ def test_json_compiles_to_the_same_scripts_and_exports_to_itself(lab, in_repo, t
     path = tmp_path / "lab.json"
     path.write_text(exported)
     from_data = compile_lab(str(path))
-    for variant in VARIANTS:
-        for style in STYLES:
-            assert from_data.script(variant, style) == from_python.script(variant, style), (variant, style)
+    # a lab with nodes: the same scripts for each node
+    pairs = [(from_data.nodes[n], one) for n, one in from_python.nodes.items()] or [(from_data, from_python)]
+    assert len(pairs) == max(1, len(from_data.nodes))
+    for data, python in pairs:
+        for variant in VARIANTS:
+            for style in STYLES:
+                assert data.script(variant, style) == python.script(variant, style), (variant, style)
     assert to_json(from_data.lab) == exported
     assert exported.endswith("}\n") and json.loads(exported)["source"] == lab
 
@@ -132,7 +136,8 @@ BAD = [
     pytest.param(lab_json(colour="red"), ["lab.json: $.colour: unknown key; lab objects take format, name,"],
                  id="unknown-key"),
     pytest.param(lab_json(namespaces=[{"name": "a", "nmae": "b"}]),
-                 ['lab.json: $.namespaces[0].nmae: unknown key; namespace objects take name, external, adopt, at'],
+                 ['lab.json: $.namespaces[0].nmae: unknown key; namespace objects take node, name, external, adopt, '
+                  'at'],
                  id="unknown-nested-key"),
     pytest.param(lab_json(namespaces=[{"name": "a", "a b": 1}]), ['lab.json: $.namespaces[0]["a b"]: unknown key'],
                  id="unknown-key-quoted-in-the-path"),

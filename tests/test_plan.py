@@ -116,3 +116,111 @@ def test_host_veths_go_with_their_namespace_and_veths_between_namespaces_get_the
     assert made["to-c"].do[:6] == ("link", "add", "name", "to-c", "index", "1000000")  # between namespaces:
     assert made["to-c"].do[-5:] == ("to-b", "index", "1000001", "netns", "c")  # ifindexes of their own
     assert "index" not in made["h-a"].do and "index" not in made["h1"].do
+
+
+# Labs over nodes (issue 18): each node's lab (nodes.split) is planned like a lab without nodes.
+
+def node_plans(name: str) -> dict:
+    from netgen.nodes import split
+
+    return {node: build(lab, "test") for node, lab in split(load(str(REPO / "examples" / f"{name}.py"))).items()}
+
+
+def steps_of(plan, attr: str) -> list:
+    return [step for section in plan.sections for step in section.steps if step.check[0] == attr]
+
+
+def shape(step) -> tuple:
+    return step.check, " ".join(step.do), " ".join(step.undo), " ".join(step.teardown), step.expect
+
+
+def test_flannel_vxlan_steps_are_what_flannel_makes_on_node1():
+    plan = node_plans("flannel_vxlan")["node1"]
+    link = next(s for s in steps_of(plan, "link") if s.check[2] == "flannel.1")
+    assert shape(link) == (
+        ("link", "host", "flannel.1", "vxlan"),
+        "link add name flannel.1 type vxlan id 1 local 192.168.60.11 dev eth0 dstport 8472 nolearning",
+        "link del dev flannel.1", "link del dev flannel.1", False)
+    assert [shape(s) for s in steps_of(plan, "vxlan")] == [
+        (("vxlan", "host", "flannel.1", "id 1 local 192.168.60.11 dev eth0 dstport 8472 nolearning"), "", "", "",
+         False)]  # made so with the device: verify compares, up only reports a device made otherwise
+    assert [shape(s) for s in steps_of(plan, "neigh")] == [
+        (("neigh", "host", "flannel.1/10.244.2.0", "lladdr 02:01:c0:a8:3c:0c nud permanent"),
+         "neigh replace 10.244.2.0 lladdr 02:01:c0:a8:3c:0c dev flannel.1 nud permanent",
+         "neigh del 10.244.2.0 dev flannel.1", "", False)]  # goes with flannel.1
+    assert [shape(s) for s in steps_of(plan, "fdb")] == [
+        (("fdb", "host", "flannel.1/02:01:c0:a8:3c:0c/192.168.60.12", "self permanent"),
+         "fdb replace 02:01:c0:a8:3c:0c dev flannel.1 dst 192.168.60.12 self permanent",
+         "fdb del 02:01:c0:a8:3c:0c dev flannel.1 dst 192.168.60.12 self", "", False)]
+    assert [shape(s) for s in steps_of(plan, "route4") if s.check[1] == "host"] == [
+        (("route4", "host", "10.244.2.0/24", "via 10.244.2.0 dev flannel.1"),
+         "route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink",
+         "route del 10.244.2.0/24 via 10.244.2.0 dev flannel.1", "", False)]
+    settings = {s.check[0]: s.check[3] for s in plan.sections[0].steps if s.check[2] in ("flannel.1", "10.244.1.0/32")}
+    assert settings == {"link": "vxlan", "vxlan": "id 1 local 192.168.60.11 dev eth0 dstport 8472 nolearning",
+                        "mtu": "1450", "mac": "02:01:c0:a8:3c:0b", "state": "up", "addr": "flannel.1"}
+    assert plan.fdb_devices == (("host", "flannel.1"),)
+
+
+def test_the_underlay_device_is_checked_and_never_made_changed_or_removed():
+    plan = node_plans("host_gw")["node1"]
+    underlay = [shape(s) for sec in plan.sections for s in sec.steps if "eth0" in (s.check[2], s.check[3])
+                and s.check[1] == "host" and s.check[0] != "route4"]
+    assert underlay == [(("state", "host", "eth0", "up"), "", "", "", True),
+                        (("addr", "host", "192.168.60.11/24", "eth0"), "", "", "", True)]
+    assert not any(s.check[2] == "eth0" for s in plan.made + plan.teardowns if s.check[1] == "host")
+
+
+def test_host_gw_routes_go_via_the_other_node_and_down_removes_them():
+    plans = node_plans("host_gw")
+    for me, other, ip in (("node1", "10.244.2.0/24", "192.168.60.12"), ("node2", "10.244.1.0/24", "192.168.60.11")):
+        (route,) = [s for s in steps_of(plans[me], "route4") if s.check[1] == "host"]
+        assert shape(route) == (("route4", "host", other, f"via {ip} dev eth0"), f"route add {other} via {ip} dev eth0",
+                                f"route del {other} via {ip} dev eth0", f"route del {other} via {ip} dev eth0", False)
+        assert route in plans[me].teardowns  # eth0 stays after down: its route would too
+        assert ("sysctl", "host", "net.ipv4.ip_forward", "1") in [s.check for s in steps_of(plans[me], "sysctl")]
+        assert plans[me].sections[-1].last and route in plans[me].sections[-1].steps
+
+
+def test_fdb_steps_are_bridge_words_and_the_last_of_their_section():
+    for example in ("flannel_vxlan", "overlay_l2"):
+        for plan in node_plans(example).values():
+            for section in plan.sections:
+                kinds = [s.check[0] == "fdb" for s in section.steps]
+                assert kinds == sorted(kinds), "fdb steps come last, for one bridge -batch after ip -batch"
+                assert all(s.do[0] == "fdb" and s.undo[0] == "fdb" for s in section.steps if s.check[0] == "fdb")
+                assert all(s.do[:1] != ("fdb",) for s in section.steps if s.check[0] != "fdb")
+
+
+def test_l2_segment_joins_the_bridges_with_a_vxlan_port_and_a_flood_list():
+    plan = node_plans("overlay_l2")["node2"]
+    vx0 = {s.check[0]: shape(s) for sec in plan.sections for s in sec.steps if s.check[2] == "vx0"}
+    assert vx0["link"][1] == "link add name vx0 type vxlan id 4097 local 192.168.60.12 dev eth0 dstport 4789 learning"
+    assert vx0["master"][:2] == (("master", "host", "vx0", "br0"), "link set dev vx0 master br0")
+    assert vx0["mtu"][0] == ("mtu", "host", "vx0", "1450")
+    assert [shape(s) for s in steps_of(plan, "fdb")] == [
+        (("fdb", "host", "vx0/00:00:00:00:00:00/192.168.60.11", "self permanent"),
+         "fdb append 00:00:00:00:00:00 dev vx0 dst 192.168.60.11 self permanent",
+         "fdb del 00:00:00:00:00:00 dev vx0 dst 192.168.60.11 self", "", False)]
+    assert not steps_of(plan, "neigh") and not steps_of(plan, "sysctl") and plan.firewall is None
+
+
+def test_cross_node_expectations_are_checked_by_the_source_node_against_an_address():
+    plans = node_plans("flannel_vxlan")
+    assert [(p.ns, p.target, p.port) for p in plans["node1"].probes] == [("pod-1-1", "10.244.2.2", "80"),
+                                                                          ("pod-1-1", "10.244.1.3", "")]
+    assert [(p.ns, p.target, p.port) for p in plans["node2"].probes] == [("pod-2-2", "10.244.1.3", "80")]
+
+
+def test_the_cluster_masquerades_what_leaves_it_and_not_pod_to_pod_traffic():
+    plan = node_plans("flannel_vxlan")["node2"]
+    assert [r.text for r in plan.firewall.rules] == [
+        'ip saddr 10.244.2.0/24 ip daddr != 10.244.1.0/24 ip daddr != 10.244.2.0/24 oifname != "cni0" masquerade']
+
+
+def test_masquerade_not_to_leaves_those_destinations_alone(tmp_path):
+    plan = plan_of(tmp_path, "br = lab.host.bridge('br0', '10.1.0.1/24', '2001:db8::1/64')\n"
+                             "br.masquerade(not_to=['10.0.0.0/8', '2001:db8:ff::/48'])\n")
+    assert [r.text for r in plan.firewall.rules] == [
+        'ip saddr 10.1.0.0/24 ip daddr != 10.0.0.0/8 oifname != "br0" masquerade',
+        'ip6 saddr 2001:db8::/64 ip6 daddr != 2001:db8:ff::/48 oifname != "br0" masquerade']

@@ -444,3 +444,175 @@ def test_external_and_adopted_objects_compile_into_the_scripts(tmp_path):
     netns_steps = [s for s in plan.sections[0].steps if s.check[0] == "netns"]
     assert [(s.check[1], s.expect, bool(s.do)) for s in netns_steps] == [("ns1", False, True), ("x", True, False),
                                                                           ("a", False, True)]
+
+
+# Nodes (issue 18): two nodes on one underlay subnet, each with a cni0 holding its pod subnet; a body starts at line 7.
+NODES = ('from netgen import Lab\nlab = Lab("t")\n'
+         'n1 = lab.node("node1", underlay="192.168.60.11/24", dev="eth0")\n'
+         'n2 = lab.node("node2", underlay="192.168.60.12/24", dev="eth0")\n'
+         'b1 = n1.host.bridge("cni0", subnet="10.244.1.0/24")\n'
+         'b2 = n2.host.bridge("cni0", subnet="10.244.2.0/24")\n')
+
+BAD_NODES = [
+    # the nodes themselves
+    pytest.param('lab.node("node1", underlay="192.168.60.13/24", dev="eth0")\n', 7,
+                 ["node 'node1' is already defined at line 3"], id="duplicate-node-name"),
+    pytest.param('lab.node("no/de", underlay="192.168.60.13/24", dev="eth0")\n', 7,
+                 ["node name 'no/de' contains '/'"], id="bad-node-name"),
+    pytest.param('lab.node("node3", underlay="192.168.60.11/16", dev="eth0")\n', 7,
+                 ["node node3: underlay address 192.168.60.11 is already node node1's (line 3)"],
+                 id="duplicate-underlay"),
+    pytest.param('lab.node("node3", underlay="192.168.60.13", dev="eth0")\n', 7,
+                 ["node node3: underlay '192.168.60.13' has no prefix length; write it in CIDR form, e.g. "
+                  "192.168.60.13/24"], id="underlay-without-prefix"),
+    pytest.param('lab.node("node3", underlay="2001:db8::3/64", dev="eth0")\n', 7,
+                 ["node node3: underlay '2001:db8::3/64' is IPv6; a node's underlay is IPv4"], id="underlay-ipv6"),
+    pytest.param('lab.node("node3", underlay="bogus", dev="eth0")\n', 7,
+                 ["node node3: underlay 'bogus' is not an IPv4 address in CIDR form"], id="underlay-not-an-address"),
+    pytest.param('lab.node("node3", underlay=5, dev="eth0")\n', 7,
+                 ["node node3: underlay must be a string like '192.168.60.11/24', got 5"], id="underlay-not-a-string"),
+    pytest.param('lab.node("node3", underlay="192.168.60.0/24", dev="eth0")\n', 7,
+                 ["host/eth0: address 192.168.60.0/24 is the network address of 192.168.60.0/24"],
+                 id="underlay-network-address"),
+    pytest.param('lab.node("node3", underlay="192.168.60.13/24", dev="eth0:1")\n', 7,
+                 ["node node3: underlay device: interface name 'eth0:1' contains ':'"], id="bad-underlay-device"),
+    pytest.param('lab.node("node3", underlay="192.168.60.13/24", dev=None)\n', 7,
+                 ["node node3: dev must be a string like 'eth0', got None"], id="underlay-device-not-a-string"),
+    pytest.param('lab.node("node3", underlay="192.168.60.13/24", dev="eth0", ssh="a b")\n', 7,
+                 ["node node3: ssh must be a host name or address like 192.168.60.11 or node1.example.org, got 'a b'"],
+                 id="bad-ssh"),
+    pytest.param('lab.node("node3", underlay="192.168.60.13/24", dev="eth0", mtu=10)\n', 7,
+                 ["node node3: underlay mtu must be a whole number from 68 to 65535, got 10"], id="bad-underlay-mtu"),
+    # what is on which node
+    pytest.param('lab.veth(n1.netns("a").port("e0"),\n         n2.netns("b").port("e0"))\n', 7,
+                 ["veth pair a/e0 <-> b/e0 joins two nodes (node1 and node2): a veth pair lives inside one machine"],
+                 id="veth-between-nodes"),
+    pytest.param('lab.netns("pod")\n', 7,
+                 ["namespace pod is on no node: a lab with nodes (node1 at line 3) makes everything on one of them"],
+                 id="lab-netns-with-nodes"),
+    pytest.param('lab.host.bridge("br0")\n', 7, ["host/br0 is on no node"], id="lab-host-with-nodes"),
+    pytest.param('n1.netns("x")\nn2.netns("x")\n', 8,
+                 ["namespace 'x' is already on node node1 (line 7); a namespace's name is unique in the lab"],
+                 id="namespace-on-two-nodes"),
+    # routes over the underlay
+    pytest.param('n1.host.route("10.9.0.0/16", via="192.168.70.1")\n', 7,
+                 ["route '10.9.0.0/16' in host: gateway 192.168.70.1 is not on any connected subnet of host "
+                  "(connected: 192.168.60.0/24 on eth0, 10.244.1.0/24 on cni0)"], id="route-via-unreachable"),
+    pytest.param('n1.host.bridge("x", subnet="192.168.60.0/25")\n', 7,
+                 ["host/x: subnet 192.168.60.0/25 overlaps 192.168.60.0/24 of host/eth0"],
+                 id="pool-overlapping-the-underlay"),
+    # overlays
+    pytest.param('n3 = lab.node("node3", underlay="192.168.60.13/24", dev="eth0")\n'
+                 'b3 = n3.host.bridge("cni0", subnet="10.244.0.0/16")\nlab.host_gw(b1, b2, b3)\n', 9,
+                 ["host_gw: node node3's pod subnet 10.244.0.0/16 (bridge cni0) overlaps node node1's 10.244.1.0/24"],
+                 id="overlapping-pod-subnets"),
+    pytest.param('lab.vxlan_overlay(b1, b2, macs={n1: "02:00:00:00:00:01", "node2": "02:00:00:00:00:01"})\n', 7,
+                 ["vxlan_overlay: node node2's VTEP MAC 02:00:00:00:00:01 (pinned) is already node node1's"],
+                 id="duplicate-vtep-macs"),
+    pytest.param('lab.vxlan_overlay(b1, b2, macs={n1: "02:01:c0:a8:3c:0c"})\n', 7,
+                 ["vxlan_overlay: node node2's VTEP MAC 02:01:c0:a8:3c:0c (derived from its underlay address) is "
+                  "already node node1's"], id="pinned-vtep-mac-of-another-node"),
+    pytest.param('lab.vxlan_overlay(b1, b2, macs={n1: "01:00:00:00:00:01"})\n', 7,
+                 ["vxlan_overlay: node node1's VTEP mac 01:00:00:00:00:01 is a multicast address"],
+                 id="multicast-vtep-mac"),
+    pytest.param('lab.vxlan_overlay(b1, b2, macs={"node9": "02:00:00:00:00:01"})\n', 7,
+                 ["vxlan_overlay: macs= names node 'node9', which this overlay does not join"], id="mac-of-no-member"),
+    pytest.param('lab.vxlan_overlay(b1, b2, macs=5)\n', 7,
+                 ['macs= takes a dict of node to MAC, like {n1: "02:01:c0:a8:3c:0b"}, got 5'], id="macs-not-a-dict"),
+    pytest.param('lab.host_gw(b1)\n', 7, ["host_gw: joins nodes: it needs a bridge on each of two nodes or more, got 1"],
+                 id="overlay-of-one"),
+    pytest.param('lab.host_gw(b1, n1.netns("x").bridge("br"))\n', 7,
+                 ["host_gw() takes bridges in the nodes' hosts (node.host.bridge(...)), got <bridge node1/x/br>",
+                  "host_gw: joins nodes: it needs a bridge on each of two nodes or more, got 1"],
+                 id="bridge-not-in-a-host"),
+    pytest.param('lab.host_gw(b1, b2, n1.host.bridge("cni1", subnet="10.244.3.0/24"))\n', 7,
+                 ["host_gw: node node1 is joined twice (cni0 and cni1); one bridge per node"], id="node-joined-twice"),
+    pytest.param('lab.host_gw(b1, n2.host.bridge("cni1"))\n', 7,
+                 ["host_gw: node node2's bridge cni1 has no IPv4 subnet to be its pod subnet"], id="no-pod-subnet"),
+    pytest.param('n3 = lab.node("node3", underlay="192.168.70.13/24", dev="eth0")\n'
+                 'lab.host_gw(b1, b2, n3.host.bridge("cni0", "10.244.3.1/24"))\n', 8,
+                 ["host_gw: node node3's underlay 192.168.70.13/24 is not on node node1's underlay subnet "
+                  "192.168.60.0/24"], id="host-gw-across-subnets"),
+    pytest.param('lab.vxlan_overlay(b1, b2, vni=1 << 24, port=0, device="flannel:1", mtu=20, masquerade="yes")\n', 7,
+                 ["vxlan_overlay: vni must be a whole number from 0 to 16777215, got 16777216",
+                  "vxlan_overlay: port must be a whole number from 1 to 65535, got 0",
+                  "vxlan_overlay: device: interface name 'flannel:1' contains ':'",
+                  "vxlan_overlay: mtu must be a whole number from 68 to 65535, got 20",
+                  "vxlan_overlay: masquerade must be True or False, got 'yes'"], id="bad-vxlan-settings"),
+    pytest.param('lab.vxlan_overlay(b1, b2)\nlab.l2_segment(b1, b2, vni=1, port=8472)\n', 8,
+                 ["l2_segment: node node1 and node node2 already have a vxlan device with VNI 1 on UDP port 8472 "
+                  "(line 7); give this one another VNI"],
+                 id="same-vni-twice-on-a-node"),
+    pytest.param('n3 = lab.node("node3", underlay="192.168.60.13/24", dev="eth0", mtu=100)\n'
+                 'lab.vxlan_overlay(b1, n3.host.bridge("cni0", subnet="10.244.3.0/24"))\n', 8,
+                 ["host/flannel.1: mtu must be a whole number from 68 to 65535, got 50"], id="underlay-mtu-too-small"),
+    pytest.param('x1, x2 = n1.host.bridge("br0"), n2.host.bridge("br0")\nlab.l2_segment(x1, x2)\n'
+                 'lab.veth(n1.netns("a").port("e0", "10.0.1.2/24"), x1.port("v1"))\n'
+                 'lab.veth(n2.netns("b").port("e0", "10.0.1.2/24"), x2.port("v2"))\n', 10,
+                 ["b/e0 on node node2: address 10.0.1.2 is already used on the L2 segment of line 8 by a/e0 on "
+                  "node node1 (line 9)"], id="same-address-on-an-l2-segment"),
+    pytest.param('lab.host_gw(b1, b2)\nlab.expect(n1.netns("a")).reaches(n2.netns("b"))\n', 8,
+                 ["expectation: namespace b (on node node2) has no address to reach"], id="target-without-address"),
+    pytest.param('b1.masquerade(not_to=["10.0.0.1", 5])\n', 7,
+                 ["masquerade of host/cni0: not_to takes prefixes like 10.244.0.0/16, got '10.0.0.1'",
+                  "got 5"], id="bad-not-to"),
+]
+
+
+@pytest.mark.parametrize("body, line, fragments", BAD_NODES)
+def test_bad_nodes_are_named_at_their_line(tmp_path, body, line, fragments):
+    path, diagnostics = errors_of(tmp_path, NODES + body)
+    texts = [str(d) for d in diagnostics]
+    for fragment in fragments:
+        assert any(t.startswith(f"{path}:{line}: ") and fragment in t for t in texts), (fragment, texts)
+    assert all(t.startswith(f"{path}:{line}: ") for t in texts), texts
+    assert len(texts) == len(fragments), texts  # one mistake, one message: nothing repeated per node
+
+
+def test_a_lab_with_nodes_compiles_and_the_underlay_is_a_gateway(tmp_path):
+    compiled = compiles(tmp_path, NODES + 'n1.host.route("10.9.0.0/16", via="192.168.60.1")\n'
+                        'lab.vxlan_overlay(b1, b2)\nlab.expect(n1.host).reaches("192.168.60.12")\n')
+    from netgen.nodes import split
+
+    assert set(split(compiled.lab)) == {"node1", "node2"}
+
+
+# A lab read from JSON names nodes by itself: objects on nodes the lab does not define, or on none.
+NODES_JSON = {"format": 1, "name": "t",
+              "nodes": [{"name": "node1", "underlay": "192.168.60.11/24", "dev": "eth0", "at": "lab.json:2"}],
+              "namespaces": [{"node": "node1", "name": "a", "at": "lab.json:3"}]}
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"namespaces": [{"node": "node9", "name": "a", "at": "lab.json:3"}]},
+     "lab.json:3: namespace a is on node 'node9', which the lab does not define (its nodes: node1)"),
+    ({"interfaces": [{"node": "node9", "ns": "host", "name": "br0", "kind": "bridge", "at": "lab.json:4"}]},
+     "lab.json:4: host/br0 is on node 'node9', which the lab does not define"),
+    ({"routes": [{"ns": "host", "dest": "default", "via": "192.168.60.1", "at": "lab.json:4"}]},
+     "lab.json:4: route 'default' in host is on no node"),
+    ({"sysctls": [{"ns": "nowhere", "key": "net.ipv4.ip_forward", "value": 1, "at": "lab.json:4"}]},
+     "lab.json:4: sysctl net.ipv4.ip_forward in nowhere: namespace 'nowhere' is not one of the lab's"),
+    ({"overlays": [{"kind": "host-gw", "bridges": [{"node": "node1", "name": "cni0"}, {"node": "node9",
+                                                                                        "name": "cni0"}],
+                    "at": "lab.json:4"}]},
+     "lab.json:4: host_gw: node 'node9' is not one of the lab's"),
+    ({"nodes": [], "namespaces": [], "overlays": [{"kind": "vxlan", "bridges": [], "vni": 1, "port": 8472,
+                                                   "device": "flannel.1", "at": "lab.json:4"}]},
+     "lab.json:4: vxlan_overlay: joins nodes, and the lab has none: declare them with lab.node()"),
+])
+def test_objects_on_unknown_nodes_are_named_at_their_line(tmp_path, monkeypatch, fields, message):
+    import json
+
+    (tmp_path / "lab.json").write_text(json.dumps(NODES_JSON | fields))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CompileError) as e:
+        compile_lab("lab.json")
+    texts = [str(d) for d in e.value.diagnostics]
+    assert any(t.startswith(message) for t in texts), texts
+
+
+def test_an_overlay_in_a_lab_without_nodes_is_named_at_its_line(tmp_path):
+    path, diagnostics = errors_of(tmp_path, HEADER + 'lab.host_gw(lab.host.bridge("cni0", subnet="10.244.1.0/24"))\n')
+    assert [str(d) for d in diagnostics] == [
+        f"{path}:4: host_gw() takes bridges in the nodes' hosts (node.host.bridge(...)), got <bridge host/cni0>",
+        f"{path}:4: host_gw: joins nodes, and the lab has none: declare them with lab.node()"]
