@@ -128,6 +128,8 @@ def _typed(ns: str, words: list[str]) -> str:
         command = f"sysctl -w {words[1]}={words[2]}"
         return command if ns == "host" else f"ip netns exec {ns} {command}"
     line = " ".join(words)
+    if words[0] == "fdb":  # a forwarding entry: the bridge command's
+        return f"bridge {line}" if ns == "host" else f"bridge -n {ns} {line}"
     return f"ip {line}" if ns == "host" else f"ip -n {ns} {line}"
 
 
@@ -161,7 +163,9 @@ def what_up_makes(up_script: str) -> list[tuple[str, list[str]]]:
         elif words[0] == "step" and len(words) >= 6:
             add(ns, _typed(ns, words[5].split(" ")))
         elif words[0] == "expect" and len(words) >= 5:
-            add(ns, f"# uses {words[2]}/{words[3]} as it is ({words[1]} {words[4]}, external)")
+            attr, where, obj, want = words[1:5]
+            thing = f"address {obj} on {where}/{want}" if attr == "addr" else f"{where}/{obj} ({attr} {want})"
+            add(ns, f"# uses {thing} as it is: it exists before up, which never changes it")
         elif words[0] == "firewall":
             add("host", "nft -f - # the lab's nftables table, NFT_RULES in the script")
         elif words[0] == "service" and len(words) >= 4:

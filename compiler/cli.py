@@ -466,8 +466,17 @@ def audit_command(
         if named is not None and os.path.exists(named) and os.path.samefile(named, lab):
             lab = Path(named)
         compiled = _compile(lab, timeout)
-        expected = {name: compiled.script(name.removesuffix(".sh")) for name in audit.SCRIPTS}
-    findings = [f for folder in folders for f in audit.check(folder, expected)]
+        expected = {"": compiled} if not compiled.lab.nodes else compiled.nodes
+    findings = []
+    for folder in folders:
+        if expected is None:
+            findings += audit.check(folder)
+            continue
+        one = expected.get("" if not compiled.lab.nodes else folder.name)
+        if one is None:
+            findings.append(audit.Finding(folder, 0, f"{lab} has no node {folder.name}"))
+            continue
+        findings += audit.check(folder, {name: one.script(name.removesuffix(".sh")) for name in audit.SCRIPTS})
     for folder in folders:
         try:
             made = audit.what_up_makes((folder / "up.sh").read_text(errors="replace"))

@@ -6,7 +6,7 @@ import re
 import shutil
 
 import pytest
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, NODE_EXAMPLES, REPO
 from typer.testing import CliRunner
 
 from netgen import render
@@ -25,13 +25,19 @@ def _engine_of(text: str) -> str:
     return text[at + 1:]
 
 
-@pytest.mark.parametrize("example", EXAMPLES)
+def _folders(example):
+    """The folders of compiled scripts of an example: out/NAME, or out/NAME/NODE for each node."""
+    top = REPO / "out" / example
+    return [top] if (top / "up.sh").exists() else sorted(p for p in top.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("example", EXAMPLES + NODE_EXAMPLES)
 def test_every_script_ends_with_the_one_engine_and_names_its_hash(example):
     engine = render.engine()
     digest = hashlib.sha256(engine.encode()).hexdigest()
-    for name in SCRIPTS:
-        text = (REPO / "out" / example / name).read_text()
-        assert _engine_of(text) == engine, f"out/{example}/{name}: its engine is not netgen's"
+    for folder, name in ((f, n) for f in _folders(example) for n in SCRIPTS):
+        text = (folder / name).read_text()
+        assert _engine_of(text) == engine, f"{folder}/{name}: its engine is not netgen's"
         assert text.count("\n" + render.ENGINE_MARKER) == 1
         assert re.search(rf"^# engine sha256: {digest}$", text.split(render.ENGINE_MARKER)[0], re.M)
 
@@ -53,11 +59,29 @@ def test_the_lab_part_of_veth_pair_up_is_at_most_80_lines():
     assert "lab_steps() {" in lab_part and "step addr 'ns1' '192.168.10.200/24' 'veth0'" in lab_part
 
 
-@pytest.mark.parametrize("example", EXAMPLES)
+@pytest.mark.parametrize("example", EXAMPLES + NODE_EXAMPLES)
 def test_audit_passes_on_the_committed_scripts_and_prints_what_up_makes(example):
     result = invoke("audit", str(REPO / "out" / example), "--lab", str(REPO / "examples" / f"{example}.py"))
     assert result.exit_code == 0, result.stderr
     assert "## host\nip netns add" in result.stdout
+
+
+def test_audit_of_a_lab_with_nodes_checks_each_node_folder_against_its_node():
+    result = invoke("audit", str(REPO / "out" / "flannel_vxlan"), "--lab", str(REPO / "examples" / "flannel_vxlan.py"))
+    assert result.exit_code == 0, result.stderr
+    assert "6 scripts" in result.stderr
+    assert "bridge fdb replace 02:01:c0:a8:3c:0c dev flannel.1 dst 192.168.60.12 self permanent" in result.stdout
+
+
+
+def test_a_node_folder_is_audited_against_its_own_node(tmp_path):
+    lab = str(REPO / "examples" / "flannel_vxlan.py")
+    assert invoke("audit", str(REPO / "out" / "flannel_vxlan" / "node2"), "--lab", lab).exit_code == 0
+    swapped = tmp_path / "node2"  # node1's scripts, in node2's folder: each passes all but the lab's check
+    shutil.copytree(REPO / "out" / "flannel_vxlan" / "node1", swapped)
+    result = invoke("audit", str(swapped), "--lab", lab)
+    assert result.exit_code == 1
+    assert f"{swapped / 'up.sh'}:" in result.stderr and "the lab's part differs" in result.stderr
 
 
 def test_audit_prints_each_namespace_commands_as_typed():

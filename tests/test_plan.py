@@ -159,7 +159,7 @@ def test_flannel_vxlan_steps_are_what_flannel_makes_on_node1():
     settings = {s.check[0]: s.check[3] for s in plan.sections[0].steps if s.check[2] in ("flannel.1", "10.244.1.0/32")}
     assert settings == {"link": "vxlan", "vxlan": "id 1 local 192.168.60.11 dev eth0 dstport 8472 nolearning",
                         "mtu": "1450", "mac": "02:01:c0:a8:3c:0b", "state": "up", "addr": "flannel.1"}
-    assert plan.fdb_devices == (("host", "flannel.1"),)
+    assert plan.fdb_namespaces == ("host",)
 
 
 def test_the_underlay_device_is_checked_and_never_made_changed_or_removed():
