@@ -1,0 +1,149 @@
+"""A lab's nodes simulated on one machine, for `netgen try` and the tests: part of the executor (it runs things).
+
+Inside one outer sandbox (new network, mount and PID namespaces, a private /run) a bridge, `underlay`, is the switch
+the nodes' underlay devices plug into. Each node has network, mount, UTS and PID namespaces of its own, a private
+/run (with /run/netns; the scripts make /run/netgen), its own /sys, the node's name as hostname, lo up, and its
+underlay device: a veth whose peer is a port of `underlay` (ul0, ul1, ... in the order the nodes are given), with
+the node's address, up. The outer sandbox names each node's network after the node (`ip -n NODE` there).
+
+Every process of the simulation lives in the outer PID namespace, which ends when its first process does; that
+process ends with the unshare netgen started, which ends with netgen (setpriv --pdeathsig). So nothing outlives
+the simulation, even when netgen is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import sh
+
+if TYPE_CHECKING:
+    from .model import Node
+
+
+class SimulationError(Exception):
+    """The simulation could not start; str() says why."""
+
+
+# The outer sandbox's first process. Arguments: the node script, then NAME UNDERLAY DEV for each node. It says
+# "NAME PID" for each node (PID as the outer sandbox sees it) once the node is up, then "ready".
+OUTER = r"""
+set -euo pipefail
+node_init=$1
+shift
+# -n: util-linux's mount would otherwise first make /run/mount (where it records mounts) in the machine's /run
+mount -n -t tmpfs netgen-nodes /run
+mkdir /run/netns
+ip link set lo up
+ip link add underlay type bridge
+ip link set underlay up
+mkfifo /run/started
+i=0
+while (($#)); do
+  name=$1 address=$2 dev=$3
+  shift 3
+  unshare --net --mount --uts --pid --kill-child --mount-proc --propagation private \
+    bash -c "$node_init" netgen-node "$name" 3>/run/started &
+  read -r _ </run/started || { echo "node $name did not start" >&2; exit 1; }
+  pid=$(</proc/$!/task/$!/children)
+  pid=${pid%% *}
+  ip netns attach "$name" "$pid"
+  ip link add "ul$i" type veth peer name "$dev" netns "$name"
+  ip link set "ul$i" master underlay up
+  flags=()
+  if [[ $address == *:* ]]; then flags=(nodad); fi  # the nodes' IPv6 underlay is usable at once
+  ip -n "$name" addr add "$address" dev "$dev" "${flags[@]}"
+  ip -n "$name" link set "$dev" up
+  echo "$name $pid"
+  i=$((i + 1))
+done
+rm /run/started
+echo ready
+exec >&-
+# As init of the PID namespace, reap what ends here (a bash that waits reaps every child, not only its own)
+sleep infinity &
+wait
+"""
+
+# A node's first process (its PID namespace's init). Argument: the node's name. Says "started" on fd 3.
+NODE = r"""
+set -euo pipefail
+mount -n -t tmpfs netgen-node /run
+mkdir /run/netns
+mount -n -t sysfs sysfs /sys  # /sys/class/net lists this node's links, as on a machine
+echo "$1" >/proc/sys/kernel/hostname
+ip link set lo up
+echo started >&3
+exec 3>&-
+sleep infinity &
+wait
+"""
+
+# nsenter -F enters a PID namespace for the children of the command it runs, not for the command itself: this bash
+# forks the command into the namespace (a last command would be exec'd, so it is not last), and waits for it. Unlike
+# nsenter's own fork, it outlives a Ctrl-C that the command handles, so the command's exit code is what comes back.
+FORK = '"$@"; exit'
+
+
+class Simulation:
+    """The nodes, running: enter(node) is the command line that runs a program inside that node, close() ends it
+    all. Start it as a context manager or call close()."""
+
+    def __init__(self, nodes: Sequence[Node]):
+        specs = [value for node in nodes for value in (node.name, node.underlay, node.dev)]
+        try:
+            self._process = sh.Command("setpriv")(
+                "--pdeathsig", "KILL", "unshare", "--net", "--mount", "--pid", "--kill-child", "--mount-proc",
+                "--propagation", "private", "bash", "-c", OUTER, "netgen-nodes", NODE, *specs,
+                _iter=True, _new_session=True, _bg_exc=False)  # no terminal signal reaches it: netgen ends it
+        except sh.CommandNotFound as e:
+            raise SimulationError(f"simulating nodes needs {e} (util-linux)") from None
+        self.pids: dict[str, int] = {}  # each node's first process, as the outer sandbox sees it
+        try:
+            for line in self._process:
+                if line == "ready\n":
+                    break
+                name, pid = line.split()
+                self.pids[name] = int(pid)
+            else:
+                raise SimulationError("the simulation ended before its nodes were up")
+        except sh.ErrorReturnCode as e:
+            said = " ".join(e.stderr.decode(errors="replace").split())[-500:] or "no message"
+            raise SimulationError(f"the simulated nodes could not start (exit {e.exit_code}): {said}") from None
+        unshare = self._process.pid
+        self.outer = int(Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()[0])
+        self._outer = os.pidfd_open(self.outer)  # close() can then never signal another process given its pid
+
+    def enter(self, node: str | None = None, wd: str | None = None) -> list[str]:
+        """The command line that runs what follows it (a program and its arguments) inside `node`, or in the outer
+        sandbox for None, in the directory `wd` (default: /, where entering a mount namespace puts it)."""
+        enter = ["nsenter", "-t", str(self.outer), "--net", "--mount", "--pid", "-F"]
+        if node is not None:
+            enter += ["--", "nsenter", "-t", str(self.pids[node]), "--net", "--mount", "--uts", "--pid", "-F"]
+        return [*enter, *([f"--wd={wd}"] if wd else []), "--", "bash", "-c", FORK, "netgen"]
+
+    def close(self) -> None:
+        """End every process of the simulation, and with them its namespaces; return once they are gone."""
+        if self._outer is None:
+            return
+        # Killing the outer sandbox's first process ends every other process in its PID namespace, nodes included,
+        # and the kernel reaps them all before unshare sees that first process end.
+        try:
+            signal.pidfd_send_signal(self._outer, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(self._outer)
+        self._outer = None
+        try:
+            self._process.wait()
+        except (sh.ErrorReturnCode, sh.SignalException):
+            pass
+
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
