@@ -12,10 +12,15 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import sh
 
 from . import manifest as manifest_file
+from .simulation import Simulation, SimulationError
+
+if TYPE_CHECKING:
+    from .model import Node
 
 class ExecutorError(Exception):
     """Something the user must fix before netgen can run a script; str() is the message."""
@@ -132,6 +137,90 @@ def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
         return 128 + abs(e.exit_code)
     finally:
         signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def try_nodes(script_dir: Path, nodes: Sequence[Node], node: str, command: list[str]) -> int:
+    """`netgen try` for a lab with nodes, compiled into `script_dir`/NODE/: simulate the nodes, run every node's up.sh,
+    then every node's verify.sh, then `command` (or a shell) inside `node`, then every node's down.sh whatever
+    happened. Return the first failing up.sh's exit code, else the command's, else the first failing down.sh's.
+
+    Each node's scripts run side by side, their lines prefixed with the node's name; the command has the terminal."""
+    if os.geteuid() != 0:
+        raise ExecutorError("netgen try must run as root (it creates network namespaces in a sandbox)")
+    interrupted = []
+    # Ctrl-C reaches the scripts and the command (they run in netgen's process group): up.sh rolls back, the command
+    # ends; netgen notes it, goes no further and removes the lab. A handler, not SIG_IGN, which they would inherit.
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    try:
+        with Simulation(nodes) as simulation:
+            names = [n.name for n in nodes]
+            try:
+                print(f"netgen try: building the lab on {len(nodes)} simulated nodes: "
+                      + ", ".join(f"{n.name} ({n.underlay} on {n.dev})" for n in nodes), flush=True)
+                code = next((c for c in _on_every_node(simulation, names, script_dir, "up.sh") if c), 0)
+                if not (code or interrupted):
+                    print("netgen try: verifying it", flush=True)
+                    if any(_on_every_node(simulation, names, script_dir, "verify.sh")):
+                        print("netgen try: verify found differences (above), going on: an expectation may need a "
+                              "server your command starts", flush=True)
+                    if not interrupted:
+                        code = _command(simulation, node, command)
+            finally:
+                print("netgen try: removing the lab", flush=True)
+                down = _on_every_node(simulation, names, script_dir, "down.sh", removing=True)
+    except SimulationError as e:
+        raise ExecutorError(str(e)) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not code and interrupted:
+        code = 128 + signal.SIGINT
+    return code or next((c for c in down if c), 0)
+
+
+def _on_every_node(simulation: Simulation, names: list[str], script_dir: Path, script: str,
+                   removing: bool = False) -> list[int]:
+    """Run `script` on every node at once, each line it writes prefixed with the node's name; the exit codes, in the
+    nodes' order. removing: down.sh, out of reach of Ctrl-C (a session of its own), its standard output dropped as
+    `netgen try` of a lab without nodes does."""
+    running = []
+    for name in names:
+        enter = simulation.enter(name)
+        running.append(sh.Command(enter[0])(
+            *enter[1:], "bash", str(script_dir / name / script), _bg=True, _bg_exc=False, _ok_code=range(256),
+            _new_session=removing, _out=os.devnull if removing else _prefixed(name, sys.stdout),
+            _err=_prefixed(name, sys.stderr)))
+    codes = []
+    for process in running:
+        try:
+            process.wait()
+            codes.append(process.exit_code)
+        except sh.SignalException as e:
+            codes.append(128 + abs(e.exit_code))
+    return codes
+
+
+def _prefixed(name: str, stream):
+    def line(text: str) -> None:
+        stream.write(f"{name}: {text}" if text.endswith("\n") else f"{name}: {text}\n")
+        stream.flush()
+    return line
+
+
+def _command(simulation: Simulation, node: str, command: list[str]) -> int:
+    """Run the command, or an interactive shell, inside the node, in the directory netgen runs in."""
+    if command:
+        print(f"netgen try: running {' '.join(command)} in {node}", flush=True)
+    else:
+        print(f"netgen try: a shell in {node}; the lab goes when you leave it (exit)", flush=True)
+        command = [os.environ.get("SHELL") or "bash", "-i"]
+    enter = simulation.enter(node, wd=os.getcwd())
+    try:
+        sh.Command(enter[0])(*enter[1:], *command, _fg=True)
+    except sh.SignalException as e:  # before its base class, ErrorReturnCode, whose exit_code it makes negative
+        return 128 + abs(e.exit_code)
+    except sh.ErrorReturnCode as e:
+        return e.exit_code
     return 0
 
 

@@ -3,7 +3,10 @@
 written by hand."""
 
 import os
+import signal
 import subprocess
+import sys
+import time
 from collections import namedtuple
 
 import pytest
@@ -103,3 +106,125 @@ def test_a_node_that_cannot_start_is_a_message(root):
     with pytest.raises(SimulationError, match="could not start .*any valid prefix is expected rather than "
                                               '"192.168.60.300/24"'):
         Cluster([NODES[0], Node("node2", "192.168.60.300/24", "eth0")])
+
+
+# netgen try for a lab with nodes, on scripts written by hand, in their own process as a user runs it: each node's
+# up.sh makes a namespace, its down.sh removes it; both log to LOG beside them, which outlives the simulation.
+TRY = ("import sys; from collections import namedtuple; from pathlib import Path; from netgen.executor import "
+       "try_nodes; N = namedtuple('N', 'name underlay dev'); sys.exit(try_nodes(Path(sys.argv[1]), "
+       f"[N(*n) for n in {[tuple(n) for n in NODES]!r}], sys.argv[2], sys.argv[3:]))")
+
+
+def scripts(tmp_path, **extra):
+    """Per-node scripts in tmp_path/NODE/; extra: NODE_SCRIPT=bash lines added at the start of that script."""
+    for node in NODES:
+        (tmp_path / node.name).mkdir()
+        lines = {
+            "up": f'echo "up on $(hostname)"; echo "$(hostname) up" >>{tmp_path}/LOG; ip netns add pod',
+            "verify": "ip netns list",
+            "down": f'echo "$(hostname) down" >>{tmp_path}/LOG; ip netns del pod; echo "down says this on stderr" >&2',
+        }
+        for variant, text in lines.items():
+            before = extra.get(f"{node.name}_{variant}", "")
+            (tmp_path / node.name / f"{variant}.sh").write_text(f"{before}\n{text}\n")
+    return tmp_path
+
+
+def try_nodes(tmp_path, node: str, *command: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", TRY, str(tmp_path), node, *command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, **popen)
+
+
+def log(tmp_path) -> set[str]:
+    return set((tmp_path / "LOG").read_text().splitlines())
+
+
+DOWN_ON_ALL = {"node1 down", "node2 down", "node3 down"}
+
+
+@pytest.mark.live
+def test_try_runs_up_verify_the_command_in_its_node_and_down_everywhere(root, tmp_path):
+    before = _machine_state()
+    proc = try_nodes(scripts(tmp_path), "node2", "bash", "-c", "echo $(hostname) in $PWD; "
+                     "ping -c1 -W2 192.168.60.13 | grep -o '1 received'; exit 7")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 7, err
+    lines = out.splitlines()
+    assert lines[0] == ("netgen try: building the lab on 3 simulated nodes: node1 (192.168.60.11/24 on eth0), node2 "
+                        "(192.168.60.12/24 on eth0), node3 (192.168.60.13/24 on ens3)")
+    assert sorted(lines[1:4]) == ["node1: up on node1", "node2: up on node2", "node3: up on node3"]  # side by side
+    assert lines[4] == "netgen try: verifying it" and sorted(lines[5:8]) == ["node1: pod", "node2: pod", "node3: pod"]
+    assert lines[8:] == ["netgen try: running bash -c echo $(hostname) in $PWD; ping -c1 -W2 192.168.60.13 | grep -o "
+                         "'1 received'; exit 7 in node2", f"node2 in {tmp_path}", "1 received",
+                         "netgen try: removing the lab"]
+    assert sorted(err.splitlines()) == [f"{n.name}: down says this on stderr" for n in NODES]
+    assert log(tmp_path) == {"node1 up", "node2 up", "node3 up", *DOWN_ON_ALL}
+    assert _machine_state() == before
+
+
+@pytest.mark.live
+def test_try_exit_code_is_the_first_failing_up_and_down_still_runs_on_every_node(root, tmp_path):
+    proc = try_nodes(scripts(tmp_path, node2_up="echo cannot >&2; exit 4", node3_up="exit 5"), "node1", "true")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 4
+    assert "node2: cannot" in err.splitlines()
+    assert "verifying" not in out and "running" not in out and "netgen try: removing the lab" in out
+    assert log(tmp_path) == {"node1 up", *DOWN_ON_ALL}
+
+
+@pytest.mark.live
+def test_try_exit_code_is_a_failing_down_when_all_else_passed(root, tmp_path):
+    proc = try_nodes(scripts(tmp_path, node3_down="exit 6"), "node1", "true")
+    proc.communicate(timeout=60)
+    assert proc.returncode == 6
+    assert log(tmp_path) == {"node1 up", "node2 up", "node3 up", "node1 down", "node2 down"}
+
+
+def _interrupt(proc, pattern: str, count: int = 1) -> tuple[str, str]:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once `count` processes match `pattern`."""
+    deadline = time.monotonic() + 30
+    while len(subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()) < count:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.2)  # the scripts' traps are set before they start sleep; the shell's wait, just after
+    os.killpg(proc.pid, signal.SIGINT)
+    return proc.communicate(timeout=60)
+
+
+@pytest.mark.live
+def test_ctrl_c_during_the_command_removes_the_lab_from_every_node_and_leaves_nothing(root, tmp_path):
+    before, run_before = _machine_state(), sorted(os.listdir("/run"))
+    proc = try_nodes(scripts(tmp_path), "node3", "sleep", "6002", start_new_session=True)
+    out, err = _interrupt(proc, "^sleep 6002")
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "netgen try: removing the lab" in out
+    assert log(tmp_path) == {"node1 up", "node2 up", "node3 up", *DOWN_ON_ALL}
+    assert subprocess.run(["pgrep", "-f", "^sleep 6002"]).returncode == 1
+    assert _machine_state() == before and sorted(os.listdir("/run")) == run_before
+
+
+@pytest.mark.live
+def test_ctrl_c_during_up_reaches_every_up_sh_and_down_still_runs(root, tmp_path):
+    slow = f"trap 'echo \"$(hostname) rolled back\" >>{tmp_path}/LOG; exit 130' INT; sleep 6003 & wait"
+    proc = try_nodes(scripts(tmp_path, node1_up=slow, node2_up=slow), "node1", "true", start_new_session=True)
+    out, err = _interrupt(proc, "^sleep 6003", count=2)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "verifying" not in out and "netgen try: removing the lab" in out
+    assert log(tmp_path) == {"node1 rolled back", "node2 rolled back", "node3 up", *DOWN_ON_ALL}
+    assert subprocess.run(["pgrep", "-f", "^sleep 6003"]).returncode == 1  # what Ctrl-C spared ended with the nodes
+
+
+@pytest.mark.live
+def test_a_killed_netgen_leaves_nothing(root, tmp_path):
+    before = _machine_state()
+    proc = try_nodes(scripts(tmp_path), "node1", "sleep", "6004")
+    deadline = time.monotonic() + 30
+    while subprocess.run(["pgrep", "-f", "^sleep 6004"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: netgen runs no down, yet the simulation ends with it
+    proc.communicate(timeout=10)
+    while subprocess.run(["pgrep", "-f", "^sleep 6004"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline + 10, "the simulation outlived netgen"
+        time.sleep(0.05)
+    assert _machine_state() == before
