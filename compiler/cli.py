@@ -347,12 +347,22 @@ def try_command(
     lab: LabArg,
     command: Annotated[Optional[list[str]], typer.Argument(
         metavar="[-- COMMAND...]", help="What to run in the sandbox (default: a shell).")] = None,
+    node: Annotated[Optional[str], typer.Option(
+        "--node", metavar="NODE", help="For a lab with nodes: the node COMMAND (or the shell) runs in (default: the "
+        "lab's first node).")] = None,
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """Build the lab in a throwaway sandbox, verify it, run COMMAND (or a shell) there, and remove it all.
 
     The machine's own network is not touched: the lab lives in new network, mount and PID namespaces that end
     with the command. Example: sudo netgen try examples/docker0.py -- ip netns exec nginx-2 ping -c1 172.17.0.2
+
+    A lab with nodes has each node simulated in the sandbox (network, mount, UTS and PID namespaces of its own, a
+    private /run, the node's name as hostname), its underlay device a veth into one shared bridge with the node's
+    address. Every node's up.sh runs, then every node's verify.sh (their lines prefixed with the node's name), then
+    COMMAND in the node named by --node, then every node's down.sh, whatever happened (a failing up, Ctrl-C). The
+    exit code is the first failing up.sh's, else COMMAND's, else the first failing down.sh's. Example: sudo netgen
+    try examples/host_gw.py --node node1 -- ping -c1 192.168.60.12
     """
     import tempfile
 
@@ -360,11 +370,19 @@ def try_command(
     from .pipeline import write_scripts
 
     compiled = _compile(lab, timeout)
-    _one_node(compiled, _ON_EACH_NODE)
+    nodes = compiled.lab.nodes
+    names = [n.name for n in nodes]
+    if node is not None and node not in names:
+        _err(f"netgen: --node {node}: " + (f"the lab's nodes are {', '.join(names)}" if names else
+                                            "the lab has no nodes (--node is for a lab that declares them)"))
+        raise typer.Exit(2)
     with tempfile.TemporaryDirectory(prefix="netgen-try-") as directory:
         write_scripts(compiled, directory)
         try:
-            code = executor.try_in_sandbox(Path(directory), command or [])
+            if nodes:
+                code = executor.try_nodes(Path(directory), nodes, node or names[0], command or [])
+            else:
+                code = executor.try_in_sandbox(Path(directory), command or [])
         except executor.ExecutorError as e:
             _err(f"netgen: {e}")
             raise typer.Exit(2) from None

@@ -10,9 +10,12 @@ import time
 from collections import namedtuple
 
 import pytest
-from conftest import _can_sandbox, _machine_state
+from conftest import REPO, _can_sandbox, _machine_state
 from nodes import Cluster
 from test_live import ok
+from typer.testing import CliRunner
+
+from netgen.cli import app
 
 Node = namedtuple("Node", "name underlay dev")  # what the simulation reads of model.Node
 NODES = [Node("node1", "192.168.60.11/24", "eth0"), Node("node2", "192.168.60.12/24", "eth0"),
@@ -212,6 +215,20 @@ def test_ctrl_c_during_up_reaches_every_up_sh_and_down_still_runs(root, tmp_path
     assert "verifying" not in out and "netgen try: removing the lab" in out
     assert log(tmp_path) == {"node1 rolled back", "node2 rolled back", "node3 up", *DOWN_ON_ALL}
     assert subprocess.run(["pgrep", "-f", "^sleep 6003"]).returncode == 1  # what Ctrl-C spared ended with the nodes
+
+
+runner = CliRunner()
+
+
+def test_try_help_says_where_the_command_runs():
+    text = " ".join(runner.invoke(app, ["try", "--help"]).stdout.split())
+    assert "--node NODE" in text and "the node COMMAND (or the shell) runs in (default: the lab's first node)" in text
+
+
+def test_node_for_a_lab_without_nodes_is_a_usage_error():
+    result = runner.invoke(app, ["try", str(REPO / "examples" / "veth_pair.py"), "--node", "node1", "--", "true"])
+    assert result.exit_code == 2
+    assert "--node node1: the lab has no nodes" in result.stderr
 
 
 @pytest.mark.live
