@@ -2,9 +2,10 @@
 
 Inside one outer sandbox (new network, mount and PID namespaces, a private /run) a bridge, `underlay`, is the switch
 the nodes' underlay devices plug into. Each node has network, mount, UTS and PID namespaces of its own, a private
-/run (with /run/netns; the scripts make /run/netgen), its own /sys, the node's name as hostname, lo up, and its
-underlay device: a veth whose peer is a port of `underlay` (ul0, ul1, ... in the order the nodes are given), with
-the node's address, up. The outer sandbox names each node's network after the node (`ip -n NODE` there).
+/run (with /run/netns; the scripts make /run/netgen), its own /sys, the node's name as hostname (and in its
+/etc/hosts), lo up, and its underlay device: a veth whose peer is a port of `underlay` (ul0, ul1, ... in the order
+the nodes are given), with the node's address, up. The outer sandbox names each node's network after the node
+(`ip -n NODE` there).
 
 Every process of the simulation lives in the outer PID namespace, which ends when its first process does; that
 process ends with the unshare netgen started, which ends with netgen (setpriv --pdeathsig). So nothing outlives
@@ -75,6 +76,12 @@ mount -n -t tmpfs netgen-node /run
 mkdir /run/netns
 mount -n -t sysfs sysfs /sys  # /sys/class/net lists this node's links, as on a machine
 echo "$1" >/proc/sys/kernel/hostname
+# Its name resolves, as on a machine (127.0.1.1, as Debian's installer writes it): a lookup of it (Python's
+# http.server makes one) would otherwise wait for a DNS server the node cannot reach
+if [[ -f /etc/hosts ]]; then
+  { cat /etc/hosts; echo "127.0.1.1 $1"; } >/run/hosts
+  mount -n --bind /run/hosts /etc/hosts
+fi
 ip link set lo up
 echo started >&3
 exec 3>&-

@@ -12,7 +12,7 @@ from collections import namedtuple
 import pytest
 from conftest import REPO, _can_sandbox, _machine_state
 from nodes import Cluster
-from test_live import ok
+from test_live import ok, script
 from typer.testing import CliRunner
 
 from netgen.cli import app
@@ -57,12 +57,15 @@ def test_a_node_is_a_machine_of_its_own(cluster, tmp_path):
     assert ok(cluster.run("node1", "ip netns list; ls /run/netgen; pgrep -fx 'sleep 600'")).stdout.split()[:2] \
         == ["pod1", "mine"]
     # neither another node nor the outer sandbox sees its namespaces or its /run; another node, its processes
-    assert ok(cluster.run("node2", "ip netns list; ls /run; pgrep -fx 'sleep 600' || true")).stdout.split() == ["netns"]
+    assert ok(cluster.run("node2", "ip netns list; ls /run; pgrep -fx 'sleep 600' || true")).stdout.split() == \
+        ["hosts", "netns"]
     assert sorted(ok(cluster.run_outer("ip netns list | cut -d' ' -f1; ls /run")).stdout.split()) == \
         ["netns", "node1", "node2", "node3"]
     # a script run there sees the node's name, and each node its own links in /sys
     (tmp_path / "who.sh").write_text('echo "$(hostname) $(uname -n) $(ls /sys/class/net | tr "\\n" " ")"\n')
     assert ok(cluster.run("node3", f"bash {tmp_path}/who.sh")).stdout == "node3 node3 ens3 lo \n"
+    assert ok(cluster.run("node3", "getent hosts node3")).stdout.split() == ["127.0.1.1", "node3"]
+    assert "node3" not in open("/etc/hosts").read()
 
 
 @pytest.mark.live
@@ -100,6 +103,25 @@ def test_closing_leaves_nothing_on_the_machine(root):
     assert subprocess.run(["pgrep", "-f", "^sleep 6001"]).returncode == 1  # every process of it has ended
     assert not os.path.exists(f"/proc/{outer}")
     assert _machine_state() == before and sorted(os.listdir("/run")) == run_before
+
+
+@pytest.mark.live
+def test_a_compiled_lab_runs_on_two_nodes_at_once_and_down_leaves_each_as_it_was(cluster):
+    """The same lab, names and all, on two nodes side by side: each has its own /run/netgen (record and lock) and
+    its own processes (the lab's services), as two machines would."""
+    before = {node: cluster.settled_snapshot(node) for node in ("node1", "node2")}
+    for variant in ("up", "verify"):
+        running = [cluster.start(node, script("docker0", variant), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for node in before]
+        for proc in running:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, out + err
+    assert ok(cluster.run("node2", "ip netns exec nginx-2 curl -s 172.17.0.2")).stdout == "hello from nginx-1\n"
+    for node in before:
+        assert len(ok(cluster.run(node, "pgrep -f 'hello from nginx-'")).stdout.split()) == 2
+        ok(cluster.run(node, script("docker0", "down")))
+    for node in before:
+        assert cluster.settled_snapshot(node) == before[node]
 
 
 @pytest.mark.live
