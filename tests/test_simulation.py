@@ -239,7 +239,34 @@ def test_ctrl_c_during_up_reaches_every_up_sh_and_down_still_runs(root, tmp_path
     assert subprocess.run(["pgrep", "-f", "^sleep 6003"]).returncode == 1  # what Ctrl-C spared ended with the nodes
 
 
+HOST_GW = REPO / "examples" / "host_gw.py"
+needs_host_gw = pytest.mark.skipif(not HOST_GW.exists(), reason="examples/host_gw.py comes with nodes in the model "
+                                                                 "(branch issue18-nodes)")
+
+
+@pytest.mark.live
+@needs_host_gw
+def test_try_host_gw_a_pod_on_node1_reaches_a_pod_on_node2(root):
+    before = _machine_state()
+    result = subprocess.run(["netgen", "try", str(HOST_GW), "--node", "node1", "--", "ip", "netns", "exec", "pod-1-1",
+                             "curl", "-s", "-m5", "http://10.244.2.2/"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[lines.index("netgen try: running ip netns exec pod-1-1 curl -s -m5 http://10.244.2.2/ in node1") + 1] \
+        == "hello from pod-2-1"
+    for node in ("node1", "node2"):  # node1's verify checks that its pods reach node2's
+        assert [line for line in lines if line.startswith(f"{node}: verify.sh: lab host_gw: ")][0].endswith(" 0 failed")
+    assert _machine_state() == before
+
+
 runner = CliRunner()
+
+
+@needs_host_gw
+def test_node_names_one_of_the_labs_nodes():
+    result = runner.invoke(app, ["try", str(HOST_GW), "--node", "node9", "--", "true"])
+    assert result.exit_code == 2
+    assert "--node node9: the lab's nodes are node1, node2" in result.stderr
 
 
 def test_try_help_says_where_the_command_runs():
