@@ -130,7 +130,7 @@ def test_compiling_a_lab_with_nodes_to_stdout_is_refused_and_names_o(tmp_path):
            "with -o DIR (DIR/NODE/up.sh, down.sh, verify.sh)" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["up"], ["down"], ["verify"], ["try"], ["inspect"]])
+@pytest.mark.parametrize("command", [["up"], ["down"], ["verify"], ["inspect"]])  # try simulates the nodes
 def test_commands_that_run_on_one_machine_refuse_a_lab_with_nodes(tmp_path, command):
     out = ["-o", str(tmp_path / "o")] if command[0] in ("up", "down", "verify") else []
     result = runner.invoke(app, [*command, FLANNEL, *out])

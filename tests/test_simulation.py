@@ -1,6 +1,6 @@
 """Issue 18, a way to try it on one machine: nodes simulated as namespaces of their own, joined by a bridge, for
-`netgen try` and the tests (tests/nodes.py). Until the compiler writes per-node scripts, the scripts here are
-written by hand."""
+`netgen try` and the tests (tests/nodes.py). Most scripts here are written by hand, one line for each behaviour
+(a failing up, a slow one); the examples with nodes are tried at the end."""
 
 import os
 import signal
@@ -239,32 +239,33 @@ def test_ctrl_c_during_up_reaches_every_up_sh_and_down_still_runs(root, tmp_path
     assert subprocess.run(["pgrep", "-f", "^sleep 6003"]).returncode == 1  # what Ctrl-C spared ended with the nodes
 
 
-HOST_GW = REPO / "examples" / "host_gw.py"
-needs_host_gw = pytest.mark.skipif(not HOST_GW.exists(), reason="examples/host_gw.py comes with nodes in the model "
-                                                                 "(branch issue18-nodes)")
+# Part two through netgen try: a pod (container) on node1 reaches one on node2, routed, in VXLAN, or on one segment
+ACROSS = {"host_gw": ("pod-1-1", "10.244.2.2", "pod-2-1"), "flannel_vxlan": ("pod-1-1", "10.244.2.2", "pod-2-1"),
+          "overlay_l2": ("c1-1", "10.0.1.4", "c2-1")}
 
 
 @pytest.mark.live
-@needs_host_gw
-def test_try_host_gw_a_pod_on_node1_reaches_a_pod_on_node2(root):
+@pytest.mark.parametrize("example", ACROSS)
+def test_try_a_pod_on_node1_reaches_a_pod_on_node2(root, example):
+    client, server, name = ACROSS[example]
     before = _machine_state()
-    result = subprocess.run(["netgen", "try", str(HOST_GW), "--node", "node1", "--", "ip", "netns", "exec", "pod-1-1",
-                             "curl", "-s", "-m5", "http://10.244.2.2/"], capture_output=True, text=True, timeout=120)
+    command = ["ip", "netns", "exec", client, "curl", "-s", "-m5", f"http://{server}/"]
+    result = subprocess.run(["netgen", "try", str(REPO / "examples" / f"{example}.py"), "--node", "node1", "--",
+                             *command], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[lines.index("netgen try: running ip netns exec pod-1-1 curl -s -m5 http://10.244.2.2/ in node1") + 1] \
-        == "hello from pod-2-1"
+    assert lines[lines.index(f"netgen try: running {' '.join(command)} in node1") + 1] == f"hello from {name}"
     for node in ("node1", "node2"):  # node1's verify checks that its pods reach node2's
-        assert [line for line in lines if line.startswith(f"{node}: verify.sh: lab host_gw: ")][0].endswith(" 0 failed")
+        assert [line for line in lines if line.startswith(f"{node}: verify.sh: lab {example}: ")][0] \
+            .endswith(" 0 failed")
     assert _machine_state() == before
 
 
 runner = CliRunner()
 
 
-@needs_host_gw
 def test_node_names_one_of_the_labs_nodes():
-    result = runner.invoke(app, ["try", str(HOST_GW), "--node", "node9", "--", "true"])
+    result = runner.invoke(app, ["try", str(REPO / "examples" / "host_gw.py"), "--node", "node9", "--", "true"])
     assert result.exit_code == 2
     assert "--node node9: the lab's nodes are node1, node2" in result.stderr
 
