@@ -65,7 +65,8 @@ def _one_node(compiled, what: str) -> None:
         raise typer.Exit(2)
 
 
-_ON_EACH_NODE = "compile them with `netgen compile LAB -o DIR` and run DIR/NODE/up.sh (down.sh, verify.sh) on each node"
+_ON_EACH_NODE = ("compile them with `netgen compile LAB -o DIR` and run DIR/NODE/up.sh (down.sh, verify.sh) on each "
+                 "node, or try them all on simulated nodes here with `netgen try LAB`")
 
 
 def _compile_into(lab: Path, out: Path, style: str, timeout: float) -> list[str]:
