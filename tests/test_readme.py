@@ -161,6 +161,12 @@ def test_export_then_compile_the_json_gives_the_same_scripts_byte_for_byte(check
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it builds the lab in a sandbox")
 
 
+def test_the_node_step_the_readme_shows_is_in_node1s_up_sh():
+    after = README[README.index("On node1, what flannel's daemon would write for node2"):]
+    excerpt = blocks(after, "bash")[0]
+    assert excerpt in (REPO / "out" / "flannel_vxlan" / "node1" / "up.sh").read_text()
+
+
 @needs_root
 def test_try_prints_the_page_of_the_labs_web_service_and_every_check_passes(checkout):
     """Issue 17: the lab starts its own web server (a service), so verify passes whole before the command runs."""
