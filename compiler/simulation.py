@@ -4,7 +4,7 @@ Inside one outer sandbox (new network, mount and PID namespaces, a private /run)
 the nodes' underlay devices plug into. Each node has network, mount, UTS and PID namespaces of its own, a private
 /run (with /run/netns; the scripts make /run/netgen), its own /sys, the node's name as hostname (and in its
 /etc/hosts), lo up, and its underlay device: a veth whose peer is a port of `underlay` (ul0, ul1, ... in the order
-the nodes are given), with the node's address, up. The outer sandbox names each node's network after the node
+the nodes are given), with the node's address and MTU, up. The outer sandbox names each node's network after the node
 (`ip -n NODE` there).
 
 Every process of the simulation lives in the outer PID namespace, which ends when its first process does; that
@@ -29,7 +29,7 @@ class SimulationError(Exception):
     """The simulation could not start; str() says why."""
 
 
-# The outer sandbox's first process. Arguments: the node script, then NAME UNDERLAY DEV for each node. It says
+# The outer sandbox's first process. Arguments: the node script, then NAME UNDERLAY DEV MTU for each node. It says
 # "NAME PID" for each node (PID as the outer sandbox sees it) once the node is up, then "ready".
 OUTER = r"""
 set -euo pipefail
@@ -44,15 +44,15 @@ ip link set underlay up
 mkfifo /run/started
 i=0
 while (($#)); do
-  name=$1 address=$2 dev=$3
-  shift 3
+  name=$1 address=$2 dev=$3 mtu=$4
+  shift 4
   unshare --net --mount --uts --pid --kill-child --mount-proc --propagation private \
     bash -c "$node_init" netgen-node "$name" 3>/run/started &
   read -r _ </run/started || { echo "node $name did not start" >&2; exit 1; }
   pid=$(</proc/$!/task/$!/children)
   pid=${pid%% *}
   ip netns attach "$name" "$pid"
-  ip link add "ul$i" type veth peer name "$dev" netns "$name"
+  ip link add "ul$i" mtu "$mtu" type veth peer name "$dev" mtu "$mtu" netns "$name"
   ip link set "ul$i" master underlay up
   flags=()
   if [[ $address == *:* ]]; then flags=(nodad); fi  # the nodes' IPv6 underlay is usable at once
@@ -100,7 +100,7 @@ class Simulation:
     all. Start it as a context manager or call close()."""
 
     def __init__(self, nodes: Sequence[Node]):
-        specs = [value for node in nodes for value in (node.name, node.underlay, node.dev)]
+        specs = [str(value) for node in nodes for value in (node.name, node.underlay, node.dev, node.mtu)]
         try:
             self._process = sh.Command("setpriv")(
                 "--pdeathsig", "KILL", "unshare", "--net", "--mount", "--pid", "--kill-child", "--mount-proc",

@@ -1,6 +1,6 @@
 """Simulated nodes for live tests: the simulation `netgen try` runs (netgen.simulation), driven with subprocess.
 
-    with Cluster([node1, node2]) as cluster:      # objects with .name, .underlay ("192.168.60.11/24") and .dev
+    with Cluster(compile_lab("examples/host_gw.py").lab.nodes) as cluster:    # model.Node: name, underlay, dev, mtu
         cluster.run("node1", "ping -c1 192.168.60.12")
         before = cluster.snapshot("node2")
 

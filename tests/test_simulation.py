@@ -7,8 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import namedtuple
-
 import pytest
 from conftest import REPO, _can_sandbox, _machine_state
 from nodes import Cluster
@@ -16,10 +14,11 @@ from test_live import ok, script
 from typer.testing import CliRunner
 
 from netgen.cli import app
+from netgen.model import Loc, Node
 
-Node = namedtuple("Node", "name underlay dev")  # what the simulation reads of model.Node
-NODES = [Node("node1", "192.168.60.11/24", "eth0"), Node("node2", "192.168.60.12/24", "eth0"),
-         Node("node3", "192.168.60.13/24", "ens3")]
+HERE = Loc("test_simulation.py", 1)
+NODES = [Node("node1", "192.168.60.11/24", "eth0", HERE), Node("node2", "192.168.60.12/24", "eth0", HERE),
+         Node("node3", "192.168.60.13/24", "ens3", HERE, mtu=9000)]
 
 
 @pytest.fixture
@@ -44,6 +43,7 @@ def test_nodes_come_up_with_their_underlay_and_reach_each_other(cluster):
         assert links.split("\n")[0].split()[:2] == ["lo", "UNKNOWN"]  # up (lo has no carrier to report)
         assert f"{node.dev}@" in links and " UP " in links.split(f"{node.dev}@")[1].split("\n")[0]
         assert node.underlay in links
+        assert ok(cluster.run(node.name, f"cat /sys/class/net/{node.dev}/mtu")).stdout == f"{node.mtu}\n"
         for other in NODES:
             ok(cluster.run(node.name, f"ping -c1 -W2 {other.underlay.split('/')[0]}"))
     ports = ok(cluster.run_outer("ip -br link show master underlay")).stdout
@@ -130,14 +130,13 @@ def test_a_node_that_cannot_start_is_a_message(root):
 
     with pytest.raises(SimulationError, match="could not start .*any valid prefix is expected rather than "
                                               '"192.168.60.300/24"'):
-        Cluster([NODES[0], Node("node2", "192.168.60.300/24", "eth0")])
+        Cluster([NODES[0], Node("node2", "192.168.60.300/24", "eth0", HERE)])
 
 
 # netgen try for a lab with nodes, on scripts written by hand, in their own process as a user runs it: each node's
 # up.sh makes a namespace, its down.sh removes it; both log to LOG beside them, which outlives the simulation.
-TRY = ("import sys; from collections import namedtuple; from pathlib import Path; from netgen.executor import "
-       "try_nodes; N = namedtuple('N', 'name underlay dev'); sys.exit(try_nodes(Path(sys.argv[1]), "
-       f"[N(*n) for n in {[tuple(n) for n in NODES]!r}], sys.argv[2], sys.argv[3:]))")
+TRY = ("import sys; from pathlib import Path; from netgen.executor import try_nodes; from netgen.model import Loc, "
+       f"Node; sys.exit(try_nodes(Path(sys.argv[1]), {NODES!r}, sys.argv[2], sys.argv[3:]))")
 
 
 def scripts(tmp_path, **extra):
