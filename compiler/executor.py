@@ -131,10 +131,10 @@ def try_in_sandbox(script_dir: Path, command: list[str]) -> int:
     try:
         unshare("--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
                 "bash", "-c", _TRY, "netgen-try", str(script_dir), *command, _fg=True)
+    except sh.SignalException as e:  # first: it is an ErrorReturnCode too, with a negative exit code
+        return 128 + abs(e.exit_code)
     except sh.ErrorReturnCode as e:
         return e.exit_code
-    except sh.SignalException as e:
-        return 128 + abs(e.exit_code)
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0
