@@ -21,13 +21,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 sys.path.insert(0, str(BENCH))
 from run import NETGEN, settle, timed  # noqa: E402  (bench/run.py: the same timing and idling)
 
+from netgen.model import Loc, Node  # noqa: E402
 from netgen.simulation import Simulation  # noqa: E402
 
 LAB = BENCH / "labs" / "flannel_mesh.py"
@@ -61,10 +61,9 @@ def alone(simulation: Simulation, scripts: Path, node: str, script: str) -> floa
     return time.perf_counter() - start
 
 
-def _nodes(count: int) -> list[SimpleNamespace]:
-    """The mesh's nodes as the simulation needs them (name, underlay, dev), as bench/labs/flannel_mesh.py has them."""
-    return [SimpleNamespace(name=f"node{n}", underlay=f"192.168.60.{10 + n}/24", dev="eth0")
-            for n in range(1, count + 1)]
+def _nodes(count: int) -> list[Node]:
+    """The mesh's nodes, as bench/labs/flannel_mesh.py makes them."""
+    return [Node(f"node{n}", f"192.168.60.{10 + n}/24", "eth0", Loc(str(LAB), 0)) for n in range(1, count + 1)]
 
 
 def cluster(work: Path, nodes: int, pods: int, reps: int, whole: bool, quiet=settle) -> dict[str, float]:
