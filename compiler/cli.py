@@ -532,9 +532,9 @@ def audit_command(
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """Check a folder of compiled scripts: each script's engine is this netgen's, byte for byte, its header names
-    the engine's sha256, SHA256SUMS matches; with --lab, its lab part too. Then print what up.sh would make, per
-    namespace, as the ip commands a person would type. Exit 0 when all holds, 1 naming each script and its first
-    differing line.
+    the engine's sha256, SHA256SUMS matches; with --lab, its lab part too (a lab with nodes: each DIR/NODE, and the
+    inventory.yml and site.yml beside them). Then print what up.sh would make, per namespace, as the ip commands a
+    person would type. Exit 0 when all holds, 1 naming each script and its first differing line.
 
     Example: netgen audit out/docker0 --lab examples/docker0.py
     """
@@ -563,6 +563,13 @@ def audit_command(
             findings.append(audit.Finding(folder, 0, f"{lab} has no node {folder.name}"))
             continue
         findings += audit.check(folder, {name: one.script(name.removesuffix(".sh")) for name in audit.SCRIPTS})
+    playbook = folders != [directory]  # the node folders of a lab with nodes, and its playbook beside them
+    if playbook:
+        from . import ansible
+
+        findings += audit.check_playbook(directory, None if expected is None or not compiled.lab.nodes else {
+            ansible.INVENTORY: ansible.inventory(compiled.lab, __version__),
+            ansible.PLAYBOOK: ansible.playbook(compiled.lab, __version__)})
     for folder in folders:
         try:
             made = audit.what_up_makes((folder / "up.sh").read_text(errors="replace"))
@@ -578,8 +585,9 @@ def audit_command(
         _err(f"netgen audit: {len(findings)} difference{'s' if len(findings) != 1 else ''} (above): do not run "
              f"these scripts before you know why")
         raise typer.Exit(1)
-    _err(f"netgen audit: {directory}: engine, header hashes and {len(folders) * 3} scripts as netgen "
-         f"{__version__} compiles them" + (f", lab parts as {lab} gives them" if lab is not None else ""))
+    _err(f"netgen audit: {directory}: engine, header hashes and {len(folders) * 3} scripts"
+         + (", inventory.yml and site.yml" if playbook else "") + f" as netgen {__version__} compiles them"
+         + (f", lab parts as {lab} gives them" if lab is not None else ""))
 
 
 @app.command("engine")
