@@ -3,9 +3,12 @@ nodes' folders (DIR/inventory.yml, DIR/site.yml). Pure functions of the lab; not
 
 The playbook runs each node's own scripts with the `script` module, which copies a local file and runs it with the
 remote shell, and gathers no facts: no Python runs on the nodes, so they need what the scripts need (bash and
-iproute2) and sshd. Every value of the lab is written as a YAML double-quoted string (JSON's quoting, which YAML
-reads the same), so that a node named `1` or `yes` stays a name; names and addresses were validated to hold no
-quote or backslash, which keeps them safe inside the Jinja expressions too.
+iproute2) and sshd. Modules are named in full (ansible.builtin.script): a short name may be taken by a plugin of
+the same name in a folder beside the playbook, or in a collection.
+
+Every value of the lab is written as a YAML double-quoted string (JSON's quoting, which YAML reads the same), so that
+a node named `1` or `yes` stays a name; names and addresses were validated to hold no quote or backslash, which
+keeps them safe inside the Jinja expressions too.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ INVENTORY, PLAYBOOK = "inventory.yml", "site.yml"
 # -u or ~/.ssh/config.
 _ROOT = """\
     - name: is the login root? (if not, the scripts run with sudo)
-      raw: id -u
+      ansible.builtin.raw: id -u
       register: netgen_uid
       changed_when: false
 """
@@ -57,8 +60,8 @@ def inventory(lab: Lab, version: str) -> str:
 
 def _script(variant: str) -> str:
     # The script module splits its argument into words: the path is quoted, as the folder's name may hold a space.
-    return (f"      script: \"{{{{ (playbook_dir ~ '/' ~ inventory_hostname ~ '/{variant}.sh') | quote }}}}\"\n"
-            f"      become: {_BECOME}\n")
+    path = f"(playbook_dir ~ '/' ~ inventory_hostname ~ '/{variant}.sh') | quote"
+    return f"      ansible.builtin.script: \"{{{{ {path} }}}}\"\n      become: {_BECOME}\n"
 
 
 def playbook(lab: Lab, version: str) -> str:
@@ -94,7 +97,7 @@ def playbook(lab: Lab, version: str) -> str:
   tags: [always]
   tasks:
     - name: {", ".join(names)} are in the inventory
-      assert:
+      ansible.builtin.assert:
         that: "{listed} | difference(groups['all']) | length == 0"
         fail_msg: >-
           the inventory has no host {{{{ {listed} | difference(groups['all']) | join(', ') }}}}:
@@ -121,7 +124,7 @@ def playbook(lab: Lab, version: str) -> str:
       register: netgen_undone
       when: netgen_failed | length > 0 and netgen_up is changed and not (keep | default(false) | bool)
     - name: fail, as the lab is not up on every node
-      fail:
+      ansible.builtin.fail:
         msg: >-
           up failed on {{{{ netgen_failed | join(', ') }}}}, so lab {lab.name} is not up on every node; this node:
           {{{{ 'down.sh removed what up made' if netgen_undone is changed

@@ -113,17 +113,19 @@ def test_the_playbook_runs_each_nodes_own_scripts_and_nothing_that_needs_python_
     yaml = pytest.importorskip("yaml")
     check, up, verify, down = yaml.safe_load((REPO / "out" / "flannel_vxlan" / "site.yml").read_text())
     assert (check["hosts"], check["tags"], [next(iter(set(t) - {"name"})) for t in check["tasks"]]) == (
-        "localhost", ["always"], ["assert"])
+        "localhost", ["always"], ["ansible.builtin.assert"])
     for play, tags in ((up, ["up"]), (verify, ["verify"]), (down, ["down", "never"])):
         assert play["hosts"] == ["node1", "node2"] and play["tags"] == tags
         assert play["gather_facts"] is False  # facts would need Python on the node
         modules = {key for task in play["tasks"] for key in task} - {
             "name", "register", "changed_when", "become", "when"}
-        assert modules <= {"raw", "script", "fail"}, modules  # all run with the remote shell, or on the controller
-        scripts = [t["script"] for t in play["tasks"] if "script" in t]
+        # each runs with the remote shell, or on the controller
+        assert modules <= {"ansible.builtin.raw", "ansible.builtin.script", "ansible.builtin.fail"}, modules
+        scripts = [t["ansible.builtin.script"] for t in play["tasks"] if "ansible.builtin.script" in t]
         assert all(re.fullmatch(r"\{\{ \(playbook_dir ~ '/' ~ inventory_hostname ~ '/(up|down|verify)\.sh'\) \| "
                                 r"quote \}\}", s) for s in scripts), scripts
-        assert all(t["become"] == "{{ netgen_uid.stdout | trim != '0' }}" for t in play["tasks"] if "script" in t)
+        assert all(t["become"] == "{{ netgen_uid.stdout | trim != '0' }}" for t in play["tasks"]
+                   if "ansible.builtin.script" in t)
     assert "'up.sh: lab flannel_vxlan is already up; nothing changed' not in netgen_up.stdout_lines" in \
         up["tasks"][1]["changed_when"]
 
@@ -151,6 +153,22 @@ def test_ansible_reads_the_inventory_and_playbook_as_meant(tmp_path):
                      "down": [check, root, "down.sh"],
                      # without --tags: up, then verify; down only when asked for
                      "all": [check, root, "up.sh", *rollback, root, "verify.sh"]}
+
+
+def test_an_inventory_without_every_node_stops_the_playbook_before_any_host_is_touched(tmp_path):
+    program = _ansible_playbook()
+    if program is None:
+        pytest.skip(f"Ansible is not installed ({executor.CLUSTER_EXTRA})")
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+           "ANSIBLE_NOCOLOR": "1"}
+    inventory = tmp_path / "hosts.yml"  # node2 missing; node1 reached by a "ssh" that fails at once, were it tried
+    inventory.write_text("all:\n  hosts:\n    node1:\n      ansible_ssh_executable: /bin/false\n")
+    result = subprocess.run([program, "-i", str(inventory), str(REPO / "out" / "flannel_vxlan" / "site.yml"),
+                             "--tags", "up"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert "the inventory has no host node2: name a host after each node of the lab" in result.stdout
+    assert not re.search(r"^\w+: \[node1\]", result.stdout, re.M), result.stdout  # no task ran on node1
+    assert list(recap(result)) == ["localhost"]
 
 
 # --- netgen up|verify|down --inventory, without hosts ----------------------------------------------------------------
@@ -294,7 +312,7 @@ def flannel(tmp_path):
     """examples/flannel_vxlan.py compiled by the README's command in a checkout, with the key and the login in
     group_vars/all.yml beside the inventory (where the README says they go), and its nodes up with sshd."""
     _live()
-    checkout = tmp_path / "checkout"
+    checkout = tmp_path / "a checkout"  # a space in the scripts' path, which the playbook quotes
     checkout.mkdir()
     (checkout / "examples").symlink_to(REPO / "examples")
     ok(subprocess.run(["bash", "-c", COMPILE_NODES], cwd=checkout, capture_output=True, text=True))
@@ -368,7 +386,7 @@ def test_a_failed_up_on_one_host_is_undone_on_the_others_unless_kept(flannel):
     kept = playbook(flannel, "up", "-e", "keep=true")
     assert kept.returncode == 2 and "this node: left as up built it (keep=true)" in failure(kept, "node1")
     assert "nothing to do: lab flannel_vxlan is up as built" in \
-        ok(cluster.run("node1", f"bash {flannel.out}/node1/up.sh --plan")).stdout
+        ok(cluster.run("node1", f"bash {shlex.quote(str(flannel.out))}/node1/up.sh --plan")).stdout
     # once node2 is fixed, up completes the cluster: node1 was up already
     ok(cluster.run("node2", "ip link del cni0"))
     fixed = playbook(flannel, "up")
