@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import manifest, render
+from . import ansible, manifest, render
 
 SCRIPTS = tuple(f"{v}.sh" for v in render.VARIANTS)
 _HASH_LINE = re.compile(r"^# engine sha256: ([0-9a-f]{64})$", re.M)
@@ -103,6 +103,34 @@ def check(directory: Path, expected: dict[str, str] | None = None) -> list[Findi
                 found.append(Finding(path, _first_difference(lab_part, want_lab),
                                      "the lab's part differs from what compiling the lab gives (first differing "
                                      "line)"))
+    return found
+
+
+def check_playbook(directory: Path, expected: dict[str, str] | None = None) -> list[Finding]:
+    """Every difference in the inventory and playbook beside the node folders of a lab with nodes, which run the
+    nodes' scripts as root on real hosts: against DIR/SHA256SUMS, and the whole text compiling the lab gives (by
+    file name) when the lab file was given."""
+    found = []
+    try:
+        recorded = manifest.parse((directory / manifest.NAME).read_text())
+    except OSError:
+        recorded = None
+        found.append(Finding(directory / manifest.NAME, 0, "missing: the inventory and playbook cannot be matched to "
+                                                           "what was compiled"))
+    for name in (ansible.INVENTORY, ansible.PLAYBOOK):
+        path = directory / name
+        try:
+            data = path.read_bytes()
+        except OSError:
+            found.append(Finding(path, 0, "missing"))
+            continue
+        if recorded is not None and recorded.get(name) != hashlib.sha256(data).hexdigest():
+            found.append(Finding(path, 0, f"its sha256 is not the one {manifest.NAME} records: changed since it was "
+                                          "compiled"))
+        text = data.decode(errors="replace")
+        if expected is not None and text != expected[name]:
+            found.append(Finding(path, _first_difference(text, expected[name]), "differs from what compiling the "
+                                                                                 "lab gives (first differing line)"))
     return found
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -66,7 +66,8 @@ def _one_node(compiled, what: str) -> None:
 
 
 _ON_EACH_NODE = ("compile them with `netgen compile LAB -o DIR` and run DIR/NODE/up.sh (down.sh, verify.sh) on each "
-                 "node, or try them all on simulated nodes here with `netgen try LAB`")
+                 "node, run them on your hosts with Ansible (`netgen up LAB --inventory FILE`), or try them all on "
+                 "simulated nodes here with `netgen try LAB`")
 
 
 def _compile_into(lab: Path, out: Path, style: str, timeout: float) -> list[str]:
@@ -241,19 +242,70 @@ OutOpt = Annotated[Optional[Path], typer.Option(
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Compile and say what would run; run nothing.")]
 
 
-def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[str], dry_run: bool,
-                     timeout: float) -> None:
-    """Compile the lab into DIR, then run DIR/VARIANT.sh with bash, streaming its output; exit with its code."""
+def _compile_and_run(lab: Path, out: Optional[Path], variant: str, args: list[str], dry_run: bool, timeout: float,
+                     inventory: Optional[Path] = None, ansible_args: Optional[list[str]] = None) -> None:
+    """Compile the lab into DIR, then run DIR/VARIANT.sh with bash (or, given an inventory, DIR/site.yml with
+    ansible-playbook), streaming its output; exit with its code."""
+    compiled = _compile(lab, timeout)
+    if inventory is not None:
+        _on_hosts(compiled, out, variant, args, dry_run, inventory, ansible_args or [])
+    if ansible_args:
+        _err(f"netgen: {' '.join(ansible_args)}: what follows the lab goes to ansible-playbook, with --inventory FILE")
+        raise typer.Exit(2)
+    _one_node(compiled, _ON_EACH_NODE)
+    directory = _written(compiled, out)
+    _run(directory / f"{variant}.sh", args, dry_run, len(compiled.plan.namespaces) + 1)
+
+
+def _written(compiled, out: Optional[Path]) -> Path:
+    """The folder the lab's scripts were written into: DIR, or out/LAB_NAME."""
     from .pipeline import write_scripts
 
-    compiled = _compile(lab, timeout)
-    _one_node(compiled, _ON_EACH_NODE)
     directory = out or Path("out") / compiled.lab.name
     try:
         write_scripts(compiled, str(directory))
     except OSError as e:
         _cannot_write(f"the scripts into the folder {directory}", directory, e)
-    _run(directory / f"{variant}.sh", args, dry_run, len(compiled.plan.namespaces) + 1)
+    return directory
+
+
+def _on_hosts(compiled, out: Optional[Path], variant: str, args: list[str], dry_run: bool, inventory: Path,
+              ansible_args: list[str]) -> NoReturn:
+    """Compile the lab with nodes into DIR and run DIR/site.yml --tags VARIANT with ansible-playbook on the hosts of
+    `inventory`, streaming its output; exit with its code."""
+    import shlex
+
+    from . import ansible, executor
+
+    if not compiled.lab.nodes:
+        _err(f"netgen: --inventory runs each node of a lab on the host named after it, and lab {compiled.lab.name} "
+             f"declares no nodes: run it on this machine without --inventory")
+        raise typer.Exit(2)
+    if args:
+        _err(f"netgen: {' '.join(args)} is not for --inventory: the playbook runs each node's {variant}.sh as it is; "
+             f"run `{variant}.sh {' '.join(args)}` from DIR/NODE on the node itself")
+        raise typer.Exit(2)
+    try:
+        program = executor.ansible_playbook()
+    except executor.ExecutorError as e:
+        _err(f"netgen: {e}")
+        raise typer.Exit(2) from None
+    playbook = _written(compiled, out) / ansible.PLAYBOOK
+    if not inventory.exists():  # checked once written: it may be DIR/inventory.yml, just compiled
+        _err(f"netgen: --inventory {inventory}: no such file or folder (the lab's own is "
+             f"{playbook.parent / ansible.INVENTORY})")
+        raise typer.Exit(2)
+    command = [program, "-i", str(inventory), str(playbook), "--tags", variant, *ansible_args]
+    if dry_run:
+        _err(f"netgen: would run: {shlex.join(command)}")
+        raise typer.Exit(0)
+    _err(f"netgen: running {shlex.join(command)}")
+    try:
+        code = executor.run_playbook(program, command[1:])
+    except executor.ExecutorError as e:
+        _err(f"netgen: {e}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
 def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> None:
@@ -272,51 +324,66 @@ def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> N
     raise typer.Exit(code)
 
 
+InventoryOpt = Annotated[Optional[Path], typer.Option(
+    "--inventory", metavar="FILE",
+    help="For a lab with nodes: run it on real hosts with Ansible, each node on the host of FILE named after it "
+         "(DIR/inventory.yml names each at its address): ansible-playbook -i FILE DIR/site.yml --tags COMMAND. Needs "
+         "Ansible: pip install 'netgen[cluster]'.")]
+AnsibleArgs = Annotated[Optional[list[str]], typer.Argument(
+    metavar="[-- ANSIBLE-PLAYBOOK ARGS...]",
+    help="With --inventory: passed to ansible-playbook, e.g. -e keep=true (up: leave the nodes built when another "
+         "fails), -u USER, --limit NODE.")]
 PlanOpt = Annotated[bool, typer.Option(
     "--plan", help="Read the live state and print each command the script would run now (and every conflict, and what "
                    "it would leave as it is); change nothing.")]
 
 
 @app.command("up")
-def up_command(lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT,
-               plan: PlanOpt = False) -> None:
+def up_command(lab: LabArg, ansible_args: AnsibleArgs = None, out: OutOpt = None, dry_run: DryRunOpt = False,
+               timeout: TimeoutOpt = TIMEOUT, plan: PlanOpt = False, inventory: InventoryOpt = None) -> None:
     """Compile the lab into the folder out/LAB_NAME (or -o DIR) and build it on this host (as root) by running its
-    up.sh.
+    up.sh; a lab with nodes, on the hosts of --inventory FILE with Ansible.
 
-    Example: sudo netgen up examples/docker0.py --plan
+    With --inventory, a node where up fails has undone its own changes, and down.sh then runs on the nodes where
+    this run's up made changes (-- -e keep=true leaves them built). Example: sudo netgen up examples/docker0.py
+    --plan; netgen up examples/flannel_vxlan.py --inventory out/flannel_vxlan/inventory.yml
     """
-    _compile_and_run(lab, out, "up", ["--plan"] * plan, dry_run, timeout)
+    _compile_and_run(lab, out, "up", ["--plan"] * plan, dry_run, timeout, inventory, ansible_args)
 
 
 @app.command("down")
 def down_command(
-    lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False, timeout: TimeoutOpt = TIMEOUT, plan: PlanOpt = False,
+    lab: LabArg, ansible_args: AnsibleArgs = None, out: OutOpt = None, dry_run: DryRunOpt = False,
+    timeout: TimeoutOpt = TIMEOUT, plan: PlanOpt = False, inventory: InventoryOpt = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Remove every object that has a name from the lab, whoever made it (for a host whose record in "
                         "/run/netgen is gone): it also deletes what someone else made under those names, and ends "
                         "what runs in those namespaces.")] = False,
 ) -> None:
-    """Compile the lab into the folder out/LAB_NAME (or -o DIR) and remove it from this host by running its down.sh.
+    """Compile the lab into the folder out/LAB_NAME (or -o DIR) and remove it from this host by running its down.sh;
+    a lab with nodes, from the hosts of --inventory FILE with Ansible.
 
     Only what the lab's up made is removed; anything else carrying a lab name is left and named (see --force).
     Example: sudo netgen down examples/docker0.py
     """
-    _compile_and_run(lab, out, "down", ["--force"] * force + ["--plan"] * plan, dry_run, timeout)
+    _compile_and_run(lab, out, "down", ["--force"] * force + ["--plan"] * plan, dry_run, timeout, inventory,
+                     ansible_args)
 
 
 @app.command("verify")
 def verify_command(
-    lab: LabArg, out: OutOpt = None, dry_run: DryRunOpt = False,
+    lab: LabArg, ansible_args: AnsibleArgs = None, out: OutOpt = None, dry_run: DryRunOpt = False,
     absent: Annotated[bool, typer.Option("--absent", help="Check that nothing of the lab is left.")] = False,
     tap: Annotated[bool, typer.Option("--tap", help="Print the results as TAP.")] = False,
-    timeout: TimeoutOpt = TIMEOUT,
+    timeout: TimeoutOpt = TIMEOUT, inventory: InventoryOpt = None,
 ) -> None:
     """Compile the lab into the folder out/LAB_NAME (or -o DIR) and check the live host against it with its verify.sh;
-    exit 0 only if all checks pass.
+    exit 0 only if all checks pass. A lab with nodes: its hosts, those of --inventory FILE, with Ansible.
 
     Example: sudo netgen verify examples/docker0.py --tap
     """
-    _compile_and_run(lab, out, "verify", ["--absent"] * absent + ["--tap"] * tap, dry_run, timeout)
+    _compile_and_run(lab, out, "verify", ["--absent"] * absent + ["--tap"] * tap, dry_run, timeout, inventory,
+                     ansible_args)
 
 
 @app.command("run")
@@ -465,9 +532,9 @@ def audit_command(
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """Check a folder of compiled scripts: each script's engine is this netgen's, byte for byte, its header names
-    the engine's sha256, SHA256SUMS matches; with --lab, its lab part too. Then print what up.sh would make, per
-    namespace, as the ip commands a person would type. Exit 0 when all holds, 1 naming each script and its first
-    differing line.
+    the engine's sha256, SHA256SUMS matches; with --lab, its lab part too (a lab with nodes: each DIR/NODE, and the
+    inventory.yml and site.yml beside them). Then print what up.sh would make, per namespace, as the ip commands a
+    person would type. Exit 0 when all holds, 1 naming each script and its first differing line.
 
     Example: netgen audit out/docker0 --lab examples/docker0.py
     """
@@ -496,6 +563,13 @@ def audit_command(
             findings.append(audit.Finding(folder, 0, f"{lab} has no node {folder.name}"))
             continue
         findings += audit.check(folder, {name: one.script(name.removesuffix(".sh")) for name in audit.SCRIPTS})
+    playbook = folders != [directory]  # the node folders of a lab with nodes, and its playbook beside them
+    if playbook:
+        from . import ansible
+
+        findings += audit.check_playbook(directory, None if expected is None or not compiled.lab.nodes else {
+            ansible.INVENTORY: ansible.inventory(compiled.lab, __version__),
+            ansible.PLAYBOOK: ansible.playbook(compiled.lab, __version__)})
     for folder in folders:
         try:
             made = audit.what_up_makes((folder / "up.sh").read_text(errors="replace"))
@@ -511,8 +585,9 @@ def audit_command(
         _err(f"netgen audit: {len(findings)} difference{'s' if len(findings) != 1 else ''} (above): do not run "
              f"these scripts before you know why")
         raise typer.Exit(1)
-    _err(f"netgen audit: {directory}: engine, header hashes and {len(folders) * 3} scripts as netgen "
-         f"{__version__} compiles them" + (f", lab parts as {lab} gives them" if lab is not None else ""))
+    _err(f"netgen audit: {directory}: engine, header hashes and {len(folders) * 3} scripts"
+         + (", inventory.yml and site.yml" if playbook else "") + f" as netgen {__version__} compiles them"
+         + (f", lab parts as {lab} gives them" if lab is not None else ""))
 
 
 @app.command("engine")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -73,22 +74,60 @@ def run_script(script: Path, args: list[str] | None = None, namespaces: int = 0)
     """Run a compiled script with bash, streaming its output; return its exit code."""
     progress = _Progress(script.name, namespaces)
     try:
-        running = sh.Command("bash")(str(script), *(args or []), _bg=True, _ok_code=list(range(256)),
-                                     _out=lambda line: progress.line(line, sys.stdout),
-                                     _err=lambda line: progress.line(line, sys.stderr))
+        return _streamed("bash", [str(script), *(args or [])], lambda line: progress.line(line, sys.stdout),
+                         lambda line: progress.line(line, sys.stderr))
+    except sh.CommandNotFound:
+        raise ExecutorError("bash is not installed") from None
+    finally:
+        progress.end()
+
+
+def _streamed(program: str, args: list[str], out, err, env: dict[str, str] | None = None) -> int:
+    """Run `program`, each line of its output and errors given to `out` and `err` as it comes; its exit code."""
+    try:
+        running = sh.Command(program)(*args, _bg=True, _ok_code=list(range(256)), _out=out, _err=err, _env=env)
         while True:
             try:
                 running.wait()
-                break
-            except KeyboardInterrupt:  # the script got the same SIGINT and is rolling back: let it finish
+                return running.exit_code
+            except KeyboardInterrupt:  # the program got the same SIGINT and is rolling back: let it finish
                 continue
-    except sh.CommandNotFound:
-        raise ExecutorError("bash is not installed") from None
     except sh.SignalException as e:
-        progress.end()
         return 128 + abs(e.exit_code)
-    progress.end()
-    return running.exit_code
+
+
+# `netgen up|down|verify LAB --inventory FILE`: the lab's playbook (DIR/site.yml), run by Ansible on real hosts.
+CLUSTER_EXTRA = "pip install 'netgen[cluster]'"
+
+
+def ansible_playbook() -> str:
+    """The ansible-playbook to run: the one installed beside netgen's own Python (by the cluster extra), else the
+    first on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    found = beside if os.access(beside, os.X_OK) else shutil.which("ansible-playbook")
+    if found is None:
+        raise ExecutorError(f"--inventory runs the lab's playbook with ansible-playbook (Ansible), which is not "
+                            f"installed: install netgen with its cluster extra, `{CLUSTER_EXTRA}` (in a checkout: "
+                            f"`.venv/bin/pip install -e '.[cluster]'`), or ansible-core 2.15 or later")
+    return found
+
+
+def run_playbook(program: str, args: list[str]) -> int:
+    """Run ansible-playbook with `args`, streaming its output; return its exit code (0 all hosts ok, 2 a host
+    failed, 4 a host could not be reached, ...). Its results are shown as YAML, where a script's lines read one a
+    line, unless the caller's environment chooses a format."""
+    env = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml", **os.environ}
+
+    def passed(stream):
+        def line(text: str) -> None:
+            stream.write(text)
+            stream.flush()
+        return line
+
+    try:
+        return _streamed(program, args, passed(sys.stdout), passed(sys.stderr), env)
+    except sh.CommandNotFound:
+        raise ExecutorError(f"{program} cannot be run: reinstall Ansible ({CLUSTER_EXTRA})") from None
 
 
 # `netgen try`: inside new network, mount and PID namespaces, with a private /run (for netns, lock and netgen),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
 
-from . import __version__, labjson, loader, manifest, nodes, plan, render, validate
+from . import __version__, ansible, labjson, loader, manifest, nodes, plan, render, validate
 from . import model
 from .model import Diagnostic
 
@@ -70,7 +70,8 @@ def compile_lab(path: str, timeout: float | None = None) -> Compiled:
 def write_scripts(compiled: Compiled, directory: str, style: str = "batched") -> list[str]:
     """Write up.sh, down.sh, verify.sh and their SHA256SUMS into `directory`, all of them or none: each is
     written beside its target under a temporary name, and renamed over it once every one has been written. A lab
-    with nodes gets them in a folder per node, `directory`/NODE."""
+    with nodes gets them in a folder per node, `directory`/NODE, and beside those the Ansible inventory and
+    playbook that run them on real hosts, with a SHA256SUMS of their own."""
     folders = {os.path.join(directory, name): node for name, node in compiled.nodes.items()} if compiled.lab.nodes \
         else {directory: compiled}
     staged: list[tuple[str, str]] = []  # (temporary file, target)
@@ -83,6 +84,16 @@ def write_scripts(compiled: Compiled, directory: str, style: str = "batched") ->
                 with open(_stage(folder, name, 0o755, staged), "wb") as f:
                     digests[name] = _render_into(one.plan, variant, style, f)
             with open(_stage(folder, manifest.NAME, 0o644, staged), "wb") as f:
+                f.write(manifest.text(digests).encode())
+        if compiled.lab.nodes:
+            digests = {}
+            for name, text in ((ansible.INVENTORY, ansible.inventory(compiled.lab, __version__)),
+                               (ansible.PLAYBOOK, ansible.playbook(compiled.lab, __version__))):
+                data = text.encode()
+                with open(_stage(directory, name, 0o644, staged), "wb") as f:
+                    f.write(data)
+                digests[name] = hashlib.sha256(data).hexdigest()
+            with open(_stage(directory, manifest.NAME, 0o644, staged), "wb") as f:
                 f.write(manifest.text(digests).encode())
         for tmp, target in staged:
             os.replace(tmp, target)

@@ -69,8 +69,29 @@ def test_audit_passes_on_the_committed_scripts_and_prints_what_up_makes(example)
 def test_audit_of_a_lab_with_nodes_checks_each_node_folder_against_its_node():
     result = invoke("audit", str(REPO / "out" / "flannel_vxlan"), "--lab", str(REPO / "examples" / "flannel_vxlan.py"))
     assert result.exit_code == 0, result.stderr
-    assert "6 scripts" in result.stderr
+    assert "6 scripts, inventory.yml and site.yml as netgen" in result.stderr
     assert "bridge fdb replace 02:01:c0:a8:3c:0c dev flannel.1 dst 192.168.60.12 self permanent" in result.stdout
+
+
+def test_audit_checks_the_playbook_and_inventory_beside_the_node_folders(tmp_path):
+    """They run every node's scripts as root: an edit is named as one in a script is."""
+    directory = tmp_path / "flannel_vxlan"
+    shutil.copytree(REPO / "out" / "flannel_vxlan", directory)
+    site = directory / "site.yml"
+    lines = site.read_text().split("\n")
+    at = lines.index("    - name: up.sh") + 2  # its script line
+    lines[at - 1] = lines[at - 1].replace("/up.sh", "/up.sh --force")
+    site.write_text("\n".join(lines))
+    result = invoke("audit", str(directory), "--lab", str(REPO / "examples" / "flannel_vxlan.py"))
+    assert result.exit_code == 1
+    assert f"{site}: its sha256 is not the one SHA256SUMS records" in result.stderr
+    assert f"{site}:{at}: differs from what compiling the lab gives" in result.stderr
+    (directory / "SHA256SUMS").unlink()
+    (directory / "inventory.yml").unlink()
+    result = invoke("audit", str(directory))
+    assert result.exit_code == 1 and "2 differences" in result.stderr
+    assert f"{directory / 'SHA256SUMS'}: missing" in result.stderr
+    assert f"{directory / 'inventory.yml'}: missing" in result.stderr
 
 
 

@@ -112,7 +112,7 @@ def test_host_gw_routes_pod_subnets_via_the_underlay_of_three_nodes(tmp_path):
 def test_compile_o_writes_a_folder_of_scripts_per_node(tmp_path):
     result = runner.invoke(app, ["compile", FLANNEL, "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
-    assert sorted(os.listdir(tmp_path / "out")) == ["node1", "node2"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["SHA256SUMS", "inventory.yml", "node1", "node2", "site.yml"]
     for node in ("node1", "node2"):
         folder = tmp_path / "out" / node
         assert sorted(os.listdir(folder)) == ["SHA256SUMS", "down.sh", "up.sh", "verify.sh"]
@@ -193,8 +193,9 @@ def test_regen_writes_a_folder_per_node(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     written = write_scripts(compile_lab("examples/host_gw.py"), str(tmp_path / "host_gw"))
     assert sorted(os.path.relpath(p, tmp_path) for p in written) == sorted(
-        f"host_gw/{node}/{name}" for node in ("node1", "node2") for name in ("up.sh", "down.sh", "verify.sh",
-                                                                               "SHA256SUMS"))
+        [f"host_gw/{node}/{name}" for node in ("node1", "node2") for name in ("up.sh", "down.sh", "verify.sh",
+                                                                                "SHA256SUMS")]
+        + [f"host_gw/{name}" for name in ("inventory.yml", "site.yml", "SHA256SUMS")])
 
 
 # Golden tests for the examples with nodes: out/NAME/NODE/ once it is committed (it waits for the engine's rewrite,

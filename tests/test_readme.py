@@ -110,7 +110,9 @@ SVG = "netgen graph examples/docker0.py --format svg -o docker0.svg"
 CHECK = next(b for b in blocks(README, "") if b.startswith("$ netgen check examples/docker_nat.py\n"))
 EXPORT = [line.split("#")[0].strip() for line in blocks(section("Lab files as data (JSON)"))[0].splitlines()]
 TRY = blocks(section("The CLI"))[0].strip()
-RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, TRY}
+# "Running on real hosts": compile, then ansible-playbook; or netgen up --inventory (test_ansible.py runs them live)
+(COMPILE_NODES, PLAYBOOK), (UP_ON_HOSTS,) = (b.strip().splitlines() for b in blocks(section("Running on real hosts")))
+RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, TRY, COMPILE_NODES, UP_ON_HOSTS}
 
 
 def shown(command: str) -> str:
@@ -156,6 +158,18 @@ def test_export_then_compile_the_json_gives_the_same_scripts_byte_for_byte(check
         assert result.returncode == 0, result.stderr
     for script in ("up.sh", "down.sh", "verify.sh", "SHA256SUMS"):
         assert (checkout / "out" / "docker0" / script).read_bytes() == (REPO / "out" / "docker0" / script).read_bytes()
+
+
+def test_compile_of_a_lab_with_nodes_writes_what_out_holds_and_the_playbook_command_names_it(checkout):
+    assert (COMPILE_NODES, PLAYBOOK, UP_ON_HOSTS) == (
+        "netgen compile examples/flannel_vxlan.py -o out/flannel_vxlan",
+        "ansible-playbook -i out/flannel_vxlan/inventory.yml out/flannel_vxlan/site.yml --tags up",
+        "netgen up examples/flannel_vxlan.py --inventory out/flannel_vxlan/inventory.yml")
+    result = netgen(COMPILE_NODES, checkout)
+    assert result.returncode == 0, result.stderr
+    written, committed = ({str(p.relative_to(top)): p.read_bytes() for p in (top / "flannel_vxlan").rglob("*")
+                           if p.is_file()} for top in (checkout / "out", REPO / "out"))
+    assert written == committed and "flannel_vxlan/site.yml" in written
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it builds the lab in a sandbox")
