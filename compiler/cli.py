@@ -545,29 +545,28 @@ def audit_command(
         _err(f"netgen: {directory} holds no compiled scripts (no up.sh); compile a lab into it with "
              f"`netgen compile LAB -o {directory}`")
         raise typer.Exit(2)
-    expected = None
+    compiled = None
     if lab is not None:
         # Compiled under the name the scripts give it, when that is this file: every step's comment names it.
         named = audit.source_named(folders[0] / "up.sh")
         if named is not None and os.path.exists(named) and os.path.samefile(named, lab):
             lab = Path(named)
         compiled = _compile(lab, timeout)
-        expected = {"": compiled} if not compiled.lab.nodes else compiled.nodes
     findings = []
     for folder in folders:
-        if expected is None:
-            findings += audit.check(folder)
-            continue
-        one = expected.get("" if not compiled.lab.nodes else folder.name)
-        if one is None:
-            findings.append(audit.Finding(folder, 0, f"{lab} has no node {folder.name}"))
-            continue
-        findings += audit.check(folder, {name: one.script(name.removesuffix(".sh")) for name in audit.SCRIPTS})
+        want = None
+        if compiled is not None:  # the lab, or the node named as the folder
+            one = compiled.nodes.get(folder.name) if compiled.lab.nodes else compiled
+            if one is None:
+                findings.append(audit.Finding(folder, 0, f"{lab} has no node {folder.name}"))
+                continue
+            want = {name: one.script(name.removesuffix(".sh")) for name in audit.SCRIPTS}
+        findings += audit.check(folder, want)
     playbook = folders != [directory]  # the node folders of a lab with nodes, and its playbook beside them
     if playbook:
         from . import ansible
 
-        findings += audit.check_playbook(directory, None if expected is None or not compiled.lab.nodes else {
+        findings += audit.check_playbook(directory, None if compiled is None or not compiled.lab.nodes else {
             ansible.INVENTORY: ansible.inventory(compiled.lab, __version__),
             ansible.PLAYBOOK: ansible.playbook(compiled.lab, __version__)})
     for folder in folders:

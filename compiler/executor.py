@@ -117,15 +117,8 @@ def run_playbook(program: str, args: list[str]) -> int:
     failed, 4 a host could not be reached, ...). Its results are shown as YAML, where a script's lines read one a
     line, unless the caller's environment chooses a format."""
     env = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml", **os.environ}
-
-    def passed(stream):
-        def line(text: str) -> None:
-            stream.write(text)
-            stream.flush()
-        return line
-
     try:
-        return _streamed(program, args, passed(sys.stdout), passed(sys.stderr), env)
+        return _streamed(program, args, _lines(sys.stdout), _lines(sys.stderr), env)
     except sh.CommandNotFound:
         raise ExecutorError(f"{program} cannot be run: reinstall Ansible ({CLUSTER_EXTRA})") from None
 
@@ -227,8 +220,8 @@ def _on_every_node(simulation: Simulation, names: list[str], script_dir: Path, s
         enter = simulation.enter(name)
         running.append(sh.Command(enter[0])(
             *enter[1:], "bash", str(script_dir / name / script), _bg=True, _bg_exc=False, _ok_code=range(256),
-            _new_session=removing, _out=os.devnull if removing else _prefixed(name, sys.stdout),
-            _err=_prefixed(name, sys.stderr)))
+            _new_session=removing, _out=os.devnull if removing else _lines(sys.stdout, f"{name}: "),
+            _err=_lines(sys.stderr, f"{name}: ")))
     codes = []
     for process in running:
         try:
@@ -239,9 +232,11 @@ def _on_every_node(simulation: Simulation, names: list[str], script_dir: Path, s
     return codes
 
 
-def _prefixed(name: str, stream):
+def _lines(stream, prefix: str = ""):
+    """A writer of whole lines to `stream`, each after `prefix` (a node's name and a colon, say), flushed as it
+    comes."""
     def line(text: str) -> None:
-        stream.write(f"{name}: {text}" if text.endswith("\n") else f"{name}: {text}\n")
+        stream.write(f"{prefix}{text}" if text.endswith("\n") or not prefix else f"{prefix}{text}\n")
         stream.flush()
     return line
 
