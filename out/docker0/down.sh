@@ -36,7 +36,7 @@ declare -A SYSCTL_KEYS=()
 FDB_NS=()
 NFT_TABLE='' NFT_CHAINS=() NFT_RULES=() # no NAT
 
-# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links ------------------
+# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links and routes -------
 lab_teardown() {
   # namespace nginx-2 (examples/docker0.py:17)
   doom 'nginx-2' 'netns del nginx-2'
@@ -50,6 +50,7 @@ lab_teardown() {
   remove link 'host' 'docker0' bridge 'link del dev docker0'
   return 0
 }
+
 # ===== netgen engine ============================================================================================
 # Everything from the line above to the end of the file is netgen's engine: one text, byte for byte the same in
 # up.sh, down.sh and verify.sh of every lab this version of netgen compiles (the header names its sha256; `netgen

@@ -63,7 +63,7 @@ NFT_RULES=(
   'postrouting' 'ip6 saddr fd00:17::/64 ip6 daddr fd00:17::2 tcp dport 80 ct status dnat masquerade'
 )
 
-# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links ------------------
+# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links and routes -------
 lab_teardown() {
   # namespace nginx-2 (examples/docker_nat.py:23)
   doom 'nginx-2' 'netns del nginx-2'
@@ -77,6 +77,7 @@ lab_teardown() {
   remove link 'host' 'docker0' bridge 'link del dev docker0'
   return 0
 }
+
 # ===== netgen engine ============================================================================================
 # Everything from the line above to the end of the file is netgen's engine: one text, byte for byte the same in
 # up.sh, down.sh and verify.sh of every lab this version of netgen compiles (the header names its sha256; `netgen

@@ -47,7 +47,7 @@ NFT_RULES=(
   'postrouting' 'ip saddr 10.244.1.0/24 ip daddr != 10.244.1.0/24 ip daddr != 10.244.2.0/24 oifname != "cni0" masquerade'
 )
 
-# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links ------------------
+# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links and routes -------
 lab_teardown() {
   # namespace pod-1-2 (examples/host_gw.py:24)
   doom 'pod-1-2' 'netns del pod-1-2'
@@ -63,6 +63,7 @@ lab_teardown() {
   remove link 'host' 'cni0' bridge 'link del dev cni0'
   return 0
 }
+
 # ===== netgen engine ============================================================================================
 # Everything from the line above to the end of the file is netgen's engine: one text, byte for byte the same in
 # up.sh, down.sh and verify.sh of every lab this version of netgen compiles (the header names its sha256; `netgen

@@ -38,7 +38,7 @@ declare -A SYSCTL_KEYS=()
 FDB_NS=('host')
 NFT_TABLE='' NFT_CHAINS=() NFT_RULES=() # no NAT
 
-# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links ------------------
+# --- what down removes, newest first: each namespace (`doom NS LINE`), then the host's links and routes -------
 lab_teardown() {
   # namespace c1-2 (examples/overlay_l2.py:25)
   doom 'c1-2' 'netns del c1-2'
@@ -54,6 +54,7 @@ lab_teardown() {
   remove link 'host' 'br0' bridge 'link del dev br0'
   return 0
 }
+
 # ===== netgen engine ============================================================================================
 # Everything from the line above to the end of the file is netgen's engine: one text, byte for byte the same in
 # up.sh, down.sh and verify.sh of every lab this version of netgen compiles (the header names its sha256; `netgen
