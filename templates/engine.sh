@@ -77,9 +77,10 @@ lock() {
   exec {LOCK_FD}>>"$STATE_DIR/$LAB.lock"
   if ! flock "$how" -w "$wait" "$LOCK_FD"; then
     read -r holder <"$STATE_DIR/$LAB.lock" || true
+    [[ $holder =~ ^pid\ [0-9]+,\ [a-z]+\.sh$ ]] || holder=
     die 2 "lab $LAB is in use by another run (last taken by ${holder:-?}); try again when it has finished"
   fi
-  if [[ $how == -x ]]; then printf 'pid %s, %s\n' "$$" "$SCRIPT" >"$STATE_DIR/$LAB.lock"; fi
+  if [[ $how == -x ]]; then printf 'pid %s, %s\n' "$$" "$SCRIPT" 2>/dev/null >"$STATE_DIR/$LAB.lock" || true; fi
 }
 
 # scratch makes this run's scratch directory (ip's batches and readings) in the state directory. Under the lab's
@@ -94,7 +95,7 @@ scratch() {
     done
   fi
   TMP=$(mktemp -d -p "$STATE_DIR" "run.$LAB.XXXXXXXX") || die 2 "cannot make a scratch directory in $STATE_DIR"
-  printf '%s\n' "$PARSE_AWK" >"$TMP/parse.awk"
+  TMP_ID=$(stat -c '%d:%i' -- "$TMP")
 }
 
 # cleanup, on exit: background work (a batch, a reader) may still write to the scratch directory, so it is waited
@@ -107,16 +108,18 @@ cleanup() {
 
 # quiet_scratch waits until no process works in the scratch directory any more: every batch and reader runs
 # there, and one whose parent loop was ended by a signal may still be running (up to NETGEN_STRAGGLER_WAIT seconds,
-# default 10; then it is killed). Undo and cleanup come after it, never beside it.
+# default 10; then it is killed). Undo and cleanup come after it, never beside it. A process counts when its working
+# directory is this very directory (device and inode: only root can enter it), not one elsewhere of that name.
+TMP_ID=
 quiet_scratch() {
-  local deadline=$((SECONDS + ${NETGEN_STRAGGLER_WAIT:-10})) path
+  local deadline=$((SECONDS + ${NETGEN_STRAGGLER_WAIT:-10})) id path
   local -a pids
   if [[ -z $TMP ]]; then return 0; fi
   while :; do
     pids=()
-    while read -r path; do
-      path=${path#/proc/} pids+=("${path%%/*}")
-    done < <(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$TMP" 2>/dev/null)
+    while read -r id path; do
+      if [[ $id == "$TMP_ID" ]]; then path=${path#/proc/} pids+=("${path%%/*}"); fi
+    done < <(stat -L -c '%d:%i %n' /proc/[0-9]*/cwd 2>/dev/null)
     if ((${#pids[@]} == 0)); then return 0; fi
     if ((SECONDS >= deadline)); then
       kill -KILL "${pids[@]}" 2>/dev/null || true
@@ -198,6 +201,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   key = ns "/" name
   flags = after("\"flags\":\\[", $0, "]")
   put("ifindex/" key, index_)
+  if ($0 ~ /"ifalias":"/) put("alias/" key, after("\"ifalias\":\"", $0, "\""))
   put("iflink/" key, link)
   put("mtu/" key, after("\\],\"mtu\":", $0, ",}"))
   put("state/" key, (flags ~ /"UP"/ ? "up" : "down"))
@@ -218,6 +222,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   put("peerns/" key, peer)
   next
 }
+name != "" && /"ifalias":"/ { put("alias/" ns "/" name, after("\"ifalias\":\"", $0, "\"")) } # after the details (-d)
 /^"state":"/ { # the settings of a bridge port
   if ($0 ~ /"hairpin":true/) put("hairpin/" ns "/" name, "on")
   else if ($0 ~ /"hairpin":false/) put("hairpin/" ns "/" name, "off")
@@ -262,10 +267,16 @@ vx != "" && /"port":[0-9]/ {
 /^"type":/ {
   if ($0 !~ /"table":"main"/ || $0 !~ /"dst":"[^"]+"(,"gateway":"[^"]+")?,"dev":"[^"]+"/) next
   via = ($0 ~ /"dst":"[^"]+","gateway":"/) ? "via " after("\"gateway\":\"", $0, "\"") " " : ""
-  put(($0 ~ /"pref":/ ? "route6/" : "route4/") ns "/" after("\"dst\":\"", $0, "\""), via "dev " after(",\"dev\":\"", $0, "\""))
+  key = ns "/" after("\"dst\":\"", $0, "\"")
+  put(($0 ~ /"pref":/ ? "route6/" : "route4/") key, via "dev " after(",\"dev\":\"", $0, "\""))
+  if ($0 ~ /"protocol":"/) put("proto/" key, after("\"protocol\":\"", $0, "\""))
   next
 }
-/^"name":"[^"]+","id":[0-9]/ { nsid[after("\"id\":", $0, ",}")] = after("^\"name\":\"", $0, "\"") }'
+/^"name":"[^"]+","id":[0-9]/ { # a named namespace and its id in this one
+  id = after("\"id\":", $0, ",}")
+  nsid[id] = after("^\"name\":\"", $0, "\"")
+  put("nsid/" nsid[id] "/", id)
+}'
 
 # What ip reads in each namespace: links with their addresses, routes and permanent neighbour entries (down.sh
 # reads the host's links and routes only); in the namespaces of FDB_NS, `bridge` reads the forwarding entries too.
@@ -283,14 +294,14 @@ parse() {
     shift 2
   done
   if [[ -n $FACTS ]]; then # verify.sh: the lines stay in a file, for judge, which compares them with the lab
-    awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}" >>"$TMP/facts"
+    awk -v naming="$naming" "$PARSE_AWK" "${operands[@]}" >>"$TMP/facts"
     return 0
   fi
   # up.sh and down.sh load them into HAVE as data: nothing read from the host is ever run as code (mapfile and a
   # split by parameter expansion: `read` takes a byte at a time from a pipe, 0.1 s for a 500-namespace host)
   local line tab=$'\t'
   local -a lines
-  mapfile -t lines < <(awk -v naming="$naming" -f "$TMP/parse.awk" "${operands[@]}")
+  mapfile -t lines < <(awk -v naming="$naming" "$PARSE_AWK" "${operands[@]}")
   for line in "${lines[@]}"; do
     if [[ $line == count"$tab"* ]]; then count "${line#*"$tab"}"; else HAVE[${line%%"$tab"*}]=${line#*"$tab"}; fi
   done
@@ -331,16 +342,6 @@ deal() {
     line=
     for ((j = i; j < ${#items[@]}; j += n)); do line+=" ${items[j]}"; done
     if [[ -n $line ]]; then printf '%s\n' "${line# }"; fi
-  done
-}
-
-# read_host_sysctls KEY... records the current values of the lab's host sysctls; one the host does not have stops
-# the script before it changes anything (a value never read is never recorded, or put back).
-read_host_sysctls() {
-  local key
-  for key in "$@"; do
-    [[ -r /proc/sys/${key//.//} ]] || die 2 "the host has no sysctl $key (/proc/sys/${key//.//}); nothing was changed"
-    HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}")
   done
 }
 
@@ -442,7 +443,9 @@ read_namespaces() {
   if [[ -n $INTERRUPTED ]]; then return 0; fi # a signal ended the readers: the caller stops
   if [[ " $* " == *" host "* ]]; then
     for key in ${SYSCTL_KEYS[host]:-}; do
-      if [[ -z ${HAVE[sysctl/host/$key]+set} ]]; then
+      if [[ -z ${HAVE[sysctl/host/$key]+set} && -e /proc/sys/${key//.//} ]]; then
+        die 2 "could not read the host's sysctl $key (is $STATE_DIR full?); nothing was changed"
+      elif [[ -z ${HAVE[sysctl/host/$key]+set} ]]; then
         die 2 "the host has no sysctl $key (/proc/sys/${key//.//}); nothing was changed"
       fi
     done
@@ -543,99 +546,241 @@ logged() {
     esac
     out+=("$when ${SCRIPT}[$$] $ns: $TYPED: $status")
   done
-  printf '%s\n' "${out[@]}" >>"$STATE_DIR/$LAB.log"
+  if ! printf '%s\n' "${out[@]}" 2>/dev/null >>"$STATE_DIR/$LAB.log"; then
+    if [[ -z $LOG_LOST ]]; then say "could not write the log $STATE_DIR/$LAB.log (is $STATE_DIR full?)" >&2; fi
+    LOG_LOST=1
+  fi
 }
+LOG_LOST=
 
-# --- the lab's record: what this lab made -----------------------------------------------------------------------
-# STATE_DIR/LAB.made has a line KEY ID for each object up made outside the namespaces it made: a namespace
-# (netns/NAME/, ID its device:inode), a link in the host or in an external namespace (link/NS/NAME, ID its
-# ifindex there), a route there (route4/NS/DEST, ID `via GW dev DEV`: a route over a link the lab does not make,
-# such as the underlay, goes with nothing else), and each service it started (service/NS/NAME, ID its PID:START: see services_lib). A reused name
-# or pid cannot fake any of them. Links inside the lab's own namespaces need no line: they go with their namespace. up writes `KEY pending` before it makes the object, and its ID once made; a pending line
-# left by a run that was killed in between is the lab's object if one exists (nothing else ran under the lock).
-# down removes only what the record names and still matches.
+# --- the lab's record, and the marks on what the lab made -------------------------------------------------------
+# STATE_DIR/LAB.made says what up made outside the namespaces it made. Its first line is `netgen-record 2 INSTANCE`:
+# INSTANCE, 16 hex digits drawn by the up that first made the lab, is in this root-only file and in the marks up
+# puts on what it makes, in the same `ip -batch` as the line that makes it, and nowhere else. Then a line each:
+#   netns NAME NSID            namespace NAME, given the id NSID in the host (`ip netns set`: a number drawn for it)
+#   link NS NAME               link NAME in the host, whose alias is MARK (netgen:LAB:INSTANCE)
+#   route4|route6 NS DEST SPEC  a route outside the lab's namespaces (SPEC: `via GW dev DEV` or `dev DEV`), made
+#                              with protocol ROUTE_PROTO
+#   service NS NAME PID START  a process up started (START: when, from /proc/PID/stat), whose environment holds
+#                              NETGEN_SERVICE=MARK:NS/NAME
+# A line claims its object only while the object carries the line's mark. What a failed or killed run never made,
+# what another tool made under a lab name (in a race, or after a kill), and what has since replaced the lab's object
+# (the kernel reuses inode numbers, ifindexes and pids) carry no such mark: they are never removed, taken over or
+# signalled. up writes the lines before it makes their objects; a rolled-back up and down drop the lines whose
+# objects are gone (prune_record), and the record goes when none is left. Links up makes elsewhere (in an external
+# namespace) carry the mark too; links inside the lab's own namespaces go with them.
+# Every line is checked as it is read (load_record): one that does not match this grammar, or names what the lab
+# does not have, is reported with its file and line, never used, and kept for `down.sh --force` to clear.
 RECORD=$STATE_DIR/$LAB.made
-declare -A MADE=()
+ROUTE_PROTO=110
+declare -A MADE=()     # KIND/NS/NAME (from checked names only) -> NSID, route SPEC, PID:START, or "marked"
+declare -A DECLARED=() # NS/NAME of each service the lab declares
+INSTANCE=
+MARK=
+RECORD_BAD=() # the lines of the record that claim nothing: kept as they are
+NAME_RE='[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}'
+
+# bad_line N LINE WHY: line N of the record is never used; it is named, its bytes shown printable.
+bad_line() {
+  local shown=${2//[^[:print:]]/?}
+  RECORD_BAD+=("$2")
+  printf '%s: %s:%s: %s, never used: %s\n' "$SCRIPT" "$RECORD" "$1" "$3" "${shown:0:120}" >&2
+}
+
+# load_record reads the record into MADE, INSTANCE and MARK, each line checked (see above). A record that is not a
+# regular file stops the script (exit 2) with the way out; down.sh --force does not read it.
 load_record() {
-  local key id
-  MADE=()
-  if [[ -f $RECORD ]]; then
-    while read -r key id; do MADE[$key]=$id; done <"$RECORD"
+  local line n=0 key id ns name pid
+  local netns="^netns ($NAME_RE) ([0-9]{1,10})\$" link="^link ($NAME_RE) ($NAME_RE)\$"
+  local addr='[0-9A-Fa-f:.]{1,45}' service="^service ($NAME_RE) ($NAME_RE) ([0-9]{1,10}) ([0-9]{1,20})\$"
+  local route="^route([46]) ($NAME_RE) (default|$addr(/[0-9]{1,3})?) ((via $addr )?dev $NAME_RE)\$"
+  MADE=() RECORD_BAD=() INSTANCE='' MARK=''
+  if [[ ! -e $RECORD && ! -L $RECORD ]]; then return 0; fi
+  if [[ -L $RECORD || ! -f $RECORD ]]; then
+    die 2 "the record $RECORD is not a regular file: refused; \`down.sh --force\` removes the lab by its names, and the record with it"
   fi
-}
-
-# save_record writes MADE whole (a new file, renamed over the old), or removes the record when MADE is empty.
-save_record() {
-  local key
-  if ((${#MADE[@]} == 0)); then
-    rm -f -- "$RECORD"
-    return 0
-  fi
-  for key in "${!MADE[@]}"; do printf '%s %s\n' "$key" "${MADE[$key]}"; done | sort >"$RECORD.new"
-  mv -f -- "$RECORD.new" "$RECORD"
-}
-
-# link_ids NS prints NAME IFINDEX CARRIER (up or down) for each link in namespace NS (host: here) whose name a lab
-# could give (letters, digits, - _ .): no other name can match a lab object, and in ip's JSON a quote inside a name
-# is escaped. The record compares ifindexes; up's last check reads the carriers.
-link_ids() {
-  in_ns "$1" ip -j link show | awk 'BEGIN { RS = "[{]\"ifindex\":" }
-    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) {
-      print substr($0, RSTART + 10, RLENGTH - 11), $0 + 0, ($0 ~ /"flags":\[[^]]*"LOWER_UP"/ ? "up" : "down")
-    }'
-}
-
-# route_spec NS FAMILY DEST prints the route to DEST in the main table of namespace NS as the lab writes it (`via
-# GW dev DEV`, or `dev DEV`), or nothing when there is none: a route's identity is what it says.
-route_spec() {
-  local i via='' dev=''
-  local -a words=()
-  read -ra words < <(in_ns "$1" ip "-$2" route show exact "$3" table main 2>/dev/null) || true
-  for ((i = 0; i + 1 < ${#words[@]}; i++)); do
-    case ${words[i]} in via) via="via ${words[i + 1]} " ;; dev) dev=${words[i + 1]} ;; esac
-  done
-  if [[ -n $dev ]]; then printf '%s\n' "${via}dev $dev"; fi
-}
-
-# settle_record compares the record with the live objects: a pending line gets the ID of the object it names, and
-# a line whose object is gone, or is now another object of that name, goes (a service: a process that has ended,
-# or a pid now another process's, with another start time). Then it is saved.
-settle_record() {
-  local key ns name id line rest
-  local -A ids=() seen=()
-  local -a namespaces=() lines
-  for key in "${!MADE[@]}"; do
-    if [[ $key == netns/* ]]; then rest=${key#netns/} && namespaces+=("${rest%/}"); fi
-  done
-  netns_ids "${namespaces[@]}"
-  for key in "${!MADE[@]}"; do
-    if [[ $key == service/* ]]; then
-      if ! alive "${MADE[$key]}"; then unset "MADE[$key]"; fi
+  while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1)) key='' id=''
+    if ((n == 1)); then
+      if [[ $line =~ ^netgen-record\ 2\ ([0-9a-f]{16})$ ]]; then
+        INSTANCE=${BASH_REMATCH[1]} MARK=netgen:$LAB:${BASH_REMATCH[1]}
+      else
+        bad_line 1 "$line" "not the record's first line (netgen-record 2 INSTANCE): no line of it claims anything"
+      fi
       continue
     fi
-    rest=${key#*/} # KIND/NS/NAME, without a process (a here-string per key cost 0.1 s at 1,000 keys)
-    ns=${rest%%/*} name=${rest#*/}
-    if [[ $key == netns/* ]]; then
-      id=${NETNS_ID[$ns]:-}
-    elif [[ $key == route[46]/* ]]; then
-      id=$(route_spec "$ns" "${key:5:1}" "$name")
-    else
-      if [[ -z ${seen[$ns]:-} ]]; then
-        seen[$ns]=1
-        mapfile -t lines < <(link_ids "$ns" 2>/dev/null || true)
-        for line in "${lines[@]}"; do
-          rest=${line#* } && ids[$ns/${line%% *}]=${rest%% *} # NAME IFINDEX CARRIER
-        done
+    if [[ $line =~ $netns ]]; then
+      ns=${BASH_REMATCH[1]} key=netns/$ns/ id=${BASH_REMATCH[2]}
+      if [[ " ${NAMESPACES[*]} " != *" $ns "* || " ${EXTERNAL_NS[*]} " == *" $ns "* ]]; then id=''; fi
+    elif [[ $line =~ $link ]]; then
+      ns=${BASH_REMATCH[1]} key=link/$ns/${BASH_REMATCH[2]} id=marked
+    elif [[ $line =~ $route ]]; then
+      ns=${BASH_REMATCH[2]} key=route${BASH_REMATCH[1]}/$ns/${BASH_REMATCH[3]} id=${BASH_REMATCH[5]}
+    elif [[ $line =~ $service ]]; then
+      ns=${BASH_REMATCH[1]} name=${BASH_REMATCH[2]} pid=${BASH_REMATCH[3]}
+      key=service/$ns/$name id=$((10#$pid)):${BASH_REMATCH[4]}
+      if [[ -z ${DECLARED[$ns/$name]:-} ]]; then
+        bad_line "$n" "$line" "names a service the lab does not declare"
+        continue
       fi
-      id=${ids[$ns/$name]:-}
-    fi
-    if [[ -n $id && (${MADE[$key]} == pending || ${MADE[$key]} == "$id") ]]; then
-      MADE[$key]=$id
+      if ((10#$pid <= 1)); then
+        bad_line "$n" "$line" "names pid $pid"
+        continue
+      fi
     else
-      unset "MADE[$key]"
+      bad_line "$n" "$line" "not a line of the record"
+      continue
+    fi
+    if [[ $key != service/* && $key != netns/* && $ns != host && " ${EXTERNAL_NS[*]} " != *" $ns "* ]]; then id=''; fi
+    if [[ -z $id ]]; then
+      bad_line "$n" "$line" "names what the lab does not have"
+    elif [[ -z $INSTANCE ]]; then
+      bad_line "$n" "$line" "the record has no instance line, so it proves nothing"
+    elif [[ -n ${MADE[$key]+set} ]]; then
+      bad_line "$n" "$line" "a second line for the same object"
+    else
+      MADE[$key]=$id
+    fi
+  done <"$RECORD"
+}
+
+# declare_service NS NAME COMMAND...: the lab declares this service (lab_services, run to list them).
+declare_service() { DECLARED[$1/$2]=1; }
+declared_services() {
+  local keep=$SERVICE_DO
+  SERVICE_DO=declare_service
+  lab_services
+  SERVICE_DO=$keep
+}
+
+# new_instance: the first up of the lab draws its INSTANCE (and a record that proves nothing gets a new one).
+new_instance() {
+  local uuid
+  uuid=$(</proc/sys/kernel/random/uuid)
+  uuid=${uuid//-/}
+  INSTANCE=${uuid:0:16} MARK=netgen:$LAB:${uuid:0:16}
+}
+
+# new_nsid NS sets NSID to a namespace id drawn for NS, one the host does not use: at least 2^28, far above the
+# ones the kernel hands out by itself (from 0 up).
+declare -A NSID_USED=()
+NSID=
+new_nsid() {
+  local key
+  if ((${#NSID_USED[@]} == 0)); then
+    for key in "${!HAVE[@]}"; do
+      if [[ $key == nsid/* ]]; then NSID_USED[${HAVE[$key]}]=1; fi
+    done
+    NSID_USED[-]=1
+  fi
+  while :; do
+    NSID=$(((${SRANDOM:-$((RANDOM << 15 | RANDOM))} & 0x3fffffff) % 0x6fffffff + 0x10000000))
+    if [[ -z ${NSID_USED[$NSID]:-} ]]; then break; fi
+  done
+  NSID_USED[$NSID]=1
+}
+
+# claims KEY: the live object (as HAVE read it) carries the mark of the record's line KEY.
+claims() {
+  local key=$1 rest ns name
+  rest=${key#*/} ns=${rest%%/*} name=${rest#*/}
+  case $key in
+    netns/*) [[ -n ${HAVE[nsid/$ns/]:-} && ${HAVE[nsid/$ns/]} == "${MADE[$key]}" ]] ;;
+    link/*) [[ -n $MARK && ${HAVE[alias/$ns/$name]:-} == "$MARK" ]] ;;
+    route[46]/*) [[ ${HAVE[$key]:-} == "${MADE[$key]}" && ${HAVE[proto/$ns/$name]:-} == "$ROUTE_PROTO" ]] ;;
+    service/*) marked_service "${MADE[$key]}" "$ns" "$name" ;;
+    *) false ;;
+  esac
+}
+
+# prune_record drops the lines whose objects are gone or no longer carry their mark, as HAVE last read them (the
+# host, and the namespaces named in the record's link and route lines).
+prune_record() {
+  local key
+  for key in "${!MADE[@]}"; do
+    if ! claims "$key"; then unset -v 'MADE[$key]'; fi
+  done
+}
+
+# save_record writes the record whole (a new file, renamed over the old), or removes it when no line is left. When
+# the state directory has no room for the new file, the old one is rewritten in place: it only ever shrinks then.
+save_record() {
+  local key text
+  if ((${#MADE[@]} + ${#RECORD_BAD[@]} == 0)); then
+    rm -f -- "$RECORD" "$RECORD.new"
+    return 0
+  fi
+  if [[ -z $INSTANCE ]]; then new_instance; fi
+  local -a lines=()
+  for key in "${!MADE[@]}"; do
+    record_line "$key"
+    lines+=("$LINE")
+  done
+  text="netgen-record 2 $INSTANCE"$'\n'
+  if ((${#lines[@]})); then text+=$(printf '%s\n' "${lines[@]}" | sort)$'\n'; fi
+  if ((${#RECORD_BAD[@]})); then text+=$(printf '%s\n' "${RECORD_BAD[@]}")$'\n'; fi
+  if ! { printf '%s' "$text" >"$RECORD.new" && mv -f -- "$RECORD.new" "$RECORD"; } 2>/dev/null; then
+    rm -f -- "$RECORD.new"
+    if ! printf '%s' "$text" 2>/dev/null >"$RECORD"; then
+      say "could not write the record $RECORD (is $STATE_DIR full?)" >&2
+      return 1
+    fi
+  fi
+}
+
+# reserve_room: before its first change, up makes sure that the state directory has room for what this run writes
+# there (its batches, the record, the log): four times the lab's part of this script, and 64 KiB. Without it, up
+# stops (exit 2) and changes nothing.
+reserve_room() {
+  local need=1048576 part
+  part=$(grep -b -m 1 '^# ===== netgen engine' -- "$0" 2>/dev/null) && need=$((${part%%:*} * 4 + 65536))
+  if ! head -c "$need" /dev/zero 2>/dev/null >"$TMP/room"; then
+    rm -f -- "$TMP/room"
+    die 2 "the state directory $STATE_DIR has no room for this run (it needs about $((need / 1024)) KiB); nothing was changed"
+  fi
+  rm -f -- "$TMP/room"
+}
+
+# record_line KEY sets LINE to the record's line for MADE[KEY].
+LINE=
+record_line() {
+  local rest=${1#*/} id=${MADE[$1]}
+  local ns=${rest%%/*} name=${rest#*/}
+  case $1 in
+    netns/*) LINE="netns $ns $id" ;;
+    link/*) LINE="link $ns $name" ;;
+    route4/* | route6/*) LINE="${1%%/*} $ns $name $id" ;;
+    service/*) LINE="service $ns $name ${id%%:*} ${id#*:}" ;;
+  esac
+}
+
+# link_ids NS prints NAME CARRIER (up or down) for each link in namespace NS (host: here) whose name a lab could give
+# (letters, digits, - _ .: no other name can match a lab object, and in ip's JSON a quote inside a name is escaped).
+# up's last check reads the carriers; it fails when ip does.
+link_ids() {
+  local json
+  json=$(in_ns "$1" ip -j link show) || return 1
+  awk 'BEGIN { RS = "[{]\"ifindex\":" }
+    NR > 1 && match($0, /"ifname":"[-A-Za-z0-9_.]+"/) {
+      print substr($0, RSTART + 10, RLENGTH - 11), ($0 ~ /"flags":\[[^]]*"LOWER_UP"/ ? "up" : "down")
+    }' <<<"$json"
+}
+
+# read_marks reads again what proves the record's lines, for prune_record: the host's namespace ids, links and
+# routes, and the links and routes of the external namespaces. It returns 1 when a reading fails (the record then
+# keeps every line: a line claims only what carries its mark).
+read_marks() {
+  local ns reading
+  local -a operands=()
+  HAVE=()
+  reading=$(printf '%s\n' "$NAMED_READING" | ip -j -d -batch - 2>/dev/null) || return 1
+  parse host <(printf '%s\n' "$reading")
+  for ns in "${EXTERNAL_NS[@]}"; do
+    if [[ -e /run/netns/$ns ]]; then
+      reading=$(printf '%s\n' "$READING" | in_ns "$ns" ip -j -d -batch - 2>/dev/null) || return 1
+      parse "$ns" <(printf '%s\n' "$reading")
     fi
   done
-  if [[ -z $PLAN ]]; then save_record; fi
 }
 
 # --- host sysctls: shared by the labs that set them -------------------------------------------------------------
@@ -723,37 +868,65 @@ set_sysctl() {
 # --- services: processes the lab runs in its namespaces -----------------------------------------------------------
 # up starts each service detached, in its own session and process group, in /, reading /dev/null and appending its
 # output to STATE_DIR/LAB.NS.NAME.log, without the lab's lock (a service that held it would keep every later run of
-# the lab waiting), and records it in the lab's record as `service/NS/NAME PID:START`: START, field 22 of
-# /proc/PID/stat, is when the process started, so a pid the kernel has since given to another process does not
-# match. verify checks that the recorded process runs, in namespace NS; down stops it first, by that identity
-# (TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds, default 5), and nothing else by it. The
-# lab's part lists them as `service NS NAME COMMAND...` (a string command as `sh -c TEXT`); SERVICE_DO names what a
-# script does with each: start_service (up.sh), check_service, absent_service (verify.sh --absent).
-declare -A MADE # the record of the lab (verify.sh reads only its service lines)
+# the lab waiting), with NETGEN_SERVICE=MARK:NS/NAME in its environment, and records it as `service NS NAME PID
+# START`: START, field 22 of /proc/PID/stat, is when the process started, so a pid the kernel has since given to
+# another process does not match. A service is the lab's only while its line names a service the lab declares, its
+# pid and start time match and its environment holds its mark (marked_service). verify checks that it runs, in
+# namespace NS; down stops it first (TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds, default
+# 5), and signals nothing else by it. The lab's part lists them as `service NS NAME COMMAND...` (a string command
+# as `sh -c TEXT`); SERVICE_DO names what a script does with each: start_service (up.sh), check_service,
+# absent_service (verify.sh --absent), declare_service (every script, to check the record's lines).
 SERVICE_DO=check_service
 service() { "$SERVICE_DO" "$@"; }
 
-# proc_id PID sets PROC_ID to PID:START of that process if it runs (a zombie has ended), or returns 1.
+# proc_id PID sets PROC_ID to PID:START and PROC_GROUP to its process group, if it runs (a zombie has ended), or
+# returns 1.
 PROC_ID=
+PROC_GROUP=
 proc_id() {
   local stat
   local -a fields
-  PROC_ID=
+  PROC_ID='' PROC_GROUP=''
+  [[ $1 =~ ^[0-9]+$ ]] && (($1 > 1)) || return 1
   { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
   read -ra fields <<<"${stat##*) }" # fields 3 on: after the name of the command, which may hold spaces and parentheses
   [[ ${fields[0]} != [ZX] ]] || return 1
-  PROC_ID=$1:${fields[19]}
+  PROC_ID=$1:${fields[19]} PROC_GROUP=${fields[2]}
 }
 
 # alive ID: the process ID (PID:START) still runs.
 alive() { proc_id "${1%%:*}" && [[ $PROC_ID == "$1" ]]; }
 
-# service_state ID NS sets SERVICE_STATE: running (the process ID runs in namespace NS), stopped, or where it runs.
+# marked_service ID NS NAME: the process ID (PID:START) runs and is this lab's service NAME in NS (its mark).
+marked_service() {
+  local entry
+  local -a environment
+  alive "$1" || return 1
+  mapfile -d '' -t environment <"/proc/${1%%:*}/environ" 2>/dev/null || return 1
+  for entry in "${environment[@]}"; do
+    if [[ $entry == "NETGEN_SERVICE=$MARK:$2/$3" ]]; then return 0; fi
+  done
+  return 1
+}
+
+# signal_service SIGNAL ID: SIGNAL to the service's process group (it leads one: setsid), or to it alone if it
+# no longer does. Never to a group or pid 1 or lower.
+signal_service() {
+  if ! proc_id "${2%%:*}"; then return 0; fi
+  if [[ $PROC_GROUP == "${2%%:*}" ]]; then
+    kill "-$1" -- "-${2%%:*}" 2>/dev/null || true
+  else
+    kill "-$1" "${2%%:*}" 2>/dev/null || true
+  fi
+}
+
+# service_state ID NS NAME sets SERVICE_STATE: running (the lab's process ID runs in namespace NS), stopped, or
+# where it runs.
 SERVICE_STATE=
 service_state() {
   local here there
   SERVICE_STATE=stopped
-  if [[ -z $1 ]] || ! alive "$1"; then return 0; fi
+  if [[ -z $1 ]] || ! marked_service "$1" "$2" "$3"; then return 0; fi
   here=$(stat -L -c %d:%i "/proc/${1%%:*}/ns/net" 2>/dev/null) || here=unknown
   there=$(stat -L -c %d:%i "/run/netns/$2" 2>/dev/null) || there=absent
   if [[ $here == "$there" ]]; then SERVICE_STATE=running; else SERVICE_STATE="pid ${1%%:*} outside namespace $2"; fi
@@ -761,44 +934,52 @@ service_state() {
 
 # check_service NS NAME COMMAND...: verify's check, worded as the others.
 check_service() {
-  service_state "${MADE[service/$1/$2]:-}" "$1"
+  service_state "${MADE[service/$1/$2]:-}" "$1" "$2"
   result "$1 service $2" running "$SERVICE_STATE" 0
 }
 
 # absent_service NS NAME COMMAND...: after down, the service no longer runs.
 absent_service() {
-  service_state "${MADE[service/$1/$2]:-}" "$1"
+  service_state "${MADE[service/$1/$2]:-}" "$1" "$2"
   if [[ $SERVICE_STATE != running ]]; then SERVICE_STATE=stopped; fi
   result "$1 service $2" stopped "$SERVICE_STATE" 0
 }
 
-# load_services reads the service lines of the lab's record into MADE (verify.sh, which never writes the record).
-load_services() {
-  local key id
-  if [[ -f $STATE_DIR/$LAB.made ]]; then
-    while read -r key id; do
-      if [[ $key == service/* ]]; then MADE[$key]=$id; fi
-    done <"$STATE_DIR/$LAB.made"
-  fi
-}
-
-# stop_service KEY stops the process the record names under KEY if it is still that process (same pid and start
-# time): TERM to its process group, then KILL after NETGEN_STOP_WAIT seconds. The line leaves the record either way.
+# stop_service KEY stops the service the record names under KEY if it is still the lab's (marked_service): TERM,
+# then KILL after NETGEN_STOP_WAIT seconds. The line leaves the record either way.
 stop_service() {
-  local id=${MADE[$1]:-} i wait=${NETGEN_STOP_WAIT:-5}
-  unset "MADE[$1]"
-  if [[ -z $id ]] || ! alive "$id"; then return 0; fi
+  local id=${MADE[$1]:-} i wait=${NETGEN_STOP_WAIT:-5} rest=${1#service/}
+  unset -v 'MADE[$1]'
+  if [[ -z $id ]] || ! marked_service "$id" "${rest%%/*}" "${rest#*/}"; then return 0; fi
   [[ $wait =~ ^[0-9]+$ ]] || wait=5
-  kill -TERM -- "-${id%%:*}" 2>/dev/null || kill -TERM "${id%%:*}" 2>/dev/null || true
+  signal_service TERM "$id"
   for ((i = 0; i < wait * 10; i++)); do
     if ! alive "$id"; then return 0; fi
     sleep 0.1
   done
-  say "${1#service/}: still running after ${wait} s; killing pid ${id%%:*} and its process group" >&2
-  kill -KILL -- "-${id%%:*}" 2>/dev/null || kill -KILL "${id%%:*}" 2>/dev/null || true
+  say "$rest: still running after ${wait} s; killing pid ${id%%:*} and its process group" >&2
+  signal_service KILL "$id"
   for ((i = 0; i < 20; i++)); do
     if ! alive "$id"; then return 0; fi
     sleep 0.1
+  done
+}
+
+# stop_marked NS NAME stops every process that carries the mark of service NAME in NS (a service this run started
+# but had not recorded yet, when a signal came).
+stop_marked() {
+  local path pid entry
+  local -a environment
+  for path in /proc/[0-9]*/environ; do
+    pid=${path#/proc/} pid=${pid%/environ}
+    mapfile -d '' -t environment <"$path" 2>/dev/null || continue
+    for entry in "${environment[@]}"; do
+      if [[ $entry == "NETGEN_SERVICE=$MARK:$1/$2" ]] && proc_id "$pid"; then
+        MADE[service/$1/$2]=$PROC_ID
+        stop_service "service/$1/$2"
+        break
+      fi
+    done
   done
 }
 
@@ -999,7 +1180,8 @@ JOURNAL_UNDO=()
 CHANGES=0
 declare -A FRESH=() # lab namespaces that did not exist: nothing can be in them, and deleting them undoes all
 declare -A LAB_NS=() # the namespaces this lab makes: what is inside them belongs to the lab with them
-MAKING=()            # what this run makes outside its own new namespaces: the record names it before it is made
+declare -A MAKING=()  # KEY -> ID: what this run makes outside its own new namespaces; the record names it first
+declare -A STALE=()   # lab namespaces whose /run/netns file is no namespace (a killed `ip netns add`): replaced
 
 # section NS [last]: the steps that follow run in namespace NS (last: the host's second batch, once the
 # namespaces' batches are done); the batch of the section before is queued. A namespace that does not exist yet has
@@ -1061,6 +1243,9 @@ step() {
   fi
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $attr == addr ]]; then have=${have% (tentative)}; fi
+  if [[ $attr == netns && $have == "a stale file in /run/netns" && -n ${LAB_NS[$ns]:-} ]]; then
+    STALE[$ns]=1 have=absent # it holds nothing: deleted (`ip netns del` unlinks it) and the namespace made
+  fi
   # A veth of the lab's whose far end's namespace is gone (`ip netns del` while a process kept the namespace, and
   # so the pair, alive) cannot be right: it is deleted and made again.
   if [[ $attr == link && $have == veth && $do =~ \ netns\ ([^ ]+)$ && -n ${FRESH[${BASH_REMATCH[1]}]:-} ]] &&
@@ -1077,23 +1262,37 @@ step() {
   fi
   if [[ $attr == netns || ($attr == link && -z ${LAB_NS[$owner]:-}) ]]; then
     if [[ $have == absent ]]; then
-      if [[ $MODE == check ]]; then MAKING+=("$attr/$ns/$obj"); fi
+      if [[ $MODE == check && -n $do ]]; then making "$attr" "$ns" "$obj"; fi
     elif ! made_here "$attr" "$ns" "$obj"; then
       if [[ -z ${ADOPT_LINKS[$attr/$ns/$obj]+set} ]]; then
         foreign "$attr" "$ns" "$obj" "$have"
         return 0
       fi
-      if [[ $MODE == check ]] && adoptable "$attr/$ns/$obj" "$have"; then ADOPTING+=("$attr/$ns/$obj"); fi
+      if [[ $MODE == check ]] && adoptable "$attr/$ns/$obj" "$have"; then
+        ADOPTING+=("$attr/$ns/$obj")
+        making "$attr" "$ns" "$obj"
+      elif [[ $MODE == apply ]]; then # taken over: it gets the lab's mark
+        if [[ $attr == netns ]]; then BATCH+=("netns set $ns ${MADE[netns/$ns/]}"); else BATCH+=("link set dev $obj alias $MARK"); fi
+        BATCH_UNDO+=("")
+      fi
     fi
-  elif [[ $attr == route[46] && $have == absent && $MODE == check && -n $do && -z ${LAB_NS[$owner]:-} ]]; then
-    MAKING+=("$attr/$ns/$obj") # a route outside the lab's namespaces: recorded, so that down removes it
+  elif [[ $attr == route[46] && -n $do && -z ${LAB_NS[$owner]:-} ]]; then
+    # a route outside the lab's namespaces: recorded and marked with netgen's protocol, so that down removes it
+    if [[ $have == absent && $MODE == check ]]; then MAKING[$attr/$ns/$obj]=$want; fi
+    do+=" proto $ROUTE_PROTO" undo+=${undo:+" proto $ROUTE_PROTO"}
   fi
   if [[ $have == "$want" ]]; then return 0; fi
   if conflicting "$attr" "$have"; then
     conflict "$attr" "$ns" "$obj" "$want"
     return 0
   fi
-  if [[ $MODE == check || -z $do ]]; then return 0; fi
+  if [[ $MODE == check ]]; then return 0; fi
+  if [[ -z $do ]]; then # the far end of a veth the host's batch made: marked, if it is outside the lab's namespaces
+    if [[ $attr == link && $have == absent && -z ${LAB_NS[$owner]:-} ]]; then
+      BATCH+=("link set dev $obj alias $MARK") BATCH_UNDO+=("")
+    fi
+    return 0
+  fi
   # A setting changed on a link that existed before this run is put back on rollback.
   if [[ -z $undo && $have != absent && -n ${HAVE[link/$ns/$obj]:-} ]]; then
     case $attr in
@@ -1114,14 +1313,35 @@ step() {
   fi
   BATCH+=("$do")
   BATCH_UNDO+=("${undo:+$owner $undo}")
+  # the mark, in the same batch as the line that makes the object: a namespace's id, a link's alias
+  if [[ $attr == netns ]]; then
+    if [[ -n ${STALE[$ns]:-} ]]; then BATCH[-1]="netns del $ns" BATCH_UNDO[-1]='' BATCH+=("$do") BATCH_UNDO+=("host $undo"); fi
+    BATCH+=("netns set $ns ${MAKING[netns/$ns/]}") BATCH_UNDO+=("")
+  elif [[ $attr == link && $have == absent && -z ${LAB_NS[$owner]:-} ]]; then
+    BATCH+=("link set dev $obj alias $MARK") BATCH_UNDO+=("")
+  fi
 }
 
-# made_here ATTR NS OBJ: the live object is the one the record says this lab made (or that this run is making: the
-# record names it `pending` before the batch runs).
+# making ATTR NS OBJ: this run makes the namespace or link outside its own namespaces; the record will say so, with
+# its mark, before it is made (a link outside the host needs no line: it is found by its mark, and goes with its
+# pair).
+making() {
+  if [[ $1 == netns ]]; then
+    new_nsid "$2"
+    MAKING[netns/$2/]=$NSID
+  elif [[ $2 == host ]]; then
+    MAKING[link/$2/$3]=marked
+  fi
+}
+
+# made_here ATTR NS OBJ: the live object carries this lab's mark: a namespace the id its record line gives, a link
+# the lab's alias.
 made_here() {
-  local key=$1/$2/$3 id
-  if [[ $1 == netns ]]; then id=${HAVE[netnsid/$2/]:-}; else id=${HAVE[ifindex/$2/$3]:-}; fi
-  [[ -n $id && (${MADE[$key]:-} == "$id" || ${MADE[$key]:-} == pending) ]] # pending: this run names it
+  if [[ $1 == netns ]]; then
+    [[ -n ${MADE[netns/$2/]:-} && ${HAVE[nsid/$2/]:-} == "${MADE[netns/$2/]}" ]]
+  else
+    [[ -n $MARK && ${HAVE[alias/$2/$3]:-} == "$MARK" ]]
+  fi
 }
 
 # foreign ATTR NS OBJ HAVE: an object with a name the lab gives was not made by it (it was there before up, or was
@@ -1161,6 +1381,7 @@ adoptable() {
     fi
   done
   if [[ $kind == netns ]]; then
+    if [[ -n ${HAVE[nsid/$ns/]:-} ]]; then extra+=("an id in the host (${HAVE[nsid/$ns/]}), where netgen marks a namespace it owns with one of its own"); fi
     id=${HAVE[netnsid/$ns/]:-}
     while read -r k path; do
       if [[ $k == "$id" ]]; then
@@ -1412,15 +1633,25 @@ run_namespaces() {
 # after a failure) did nothing. The host's failure is undone at once; a namespace's after every job is recorded.
 REFUSED=
 finish() {
-  local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0 before tool
+  local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0 before tool unknown
   local -a lines undo sysctls
   if [[ -f $TMP/done.$j ]]; then read -r result <"$TMP/done.$j"; fi
-  if [[ -z $result && ! -e $TMP/started.$j ]]; then return 0; fi # it never started
+  if [[ -z $result && ! -e $TMP/started.$j ]]; then # it never started: after a failure or a signal, or in error
+    if [[ ! -e $TMP/stop ]]; then
+      printf '%s: in %s, the batch never started\n' "$SCRIPT" "$ns" >&2
+      REFUSED=1
+      if [[ $ns == host && -z $ROLLING ]]; then
+        rollback
+        exit 1
+      fi
+    fi
+    return 0
+  fi
   mapfile -t lines <"$TMP/batch.$j"
   before=${#lines[@]} # bridge's lines come after ip's
   mapfile -t -O "$before" lines <"$TMP/bridge.$j"
   mapfile -t sysctls <"$TMP/sysctls.$j"
-  applied=${#lines[@]}
+  applied=${#lines[@]} unknown=''
   case $result in
     ip\ * | bridge\ *)
       tool=${result% *}
@@ -1428,18 +1659,23 @@ finish() {
       applied=$(sed -n 's/^Command failed .*:\([0-9][0-9]*\)$/\1/p' "$TMP/err.$j")
       if [[ -n $applied ]]; then
         applied=$((before + applied - 1))
-        printf '%s: in %s, %s refused: %s\n' "$SCRIPT" "$ns" "$tool" "${lines[applied]}" >&2
+        if ((applied >= ${#lines[@]})); then applied=${#lines[@]}; fi
+        printf '%s: in %s, %s refused: %s\n' "$SCRIPT" "$ns" "$tool" "${lines[applied]:-(after its last line)}" >&2
         grep -v '^Command failed' "$TMP/err.$j" | sed 's/^/  /' >&2 || true
       elif ((${result#* } > 128 && ${result#* } < 160)); then # any of its lines may have been applied: all are undone
-        applied=${#lines[@]}
+        applied=${#lines[@]} unknown=1
         printf '%s: in %s, %s was ended by signal %s\n' "$SCRIPT" "$ns" "$tool" "$((${result#* } - 128))" >&2
       elif [[ $tool == bridge ]]; then
         applied=$before
         printf '%s: in %s, bridge (iproute2) could not run its batch\n' "$SCRIPT" "$ns" >&2
         sed 's/^/  /' "$TMP/err.$j" >&2
-      else
+      elif [[ $ns != host ]] && grep -q '^nsenter: \|^Cannot open network namespace' "$TMP/err.$j"; then
         applied=0
         printf '%s: in %s, the batch did not run: the namespace could not be entered\n' "$SCRIPT" "$ns" >&2
+        sed 's/^/  /' "$TMP/err.$j" >&2
+      else # ip failed without naming a line (after its last one, say): any of them may have been applied
+        applied=${#lines[@]} unknown=1
+        printf '%s: in %s, ip failed (exit %s) without saying where\n' "$SCRIPT" "$ns" "${result#* }" >&2
         sed 's/^/  /' "$TMP/err.$j" >&2
       fi
       ;;
@@ -1450,15 +1686,16 @@ finish() {
       ;;
     ok) sys=$((${#sysctls[@]} / 3 * 3)) ;;
     *) # its loop ended before saying how the batch went: what the batch may have done is undone
+      unknown=1
       printf '%s: in %s, the batch did not report how it went\n' "$SCRIPT" "$ns" >&2
       ;;
   esac
   log_job "$ns" "$result" "$applied" "$sys" lines sysctls
   if ((applied)); then mapfile -t undo <"$TMP/undo.$j"; fi
   for ((i = 0; i < applied; i++)); do
-    if [[ -n ${undo[i]} ]]; then
+    if [[ -n ${undo[i]:-} ]]; then
       JOURNAL_NS+=("${undo[i]%% *}")
-      JOURNAL_UNDO+=("${undo[i]#* }")
+      JOURNAL_UNDO+=("${unknown:+?}${undo[i]#* }")
     fi
   done
   CHANGES=$((CHANGES + applied + sys / 3))
@@ -1521,8 +1758,11 @@ rollback() {
   fi
   n_words "$n" change
   say "undoing the $N_WORDS this run made" >&2
+  prove_unknown
+  end_made_processes
   for ((i = n - 1; i >= -1; i--)); do
     next=ip
+    if ((i >= 0)) && [[ -z ${JOURNAL_UNDO[i]} ]]; then continue; fi # an undo that could not be proven safe
     if ((i >= 0)) && [[ ${JOURNAL_UNDO[i]} == fdb\ * ]]; then next=bridge; fi
     if ((i < 0)) || [[ ${JOURNAL_NS[i]} != "$ns" || $next != "$tool" || ${JOURNAL_UNDO[i]} == sysctl\ * ||
       ${JOURNAL_UNDO[i]} == service\ * || ${JOURNAL_UNDO[i]} == nft\ * ]]; then
@@ -1543,7 +1783,10 @@ rollback() {
       fi
     elif [[ ${JOURNAL_UNDO[i]} == service\ * ]]; then
       printf '  undo: stop %s\n' "${JOURNAL_UNDO[i]}" >&2
-      stop_service "${JOURNAL_UNDO[i]#service }"
+      key=${JOURNAL_UNDO[i]#service }
+      stop_service "$key"
+      key=${key#service/}
+      stop_marked "${key%%/*}" "${key#*/}"
     elif [[ ${JOURNAL_UNDO[i]} == nft\ * ]]; then
       printf '  undo in %s: %s\n' "$ns" "${JOURNAL_UNDO[i]}" >&2
       if nft delete table inet "$NFT_TABLE" >&2; then
@@ -1570,8 +1813,57 @@ give_back() {
     fi
   done
   TAKEN=()
-  for key in "${ADOPTING[@]}"; do unset "MADE[$key]"; done
-  settle_record
+  for key in "${ADOPTING[@]}"; do unset -v 'MADE[$key]'; done
+  if read_marks; then
+    prune_record
+  else
+    say "could not read the host again: the record keeps this run's lines (each claims only what carries its mark)" >&2
+  fi
+  save_record || true
+}
+
+# prove_unknown: the undo lines of a batch that ended without saying how far it went (`?LINE`) are run only where
+# they cannot touch what this run did not make: a deletion only of a namespace or link that carries this run's
+# mark (another tool may have made it under that name while the batch failed).
+prove_unknown() {
+  local i line name proven read=''
+  for i in "${!JOURNAL_UNDO[@]}"; do
+    line=${JOURNAL_UNDO[i]}
+    if [[ $line != \?* ]]; then continue; fi
+    line=${line#\?}
+    if [[ $line =~ ^(netns\ del|link\ del\ dev)\ ([^ ]+)$ ]]; then
+      if [[ -z $read ]]; then
+        read=failed
+        if read_marks; then read=ok; fi
+      fi
+      name=${BASH_REMATCH[2]} proven=''
+      if [[ $read == ok && $line == netns* ]] && made_here netns "$name"; then proven=1; fi
+      if [[ $read == ok && $line == link* ]] && made_here link "${JOURNAL_NS[i]}" "$name"; then proven=1; fi
+      if [[ -z $proven ]]; then
+        printf '  left in %s: %s (not proven to be this run'"'"'s)\n' "${JOURNAL_NS[i]}" "$line" >&2
+        line=''
+      fi
+    fi
+    JOURNAL_UNDO[i]=$line
+  done
+}
+
+# end_made_processes: before the namespaces this run made are deleted, whatever runs in them is ended (a service's
+# child that left its process group would otherwise keep the namespace alive, and no later run would find it).
+end_made_processes() {
+  local i ns
+  local -a namespaces=()
+  for i in "${!JOURNAL_UNDO[@]}"; do
+    if [[ ${JOURNAL_NS[i]} == host && ${JOURNAL_UNDO[i]} == "netns del "* ]]; then namespaces+=("${JOURNAL_UNDO[i]#netns del }"); fi
+  done
+  if ((${#namespaces[@]} == 0)); then return 0; fi
+  netns_ids "${namespaces[@]}"
+  SELF_NS=$(stat -L -c '%d:%i' /proc/$$/ns/net)
+  DOOMED_ID=()
+  for ns in "${namespaces[@]}"; do
+    if [[ -n ${NETNS_ID[$ns]:-} ]]; then DOOMED_ID[$ns]=${NETNS_ID[$ns]}; fi
+  done
+  end_processes
 }
 
 # undo_batch NS TOOL LINE...: the undo lines, run by one `ip -batch` or `bridge -batch` (TOOL) in namespace NS, each
@@ -1668,7 +1960,7 @@ firewall() {
 
 # plan_service NS NAME COMMAND...: --plan: the command that would start it, unless it runs.
 plan_service() {
-  service_state "${MADE[service/$1/$2]:-}" "$1"
+  service_state "${MADE[service/$1/$2]:-}" "$1" "$2"
   if [[ $SERVICE_STATE == running ]]; then return 0; fi
   local ns=$1 name=$2
   shift 2
@@ -1676,31 +1968,31 @@ plan_service() {
 }
 
 # start_service NS NAME COMMAND...: after the namespaces' batches, COMMAND runs detached in namespace NS (see
-# services_lib), unless the record names a process of it that runs there (up converges). The record has its
-# identity before anything else happens; a rollback stops it.
+# services), unless the lab's process of it runs there (up converges). A background subshell that execs: its pid
+# is the service's (nsenter and setsid exec; setsid forks only a process group leader, which a child of a script
+# without job control never is), known here at once, and its parent the sandbox's or machine's init once this
+# script ends. Its journal entry comes first, so a rollback stops it (by its mark, if a signal came before its
+# pid was recorded); the lab's lock fd is closed for it.
 start_service() {
   local ns=$1 name=$2 key=service/$1/$2 log=$STATE_DIR/$LAB.$1.$2.log pid
   local -a enter=(ip netns exec "$ns")
   shift 2
   if [[ -n $NSENTER ]]; then enter=(nsenter --net="/run/netns/$ns"); fi
-  service_state "${MADE[$key]:-}" "$ns"
+  service_state "${MADE[$key]:-}" "$ns" "$name"
   if [[ $SERVICE_STATE == running ]]; then return 0; fi
   if [[ $SERVICE_STATE != stopped ]]; then # a process of the lab, left in a namespace that is no longer NS
     say "$ns: service $name runs as $SERVICE_STATE; stopping it to start it again" >&2
     stop_service "$key"
   fi
-  # A background command of a subshell: its pid is the service's (nsenter and setsid exec, setsid forks only a
-  # process group leader, which a child of a script without job control never is), its parent the sandbox's or
-  # machine's init, not this script. The lab's lock fd is closed for it.
-  pid=$(cd / && { "${enter[@]}" setsid "$@" </dev/null >>"$log" 2>&1 {LOCK_FD}>&- & } && echo "$!")
-  if proc_id "$pid"; then
-    MADE[$key]=$PROC_ID
-    save_record
-  fi
-  logged "$ns" "started, pid $pid" "ip netns exec $ns setsid ${*@Q} & # service $name"
   JOURNAL_NS+=(host)
   JOURNAL_UNDO+=("service $key")
   CHANGES=$((CHANGES + 1))
+  (cd / && NETGEN_SERVICE=$MARK:$ns/$name exec "${enter[@]}" setsid "$@" </dev/null >>"$log" 2>&1 {LOCK_FD}>&-) &
+  pid=$!
+  disown "$pid" # not waited for: it outlives this script
+  if proc_id "$pid"; then MADE[$key]=$PROC_ID; fi
+  save_record || die 1 "could not record service $name of $ns"
+  logged "$ns" "started, pid $pid" "ip netns exec $ns setsid ${*@Q} & # service $name"
   say "$ns: service $name started (pid $pid, output in $log)"
 }
 
@@ -1710,20 +2002,27 @@ start_service() {
 # duplicate address detection has finished, so that up ends with addresses that work. A lab that does not check
 # out is undone like any other failure.
 observe_built() {
-  local ns name
+  local ns name key out
   local -a lines keys
   HAVE=()
-  mapfile -t lines < <(link_ids host)
-  for name in "${lines[@]}"; do HAVE[oper/host/${name%% *}]=${name##* }; done
+  if out=$(link_ids host); then
+    mapfile -t lines <<<"$out"
+    for name in "${lines[@]}"; do HAVE[oper/host/${name%% *}]=${name##* }; done
+  else
+    HAVE[read/host/]=failed # checked, and read again
+  fi
   for ns in "${NAMESPACES[@]}"; do
     if [[ -e /run/netns/$ns ]]; then HAVE[netns/$ns/]=present; fi
   done
   if ((${#DAD[@]})); then read_namespaces "${!DAD[@]}"; fi
   read -ra keys <<<"${SYSCTL_KEYS[host]:-}"
-  read_host_sysctls "${keys[@]}"
+  for key in "${keys[@]}"; do
+    if [[ -r /proc/sys/${key//.//} ]]; then HAVE[sysctl/host/$key]=$(<"/proc/sys/${key//.//}"); fi
+  done
 }
 built_checks() {
   local key ns have settles
+  if [[ -n ${HAVE[read/host/]:-} ]]; then result "host links" read "could not be read" 1; fi
   for key in "${!HAVE[@]}"; do # addresses still in duplicate address detection, or that failed it
     if [[ $key == addr/* && ${HAVE[$key]} =~ ^([^ ]+)\ \((tentative|dadfailed)\)$ ]]; then
       ns=${key#addr/} ns=${ns%%/*} have=${BASH_REMATCH[2]} settles=0
@@ -1771,14 +2070,16 @@ USAGE
     trap on_exit EXIT
     scratch sweep
   fi
+  declared_services
   load_record
-  settle_record
   for ns in "${NAMESPACES[@]}"; do LAB_NS[$ns]=1; done
-  for ns in "${EXTERNAL_NS[@]}"; do unset "LAB_NS[$ns]"; done
+  for ns in "${EXTERNAL_NS[@]}"; do unset -v 'LAB_NS[$ns]'; done
 
   observe
+  prune_record # lines of what is gone, or now another's, claim nothing
+  if [[ -z $INSTANCE ]]; then new_instance; fi
   for ns in "${NAMESPACES[@]}"; do
-    if [[ -z ${HAVE[netns/$ns/]:-} ]]; then FRESH[$ns]=1; fi
+    if [[ -z ${HAVE[netns/$ns/]:-} || ${HAVE[netns/$ns/]} == "a stale file in /run/netns" ]]; then FRESH[$ns]=1; fi
   done
 
   run_steps # MODE=check
@@ -1807,18 +2108,17 @@ USAGE
     exit 0
   fi
 
+  reserve_room
+  for key in "${!MAKING[@]}"; do MADE[$key]=${MAKING[$key]}; done
+  save_record || die 2 "could not write the record $RECORD; nothing was changed"
   APPLYING=1 # from here a signal or a failure undoes this run, and takes its lines out of the record
-  for key in "${MAKING[@]}"; do MADE[$key]=pending; done
-  for key in "${ADOPTING[@]}"; do MADE[$key]=pending; done # the object that is there now: its ID comes next
   if ((${#ADOPTING[@]})); then say "taking over (adopt=True): ${ADOPTING[*]}"; fi
-  save_record
   MODE=apply
   printf '%s\n' "$LANE_SH" >"$TMP/lane.sh"
   printf '%s\n' "$SET_SYSCTLS" >"$TMP/set_sysctls.sh"
   run_steps
   run_queued
   if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
-  settle_record
   refresh_neighbours
   SERVICE_DO=start_service
   lab_services
@@ -1859,62 +2159,59 @@ declare -A DOOMED=() # lab namespaces being deleted, each with its line of `ip -
 VANISH=() # host veth ends that go with them
 NETNS_JOB= # the pid of the batch that deletes them
 
-# doom NS LINE: namespace NS, if it exists and this lab made it, is deleted by LINE (for `ip -batch`). The
-# namespace down runs in is never deleted, whatever the record says.
+# doom NS LINE: namespace NS, if it exists and carries this lab's mark (the id its record line gives), is deleted
+# by LINE (for `ip -batch`); with --force, whatever carries the name. The namespace down runs in is never deleted. A
+# file of that name that is no namespace (left by an `ip netns add` that was killed) goes too when the record names
+# the namespace.
 declare -A DOOMED_ID=() # device:inode of each doomed namespace
-GONE=()                 # the keys in the record of what this run removes
+declare -A GONE=()      # the record's lines (keys) of what this run removes
 doom() {
   local id
-  if [[ $TEARDOWN != namespaces || ! -e /run/netns/$1 ]]; then return 0; fi
+  if [[ $TEARDOWN != namespaces ]]; then return 0; fi
+  KNOWN[netns/$1/]=1
+  if [[ ! -e /run/netns/$1 ]]; then return 0; fi
   id=${NETNS_ID[$1]:-}
-  if [[ -n $id && $id == "$SELF_NS" ]]; then
+  if [[ -z $id ]]; then # a file, not a namespace
+    if [[ -n $FORCE || -n ${MADE[netns/$1/]:-} ]]; then STALE_FILES+=("$2"); else LEFT+=("netns $1: left alone, not made by this lab"); fi
+  elif [[ $id == "$SELF_NS" ]]; then
     LEFT+=("netns $1: left alone, it is the namespace down.sh runs in")
-  elif [[ -n $FORCE || (-n $id && ${MADE[netns/$1/]:-} == "$id") ]]; then
+  elif [[ -n $FORCE ]] || claims "netns/$1/"; then
     DOOMED[$1]=$2
     DOOMED_ID[$1]=$id
-    GONE+=("netns/$1/")
+    GONE[netns/$1/]=1
   else
     LEFT+=("netns $1: left alone, not made by this lab")
   fi
 }
+STALE_FILES=()
 
-# ours NS OBJ: the live link is the one the record says this lab made (or --force).
+# ours ATTR NS OBJ: the live object carries the mark of its line in the record (or --force).
 ours() {
-  [[ -n $FORCE || (-n ${HAVE[ifindex/$1/$2]:-} && ${MADE[link/$1/$2]:-} == "${HAVE[ifindex/$1/$2]}") ]]
+  KNOWN[$1/$2/$3]=1
+  [[ -n $FORCE ]] || { [[ -n ${MADE[$1/$2/$3]:-} ]] && claims "$1/$2/$3"; }
 }
 
-# ours_route ATTR NS DEST: the live route is the one the record says this lab made (or --force).
-ours_route() {
-  [[ -n $FORCE || ${MADE[$1/$2/$3]:-} == "${HAVE[$1/$2/$3]:-}" ]]
-}
-
-# remove ATTR NS OBJ KIND LINE: queue LINE (for `ip -batch`) when the object exists as KIND.
+# remove ATTR NS OBJ KIND LINE: queue LINE (for `ip -batch`) when the object exists as KIND and is the lab's. A
+# route's KIND is its gateway and device; its LINE is taken with netgen's protocol.
 remove() {
   local attr=$1 ns=$2 obj=$3 kind=$4 have
   if [[ $TEARDOWN != links ]]; then return 0; fi
+  KNOWN[$attr/$ns/$obj]=1
   have=${HAVE[$attr/$ns/$obj]:-absent}
   if [[ $have == absent ]]; then return 0; fi
-  if [[ $have != "$kind" && $attr == link ]]; then
+  if [[ $attr == route[46] && $have != "$kind" ]]; then
+    LEFT+=("$ns route $obj: left alone, $have where the lab makes $kind")
+  elif [[ $attr == link && $have != "$kind" ]]; then
     LEFT+=("$ns/$obj: left alone, a $have where the lab makes a $kind")
-    return 0
+  elif ! ours "$attr" "$ns" "$obj"; then
+    if [[ $attr == link ]]; then LEFT+=("$ns/$obj: left alone, not made by this lab"); else LEFT+=("$ns route $obj: left alone, not made by this lab"); fi
+  elif [[ $attr == route[46] ]]; then
+    UNLINK+=("$5${FORCE:- proto $ROUTE_PROTO}")
+    GONE[$attr/$ns/$obj]=1
+  else
+    UNLINK+=("$5")
+    GONE[$attr/$ns/$obj]=1
   fi
-  if [[ $attr == route[46] ]]; then # KIND is the route's gateway and device
-    if [[ $have != "$kind" ]]; then
-      LEFT+=("$ns route $obj: left alone, $have where the lab makes $kind")
-    elif ! ours_route "$attr" "$ns" "$obj"; then
-      LEFT+=("$ns route $obj: left alone, not made by this lab")
-    else
-      UNLINK+=("$5")
-      GONE+=("$attr/$ns/$obj")
-    fi
-    return 0
-  fi
-  if ! ours "$ns" "$obj"; then
-    LEFT+=("$ns/$obj: left alone, not made by this lab")
-    return 0
-  fi
-  UNLINK+=("$5")
-  GONE+=("$attr/$ns/$obj")
 }
 
 # goes_with NS LINK: the host's veth LINK goes when namespace NS is deleted, if its peer is there; a veth of that
@@ -1922,18 +2219,19 @@ remove() {
 goes_with() {
   local ns=$1 obj=$2
   if [[ $TEARDOWN != links ]]; then return 0; fi
+  KNOWN[link/host/$obj]=1
   case ${HAVE[link/host/$obj]:-absent} in
     absent) ;;
     veth)
-      if ! ours host "$obj"; then
+      if ! ours link host "$obj"; then
         LEFT+=("host/$obj: left alone, not made by this lab")
       elif [[ ${HAVE[peerns/host/$obj]} == "$ns" && -n ${DOOMED[$ns]:-} ]]; then
         VANISH+=("$obj")
         REMOVED=$((REMOVED + 1))
-        GONE+=("link/host/$obj")
+        GONE[link/host/$obj]=1
       else
         UNLINK+=("link del dev $obj")
-        GONE+=("link/host/$obj")
+        GONE[link/host/$obj]=1
       fi
       ;;
     *) LEFT+=("host/$obj: left alone, a ${HAVE[link/host/$obj]} where the lab makes a veth") ;;
@@ -1977,15 +2275,23 @@ end_processes() {
 # delete_namespaces ends what runs in the doomed namespaces, then deletes them in one batch, in the background.
 delete_namespaces() {
   local ns
+  if ((${#STALE_FILES[@]})); then
+    if [[ -n $PLAN ]]; then
+      for ns in "${STALE_FILES[@]}"; do typed host "$ns" && PLANNED+=("$TYPED # a file left by a killed ip netns add"); done
+    else
+      printf '%s\n' "${STALE_FILES[@]}" | ip -force -batch - 2>/dev/null || true
+      logged host 0 "${STALE_FILES[@]}"
+      REMOVED=$((REMOVED + ${#STALE_FILES[@]}))
+    fi
+  fi
   if ((${#DOOMED[@]} == 0)); then return 0; fi
   end_processes
   if [[ -n $PLAN ]]; then
     for ns in "${DOOMED[@]}"; do typed host "$ns" && PLANNED+=("$TYPED"); done
     return 0
   fi
-  printf '%s\n' "${DOOMED[@]}" >"$TMP/netns.del"
-  # -force: try every removal even if one fails, then report
-  ip -force -batch "$TMP/netns.del" &
+  # -force: try every removal even if one fails, then report (a pipe, not a file: down needs no room)
+  printf '%s\n' "${DOOMED[@]}" | ip -force -batch - &
   NETNS_JOB=$!
 }
 
@@ -2067,16 +2373,16 @@ remove_firewall() {
   fi
 }
 
-# stop_services stops the services up started, first, each only while it is the process the record names (same pid
-# and start time): a pid reused by another process is never signalled. Processes left in the namespaces are ended
-# with them (end_processes).
+# stop_services stops the services up started, first, each only while it is the lab's (marked_service): a pid
+# reused by another process is never signalled. Processes left in the namespaces are ended with them
+# (end_processes).
 stop_services() {
   local key ns name
-  if [[ " ${!MADE[*]}" != *" service/"* ]]; then return 0; fi
-  for key in $(printf '%s\n' "${!MADE[@]}" | grep '^service/' | sort); do
+  for key in "${!MADE[@]}"; do
+    if [[ $key != service/* ]]; then continue; fi
     IFS=/ read -r _ ns name <<<"$key"
-    if ! alive "${MADE[$key]}"; then # ended, or its pid now names another process: nothing to stop
-      if [[ -z $PLAN ]]; then unset "MADE[$key]"; fi
+    if ! marked_service "${MADE[$key]}" "$ns" "$name"; then # ended, or its pid now another process's
+      if [[ -z $PLAN ]]; then unset -v 'MADE[$key]'; fi
       continue
     fi
     if [[ -n $PLAN ]]; then
@@ -2088,13 +2394,13 @@ stop_services() {
     stop_service "$key"
     REMOVED=$((REMOVED + 1))
   done
-  if [[ -z $PLAN ]]; then save_record; fi
 }
 
 # down_main: stop the services, delete the nftables table, the namespaces (in the background) and then the host's
 # links, in that order; put the host's sysctls back; say what was left and why.
+declare -A KNOWN=() # the record's keys that lab_teardown names
 down_main() {
-  local arg key line unrestored=0
+  local arg key line reading unrestored=0
   local -a host_sysctls
   for arg; do
     case $arg in
@@ -2125,20 +2431,21 @@ USAGE
     trap cleanup EXIT
     scratch sweep
   fi
-  load_record
-  if [[ " ${MADE[*]} " == *" pending "* ]]; then settle_record; fi # lines of a killed up: the objects they name
+  declared_services
+  if [[ -z $FORCE || (-f $RECORD && ! -L $RECORD) ]]; then load_record; fi # --force removes it, whatever it is
   SELF_NS=$(stat -L -c '%d:%i' /proc/$$/ns/net)
+
+  # The host is read first, before anything changes: the namespaces' ids and the links' aliases prove what is the
+  # lab's, and its veths name the namespaces of their peers. Nothing of it is written to a file: down needs no room.
+  reading=$(printf '%s\n' "$NAMED_READING" | ip -j -d -batch -) ||
+    die 2 "could not read the live state of the host (above); nothing was changed"
+  parse host <(printf '%s\n' "$reading")
+  netns_ids "${NAMESPACES[@]}" # which are live namespaces, and the identity of each, to end what runs in them
   stop_services
   if [[ -n $NFT_TABLE ]]; then remove_firewall; fi
-
-  # The host is read first, before anything changes: its veths name the namespaces of their peers. The namespaces
-  # go first, in the background; the reading is parsed while the kernel deletes them.
-  printf '%s\n' "$NAMED_READING" | ip -j -d -batch - >"$TMP/read.host"
-  netns_ids "${NAMESPACES[@]}" # which are live namespaces, and the identity of each, to compare with the record
   TEARDOWN=namespaces
   lab_teardown
   delete_namespaces
-  parse host "$TMP/read.host"
   TEARDOWN=links
   lab_teardown
   remove_links
@@ -2157,9 +2464,22 @@ USAGE
   fi
   wait_vanished
 
-  # The record forgets what was removed; host sysctls go back when no other lab that is up sets them too.
-  for key in "${GONE[@]}"; do unset "MADE[$key]"; done
-  save_record
+  # The record forgets what was removed, and what is gone or no longer carries its mark; a line that names what the
+  # lab does not remove stays, named. Host sysctls go back when no other lab that is up sets them too.
+  for key in "${!GONE[@]}"; do unset -v 'MADE[$key]'; done
+  for key in "${!MADE[@]}"; do
+    if [[ -z $FORCE && $key != service/* && -z ${KNOWN[$key]:-} ]]; then
+      record_line "$key"
+      bad_line "$(grep -n -m 1 -x -F -- "$LINE" "$RECORD" | cut -d: -f1)" "$LINE" "names what this lab does not remove"
+      unset -v 'MADE[$key]'
+    fi
+  done
+  if ((${#MADE[@]})) && read_marks; then prune_record; fi
+  if [[ -n $FORCE ]]; then
+    rm -rf -- "$RECORD" "$RECORD.new"
+  elif ! save_record; then
+    LEFT+=("the record $RECORD could not be written")
+  fi
   for key in "${host_sysctls[@]}"; do
     if line=$(sysctl_give "$key"); then
       if [[ -n $line ]]; then say "$line"; fi
@@ -2177,6 +2497,10 @@ USAGE
   n_words "$unrestored" "host sysctl"
   ((unrestored == 0)) || die 1 "$N_WORDS not put back as before the lab; run down.sh again"
   ((UNREMOVED == 0)) || die 1 "the kernel has not finished removing the veths of the lab; run down.sh again"
+  if [[ -z $FORCE ]] && ((${#RECORD_BAD[@]})); then
+    n_words "${#RECORD_BAD[@]}" line
+    die 1 "the record $RECORD keeps $N_WORDS it cannot use (above); down.sh --force removes them with the record"
+  fi
   if ((REMOVED == 0 && ${#LEFT[@]})); then
     say "nothing of lab $LAB to remove: what carries its names was not made by it (above)"
   elif ((REMOVED == 0)); then
@@ -2262,7 +2586,8 @@ USAGE
   lock shared
   trap cleanup EXIT
   scratch
-  load_services
+  declared_services
+  load_record
   run_checks "$what"
   n_words "$PASSED" check
   if [[ -n $tap ]]; then
