@@ -702,8 +702,7 @@ prune_record() {
   done
 }
 
-# save_record writes the record whole (a new file, renamed over the old), or removes it when no line is left. When
-# the state directory has no room for the new file, the old one is rewritten in place: it only ever shrinks then.
+# save_record writes the record whole (write_file), or removes it when no line is left.
 save_record() {
   local key text
   if ((${#MADE[@]} + ${#RECORD_BAD[@]} == 0)); then
@@ -719,12 +718,9 @@ save_record() {
   text="netgen-record 2 $INSTANCE"$'\n'
   if ((${#lines[@]})); then text+=$(printf '%s\n' "${lines[@]}" | sort)$'\n'; fi
   if ((${#RECORD_BAD[@]})); then text+=$(printf '%s\n' "${RECORD_BAD[@]}")$'\n'; fi
-  if ! { printf '%s' "$text" >"$RECORD.new" && mv -f -- "$RECORD.new" "$RECORD"; } 2>/dev/null; then
-    rm -f -- "$RECORD.new"
-    if ! printf '%s' "$text" 2>/dev/null >"$RECORD"; then
-      say "could not write the record $RECORD (is $STATE_DIR full?)" >&2
-      return 1
-    fi
+  if ! write_file "$RECORD" "${text%$'\n'}"; then
+    say "could not write the record $RECORD (is $STATE_DIR full?)" >&2
+    return 1
   fi
 }
 
@@ -796,33 +792,65 @@ sysctl_take() {
   (umask 077 && mkdir -p -- "$SYSCTL_DIR")
   (
     flock 9
-    if [[ ! -f $file ]]; then
+    if [[ ! -e $file ]]; then
       if [[ $3 == "$2" ]]; then exit 0; fi # already so before any lab: nothing for the lab to put back
       printf 'original %s\n' "$3" >"$file"
     fi
-    grep -v "^$LAB " "$file" >"$file.new" || true
-    printf '%s %s\n' "$LAB" "$2" >>"$file.new"
-    mv -f -- "$file.new" "$file"
+    sysctl_record "$file" || exit 1
+    write_file "$file" "$(sysctl_text "$2")"
   ) 9>>"$SYSCTL_DIR/.lock"
 }
 
-# sysctl_record FILE reads a sysctl record into the caller's original, mine (this lab's value) and others (the other
-# labs that set it).
+# sysctl_record FILE reads a sysctl record into the caller's original, mine (this lab's value) and others (the
+# other labs that set it, with their values), each line checked: `original VALUE`, then `LAB VALUE` per lab. A
+# record that does not match is named, with its file and line, and used for nothing (returns 1).
 sysctl_record() {
-  local lab value
-  original='' mine='' others=()
-  while read -r lab value; do
-    case $lab in original) original=$value ;; "$LAB") mine=$value ;; *) others+=("$lab") ;; esac
+  local line n=0 re='^(original|[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}) ([[:alnum:][:blank:]_.:,/+-]{0,4095})$'
+  original='' mine='' others=() other_values=()
+  if [[ -L $1 || ! -f $1 ]]; then
+    say "$1: not a regular file: used for nothing" >&2
+    return 1
+  fi
+  while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1))
+    if ! [[ $line =~ $re ]] || { ((n == 1)) && [[ ${BASH_REMATCH[1]} != original ]]; } ||
+      { ((n > 1)) && [[ ${BASH_REMATCH[1]} == original ]]; }; then
+      line=${line//[^[:print:]]/?}
+      say "$1:$n: not a line of a sysctl record, so the record is used for nothing: ${line:0:120}" >&2
+      return 1
+    fi
+    case ${BASH_REMATCH[1]} in
+      original) original=${BASH_REMATCH[2]} ;;
+      "$LAB") mine=${BASH_REMATCH[2]} ;;
+      *) others+=("${BASH_REMATCH[1]}") other_values+=("${BASH_REMATCH[2]}") ;;
+    esac
   done <"$1"
+}
+
+# sysctl_text [VALUE] prints the record as sysctl_record read it, with this lab's line (VALUE) or without it.
+sysctl_text() {
+  local i
+  printf 'original %s\n' "$original"
+  for i in "${!others[@]}"; do printf '%s %s\n' "${others[i]}" "${other_values[i]}"; done
+  if (($#)); then printf '%s %s\n' "$LAB" "$1"; fi
+}
+
+# write_file FILE TEXT: FILE holds TEXT and a newline, written whole (a new file renamed over it) or, when the state
+# directory has no room for a new file, in place (then it only ever shrinks: what down and rollback write).
+write_file() {
+  if { printf '%s\n' "$2" >"$1.new" && mv -f -- "$1.new" "$1"; } 2>/dev/null; then return 0; fi
+  rm -f -- "$1.new"
+  printf '%s\n' "$2" 2>/dev/null >"$1"
 }
 
 # sysctl_give KEY: this lab no longer sets KEY; prints what happened to it. With --plan: only what would, and it
 # adds the command to PLANNED.
 sysctl_give() {
-  local file=$SYSCTL_DIR/$1 original mine others now
-  if [[ ! -f $file ]]; then return 0; fi
+  local file=$SYSCTL_DIR/$1 original mine now
+  local -a others other_values
+  if [[ ! -e $file && ! -L $file ]]; then return 0; fi
   if [[ -n $PLAN ]]; then
-    sysctl_record "$file"
+    sysctl_record "$file" || return 1
     now=$(<"/proc/sys/${1//.//}")
     if [[ -n $mine && ${#others[@]} == 0 && $now == "$mine" ]]; then PLANNED+=("sysctl -w $1=$original"); fi
     if [[ -n $mine && ${#others[@]} != 0 ]]; then LEFT+=("host: sysctl $1 at $now: lab ${others[*]} sets it too"); fi
@@ -830,11 +858,10 @@ sysctl_give() {
   fi
   (
     flock 9
-    sysctl_record "$file"
+    sysctl_record "$file" || exit 1
     if [[ -z $mine ]]; then exit 0; fi
     if ((${#others[@]})); then
-      grep -v "^$LAB " "$file" >"$file.new" || true
-      mv -f -- "$file.new" "$file"
+      write_file "$file" "$(sysctl_text)" || exit 1
       echo "host: sysctl $1 left at $mine: lab ${others[*]} sets it too"
       exit 0
     fi
@@ -847,7 +874,7 @@ sysctl_give() {
     elif printf '%s\n' "$original" >"/proc/sys/${1//.//}"; then
       echo "host: sysctl $1 back to $original"
     else
-      printf 'original %s\n%s %s\n' "$original" "$LAB" "$mine" >"$file"
+      write_file "$file" "$(sysctl_text "$mine")" || true
       echo "could not put sysctl $1 back to $original" >&2
       exit 1
     fi
@@ -1182,6 +1209,7 @@ declare -A FRESH=() # lab namespaces that did not exist: nothing can be in them,
 declare -A LAB_NS=() # the namespaces this lab makes: what is inside them belongs to the lab with them
 declare -A MAKING=()  # KEY -> ID: what this run makes outside its own new namespaces; the record names it first
 declare -A STALE=()   # lab namespaces whose /run/netns file is no namespace (a killed `ip netns add`): replaced
+declare -A OUTSIDE_LINK=() # the links the lab makes outside its own namespaces, as the steps name them
 
 # section NS [last]: the steps that follow run in namespace NS (last: the host's second batch, once the
 # namespaces' batches are done); the batch of the section before is queued. A namespace that does not exist yet has
@@ -1277,10 +1305,12 @@ step() {
       fi
     fi
   elif [[ $attr == route[46] && -n $do && -z ${LAB_NS[$owner]:-} ]]; then
-    # a route outside the lab's namespaces: recorded and marked with netgen's protocol, so that down removes it
-    if [[ $have == absent && $MODE == check ]]; then MAKING[$attr/$ns/$obj]=$want; fi
+    # a route outside the lab's namespaces, marked with netgen's protocol; one over a device the lab does not make
+    # (a node's underlay) is recorded, so that down removes it (others go with their device)
+    if [[ $have == absent && $MODE == check && -z ${OUTSIDE_LINK[$ns/${want##* }]:-} ]]; then MAKING[$attr/$ns/$obj]=$want; fi
     do+=" proto $ROUTE_PROTO" undo+=${undo:+" proto $ROUTE_PROTO"}
   fi
+  if [[ $attr == link && -z ${LAB_NS[$owner]:-} ]]; then OUTSIDE_LINK[$ns/$obj]=1; fi
   if [[ $have == "$want" ]]; then return 0; fi
   if conflicting "$attr" "$have"; then
     conflict "$attr" "$ns" "$obj" "$want"

@@ -437,3 +437,25 @@ def test_fault_injection_at_every_ip_call_of_up_and_down(box, how):
             assert record(box, example) == "", where
             assert box.run("pgrep -xf 'sleep 600'").returncode == 0, where
             assert box.settled_snapshot() == before, where
+
+
+SYSCTL_LAB = """from netgen import Lab
+lab = Lab("ttl")
+ns = lab.netns("ttl-ns")
+lab.host.sysctl("net.ipv4.ip_default_ttl", 99)
+"""
+
+
+@pytest.mark.parametrize("text", ["original 64\nttl 99\n\n", "original $(touch /run/pwned)\nttl 99\n",
+                                  "ttl 99\noriginal 64\n", "original 64\nt*l 99\n"])
+def test_4_a_damaged_sysctl_record_is_named_and_used_for_nothing(box, tmp_path, text):
+    lab = compiled(tmp_path, SYSCTL_LAB, "ttl")
+    ok(box.run("sysctl -qw net.ipv4.ip_default_ttl=64"))
+    ok(box.run(f"bash {lab}/up.sh"))
+    ok(box.run(f"printf '%s' {shq(text)} > /run/netgen/sysctl/net.ipv4.ip_default_ttl"))
+    down = box.run(f"bash {lab}/down.sh")
+    assert re.search(r"/run/netgen/sysctl/net\.ipv4\.ip_default_ttl:\d+: not a line of a sysctl record", down.stderr)
+    assert down.returncode == 1 and "not put back" in down.stderr
+    assert box.run("test -e /run/pwned").returncode == 1
+    assert ok(box.run("cat /proc/sys/net/ipv4/ip_default_ttl")).stdout.strip() == "99"  # left as it is
+    assert box.run("ip netns list").stdout == ""  # the rest went
