@@ -3,6 +3,7 @@
 
     sudo python bench/run.py                       # star and chain at N = 100, 500, 1000, 3 repetitions
     sudo python bench/run.py --sizes 500 --reps 5  # one point
+    sudo python bench/run.py --sizes 500 --shapes star --reps 5 --before d919426   # and netgen at d919426 beside it
     python bench/run.py --sizes 3 --reps 1 --out - # the smoke test's run
 
 It prints a markdown table of medians with ratios to the baselines, and writes it to bench/results.md unless
@@ -112,10 +113,28 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def measure(shape: str, n: int, reps: int, work: Path, with_mininet: bool, slow_up_to: int) -> dict:
+def netgen_at(rev: str, where: Path) -> list[str]:
+    """The command that runs netgen as it was at git revision `rev` of this repository, laid out in `where` as an
+    install would lay it out (the package `netgen` is compiler/, with templates/ inside it), with this Python."""
+    tree = where / "tree"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(BENCH.parent), "archive", rev], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    package = where / "site" / "netgen"
+    shutil.copytree(tree / "compiler", package)
+    shutil.copytree(tree / "templates", package / "templates")
+    return ["env", f"PYTHONPATH={where / 'site'}", sys.executable, "-c", "from netgen.cli import main; main()"]
+
+
+def measure(shape: str, n: int, reps: int, work: Path, with_mininet: bool, slow_up_to: int,
+            before: list[str] | None = None) -> dict:
     var, lab = SHAPES[shape]
     env = {var: str(n)}
-    row: dict = {"compile": [], "rss": [], "netgen": {}, "plain": {}, "mininet": {}}
+    row: dict = {"compile": [], "rss": [], "netgen": {}, "plain": {}, "mininet": {}, "before": {}}
+    tools = [("netgen", work / "batched"), ("plain", work / "plain")]
+    if before:
+        timed([*before, "compile", str(lab), "-o", str(work / "before")], env)
+        tools.insert(1, ("before", work / "before"))
     for style in ("batched", "plain"):
         t, rss = timed([NETGEN, "compile", str(lab), "--style", style, "-o", str(work / style)], env)
         if style == "batched":
@@ -128,8 +147,8 @@ def measure(shape: str, n: int, reps: int, work: Path, with_mininet: bool, slow_
     box = Sandbox()
     try:
         for _ in range(reps):  # side by side: each repetition runs every tool once
-            for tool, scripts in (("netgen", work / "batched"), ("plain", work / "plain")):
-                for step, t in lifecycle(box, scripts, verify=tool == "netgen" or n <= slow_up_to).items():
+            for tool, scripts in tools:
+                for step, t in lifecycle(box, scripts, verify=tool != "plain" or n <= slow_up_to).items():
                     row[tool].setdefault(step, []).append(t)
             if with_mininet and shape == "star" and n <= slow_up_to:
                 for step, t in mininet(box, n).items():
@@ -154,14 +173,30 @@ def table(results: dict, reps: int, note: str) -> str:
              "| up vs plain | up vs Mininet | down vs plain | verify vs up |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (shape, n), row in results.items():
-        m = {tool: {step: median(v) for step, v in row[tool].items()} for tool in ("netgen", "plain", "mininet")}
+        m = {tool: {step: median(v) for step, v in row[tool].items()}
+             for tool in ("netgen", "plain", "mininet", "before")}
         g, p, mn = m["netgen"], m["plain"], m["mininet"]
         lines.append(
             f"| {shape} | {n} | {fmt(median(row['compile']))}, {max(row['rss'])} MB | {fmt(g['up'])} "
             f"| {fmt(g['verify'])} | {fmt(g['down'])} | {fmt(p['up'])} | {fmt(p.get('verify'))} | {fmt(p['down'])} "
             f"| {fmt(mn.get('up'))} | {fmt(mn.get('down'))} | {ratio(g['up'], p['up'])} "
             f"| {ratio(g['up'], mn.get('up'))} | {ratio(g['down'], p['down'])} | {ratio(g['verify'], g['up'])} |")
+    befores = [(key, m) for key, m in ((key, {step: median(v) for step, v in row["before"].items()})
+                                       for key, row in results.items()) if m]
+    if befores:
+        lines += ["", f"Beside it, side by side in the same runs, netgen at {BEFORE_REV[0]}:", "",
+                  "| lab | N | up before | up now | now / before | down before | down now | verify before "
+                  "| verify now | up vs plain, before | up vs plain, now |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for (shape, n), b in befores:
+            g = {step: median(v) for step, v in results[(shape, n)]["netgen"].items()}
+            p = {step: median(v) for step, v in results[(shape, n)]["plain"].items()}
+            lines.append(f"| {shape} | {n} | {fmt(b['up'])} | {fmt(g['up'])} | {ratio(g['up'], b['up'])} "
+                         f"| {fmt(b['down'])} | {fmt(g['down'])} | {fmt(b['verify'])} | {fmt(g['verify'])} "
+                         f"| {ratio(b['up'], p['up'])} | {ratio(g['up'], p['up'])} |")
     return "\n".join(lines) + "\n"
+
+
+BEFORE_REV: list[str] = []  # the revision --before names, for the table
 
 
 def startup(reps: int, work: Path) -> str:
@@ -180,6 +215,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="repetitions of every measurement (default 3)")
     parser.add_argument("--out", default=str(BENCH / "results.md"), help="where to write the table; - for none")
     parser.add_argument("--no-big", action="store_true", help="skip the 10,000-namespace compile")
+    parser.add_argument("--before", metavar="REV", help="also run the labs as netgen at git revision REV compiles "
+                        "them, side by side with today's, and compare")
     parser.add_argument("--slow-up-to", type=int, default=500, metavar="N",
                         help="run the plain verify (one ip per check) and Mininet only up to this N (default 500): "
                         "above it they take minutes per repetition and no target depends on them")
@@ -192,11 +229,15 @@ def main() -> None:
     note += f" The plain verify and Mininet ran up to N = {args.slow_up_to} (--slow-up-to)."
     results = {}
     with tempfile.TemporaryDirectory(prefix="netgen-bench-") as tmp:
+        before = None
+        if args.before:
+            BEFORE_REV.append(args.before)
+            before = netgen_at(args.before, Path(tmp) / "before")
         for shape in args.shapes.split(","):
             for n in map(int, args.sizes.split(",")):
                 print(f"bench: {shape} N={n} ...", file=sys.stderr, flush=True)
                 work = Path(tmp) / f"{shape}-{n}"
-                results[(shape, n)] = measure(shape, n, args.reps, work, with_mininet, args.slow_up_to)
+                results[(shape, n)] = measure(shape, n, args.reps, work, with_mininet, args.slow_up_to, before)
         text = table(results, args.reps, note)
         if not args.no_big:
             text += startup(args.reps, Path(tmp))

@@ -39,6 +39,7 @@ preflight() {
   command -v ip >/dev/null || die 2 "the ip command (iproute2) is not installed"
   command -v awk >/dev/null || die 2 "awk is not installed (it reads what ip prints)"
   command -v flock >/dev/null || die 2 "flock (util-linux) is not installed (it keeps two runs of the lab apart)"
+  command -v setsid >/dev/null || die 2 "setsid (util-linux) is not installed (it runs the batches apart from signals)"
   if [[ -n $NFT_TABLE && $SCRIPT != down.sh ]] && ! command -v nft >/dev/null; then
     die 2 "the nft command (nftables) is not installed, and this lab has NAT rules; install it first (apt-get install nftables)"
   fi
@@ -201,7 +202,7 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   key = ns "/" name
   flags = after("\"flags\":\\[", $0, "]")
   put("ifindex/" key, index_)
-  if ($0 ~ /"ifalias":"/) put("alias/" key, after("\"ifalias\":\"", $0, "\""))
+  put("group/" key, after("\"group\":\"", $0, "\""))
   put("iflink/" key, link)
   put("mtu/" key, after("\\],\"mtu\":", $0, ",}"))
   put("state/" key, (flags ~ /"UP"/ ? "up" : "down"))
@@ -222,7 +223,6 @@ function after(key, rec, stop) { # the text after key in rec, up to the first ch
   put("peerns/" key, peer)
   next
 }
-name != "" && /"ifalias":"/ { put("alias/" ns "/" name, after("\"ifalias\":\"", $0, "\"")) } # after the details (-d)
 /^"state":"/ { # the settings of a bridge port
   if ($0 ~ /"hairpin":true/) put("hairpin/" ns "/" name, "on")
   else if ($0 ~ /"hairpin":false/) put("hairpin/" ns "/" name, "off")
@@ -558,7 +558,11 @@ LOG_LOST=
 # INSTANCE, 16 hex digits drawn by the up that first made the lab, is in this root-only file and in the marks up
 # puts on what it makes, in the same `ip -batch` as the line that makes it, and nowhere else. Then a line each:
 #   netns NAME NSID            namespace NAME, given the id NSID in the host (`ip netns set`: a number drawn for it)
-#   link NS NAME               link NAME in the host, whose alias is MARK (netgen:LAB:INSTANCE)
+#                              by the batch line after the one that makes it (no line can do both: an ip killed
+#                              between the two leaves a namespace with no mark, which down leaves and names)
+#   netns NAME lo              namespace NAME, taken over (adopt=True): its lo is in the link group GROUP
+#   link NS NAME               link NAME in the host, in the link group GROUP (a number INSTANCE gives, made so
+#                              by the very line that makes the link: `ip link add name NAME group GROUP type ...`)
 #   route4|route6 NS DEST SPEC  a route outside the lab's namespaces (SPEC: `via GW dev DEV` or `dev DEV`), made
 #                              with protocol ROUTE_PROTO
 #   service NS NAME PID START  a process up started (START: when, from /proc/PID/stat), whose environment holds
@@ -577,8 +581,9 @@ declare -A MADE=()     # KIND/NS/NAME (from checked names only) -> NSID, route S
 declare -A DECLARED=() # NS/NAME of each service the lab declares
 INSTANCE=
 MARK=
+GROUP=
 RECORD_BAD=() # the lines of the record that claim nothing: kept as they are
-NAME_RE='[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}'
+NAME_RE='[A-Za-z0-9_.][A-Za-z0-9_.-]*' # (no bounded repetition: bash compiles each regex at each use, slowly)
 
 # bad_line N LINE WHY: line N of the record is never used; it is named, its bytes shown printable.
 bad_line() {
@@ -591,10 +596,10 @@ bad_line() {
 # regular file stops the script (exit 2) with the way out; down.sh --force does not read it.
 load_record() {
   local line n=0 key id ns name pid
-  local netns="^netns ($NAME_RE) ([0-9]{1,10})\$" link="^link ($NAME_RE) ($NAME_RE)\$"
-  local addr='[0-9A-Fa-f:.]{1,45}' service="^service ($NAME_RE) ($NAME_RE) ([0-9]{1,10}) ([0-9]{1,20})\$"
+  local netns="^netns ($NAME_RE) ([0-9]{1,10}|lo)\$" link="^link ($NAME_RE) ($NAME_RE)\$"
+  local addr='[0-9A-Fa-f:.]+' service="^service ($NAME_RE) ($NAME_RE) ([0-9]{1,10}) ([0-9]{1,20})\$"
   local route="^route([46]) ($NAME_RE) (default|$addr(/[0-9]{1,3})?) ((via $addr )?dev $NAME_RE)\$"
-  MADE=() RECORD_BAD=() INSTANCE='' MARK=''
+  MADE=() RECORD_BAD=() INSTANCE='' MARK='' GROUP=''
   if [[ ! -e $RECORD && ! -L $RECORD ]]; then return 0; fi
   if [[ -L $RECORD || ! -f $RECORD ]]; then
     die 2 "the record $RECORD is not a regular file: refused; \`down.sh --force\` removes the lab by its names, and the record with it"
@@ -603,7 +608,7 @@ load_record() {
     n=$((n + 1)) key='' id=''
     if ((n == 1)); then
       if [[ $line =~ ^netgen-record\ 2\ ([0-9a-f]{16})$ ]]; then
-        INSTANCE=${BASH_REMATCH[1]} MARK=netgen:$LAB:${BASH_REMATCH[1]}
+        instance "${BASH_REMATCH[1]}"
       else
         bad_line 1 "$line" "not the record's first line (netgen-record 2 INSTANCE): no line of it claims anything"
       fi
@@ -658,7 +663,13 @@ new_instance() {
   local uuid
   uuid=$(</proc/sys/kernel/random/uuid)
   uuid=${uuid//-/}
-  INSTANCE=${uuid:0:16} MARK=netgen:$LAB:${uuid:0:16}
+  instance "${uuid:0:16}"
+}
+
+# instance HEX: the lab's INSTANCE, and the marks it gives: MARK (netgen:LAB:INSTANCE, a service's) and GROUP (a
+# link's group, from 2^28 up: no link is in such a group unless someone puts it there).
+instance() {
+  INSTANCE=$1 MARK=netgen:$LAB:$1 GROUP=$((0x10000000 + 0x${1:0:7}))
 }
 
 # new_nsid NS sets NSID to a namespace id drawn for NS, one the host does not use: at least 2^28, far above the
@@ -684,9 +695,16 @@ new_nsid() {
 claims() {
   local key=$1 rest ns name
   rest=${key#*/} ns=${rest%%/*} name=${rest#*/}
+  if [[ -z ${MADE[$key]:-} ]]; then return 1; fi
   case $key in
-    netns/*) [[ -n ${HAVE[nsid/$ns/]:-} && ${HAVE[nsid/$ns/]} == "${MADE[$key]}" ]] ;;
-    link/*) [[ -n $MARK && ${HAVE[alias/$ns/$name]:-} == "$MARK" ]] ;;
+    netns/*)
+      if [[ ${MADE[$key]} == lo ]]; then
+        [[ -n $GROUP && ${HAVE[group/$ns/lo]:-} == "$GROUP" ]]
+      else
+        [[ -n ${HAVE[nsid/$ns/]:-} && ${HAVE[nsid/$ns/]} == "${MADE[$key]}" ]]
+      fi
+      ;;
+    link/*) [[ -n $GROUP && ${HAVE[group/$ns/$name]:-} == "$GROUP" ]] ;;
     route[46]/*) [[ ${HAVE[$key]:-} == "${MADE[$key]}" && ${HAVE[proto/$ns/$name]:-} == "$ROUTE_PROTO" ]] ;;
     service/*) marked_service "${MADE[$key]}" "$ns" "$name" ;;
     *) false ;;
@@ -762,6 +780,14 @@ link_ids() {
     }' <<<"$json"
 }
 
+# adopted_namespaces prints the namespaces the record says were taken over (their mark is on their lo).
+adopted_namespaces() {
+  local key rest
+  for key in "${!MADE[@]}"; do
+    if [[ $key == netns/* && ${MADE[$key]} == lo ]]; then rest=${key#netns/} && printf '%s\n' "${rest%/}"; fi
+  done
+}
+
 # read_marks reads again what proves the record's lines, for prune_record: the host's namespace ids, links and
 # routes, and the links and routes of the external namespaces. It returns 1 when a reading fails (the record then
 # keeps every line: a line claims only what carries its mark).
@@ -771,7 +797,7 @@ read_marks() {
   HAVE=()
   reading=$(printf '%s\n' "$NAMED_READING" | ip -j -d -batch - 2>/dev/null) || return 1
   parse host <(printf '%s\n' "$reading")
-  for ns in "${EXTERNAL_NS[@]}"; do
+  for ns in "${EXTERNAL_NS[@]}" $(adopted_namespaces); do
     if [[ -e /run/netns/$ns ]]; then
       reading=$(printf '%s\n' "$READING" | in_ns "$ns" ip -j -d -batch - 2>/dev/null) || return 1
       parse "$ns" <(printf '%s\n' "$reading")
@@ -805,7 +831,7 @@ sysctl_take() {
 # other labs that set it, with their values), each line checked: `original VALUE`, then `LAB VALUE` per lab. A
 # record that does not match is named, with its file and line, and used for nothing (returns 1).
 sysctl_record() {
-  local line n=0 re='^(original|[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}) ([[:alnum:][:blank:]_.:,/+-]{0,4095})$'
+  local line n=0 re='^(original|[A-Za-z0-9_][A-Za-z0-9_.-]*) ([[:alnum:][:blank:]_.:,/+-]*)$'
   original='' mine='' others=() other_values=()
   if [[ -L $1 || ! -f $1 ]]; then
     say "$1: not a regular file: used for nothing" >&2
@@ -1210,6 +1236,7 @@ declare -A LAB_NS=() # the namespaces this lab makes: what is inside them belong
 declare -A MAKING=()  # KEY -> ID: what this run makes outside its own new namespaces; the record names it first
 declare -A STALE=()   # lab namespaces whose /run/netns file is no namespace (a killed `ip netns add`): replaced
 declare -A OUTSIDE_LINK=() # the links the lab makes outside its own namespaces, as the steps name them
+declare -A ADOPTED_NS=()   # namespaces this run takes over (adopt=True): their mark goes on their lo
 
 # section NS [last]: the steps that follow run in namespace NS (last: the host's second batch, once the
 # namespaces' batches are done); the batch of the section before is queued. A namespace that does not exist yet has
@@ -1219,6 +1246,10 @@ section() {
   if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
   SECTION=$1 LAST=${2:-} SKIP=
   if [[ $MODE == check && -n ${FRESH[$1]:-} ]]; then SKIP=1; fi
+  if [[ $MODE == apply && -n ${ADOPTED_NS[$1]:-} ]]; then
+    BATCH+=("link set dev lo group $GROUP") MARKS=$((MARKS + 1))
+    BATCH_UNDO+=("$1 link set dev lo group ${HAVE[group/$1/lo]:-default}")
+  fi
 }
 
 # run_steps runs the lab's steps in the current MODE, and queues the last section's batch.
@@ -1298,10 +1329,12 @@ step() {
       fi
       if [[ $MODE == check ]] && adoptable "$attr/$ns/$obj" "$have"; then
         ADOPTING+=("$attr/$ns/$obj")
-        making "$attr" "$ns" "$obj"
-      elif [[ $MODE == apply ]]; then # taken over: it gets the lab's mark
-        if [[ $attr == netns ]]; then BATCH+=("netns set $ns ${MADE[netns/$ns/]}"); else BATCH+=("link set dev $obj alias $MARK"); fi
-        BATCH_UNDO+=("")
+        making "$attr" "$ns" "$obj" adopt
+      elif [[ $MODE == apply && $attr == link ]]; then # taken over: it gets the lab's mark (a rollback takes it off)
+        BATCH+=("link set dev $obj group $GROUP") MARKS=$((MARKS + 1))
+        BATCH_UNDO+=("$owner link set dev $obj group ${HAVE[group/$ns/$obj]:-default}")
+      elif [[ $MODE == apply ]]; then # a namespace's, on its lo, in its own batch
+        ADOPTED_NS[$ns]=1
       fi
     fi
   elif [[ $attr == route[46] && -n $do && -z ${LAB_NS[$owner]:-} ]]; then
@@ -1317,12 +1350,7 @@ step() {
     return 0
   fi
   if [[ $MODE == check ]]; then return 0; fi
-  if [[ -z $do ]]; then # the far end of a veth the host's batch made: marked, if it is outside the lab's namespaces
-    if [[ $attr == link && $have == absent && -z ${LAB_NS[$owner]:-} ]]; then
-      BATCH+=("link set dev $obj alias $MARK") BATCH_UNDO+=("")
-    fi
-    return 0
-  fi
+  if [[ -z $do ]]; then return 0; fi
   # A setting changed on a link that existed before this run is put back on rollback.
   if [[ -z $undo && $have != absent && -n ${HAVE[link/$ns/$obj]:-} ]]; then
     case $attr in
@@ -1341,22 +1369,41 @@ step() {
     FDB_UNDO+=("${undo:+$owner $undo}")
     return 0
   fi
+  # the mark: a link outside the lab's namespaces gets the lab's group in the very line that makes it (the far end
+  # of a veth too); a namespace its id in the host, in the line after
+  if [[ $attr == link && $have == absent ]]; then marked_link "$do" "$owner" && do=$MARKED; fi
   BATCH+=("$do")
   BATCH_UNDO+=("${undo:+$owner $undo}")
-  # the mark, in the same batch as the line that makes the object: a namespace's id, a link's alias
   if [[ $attr == netns ]]; then
     if [[ -n ${STALE[$ns]:-} ]]; then BATCH[-1]="netns del $ns" BATCH_UNDO[-1]='' BATCH+=("$do") BATCH_UNDO+=("host $undo"); fi
-    BATCH+=("netns set $ns ${MAKING[netns/$ns/]}") BATCH_UNDO+=("")
-  elif [[ $attr == link && $have == absent && -z ${LAB_NS[$owner]:-} ]]; then
-    BATCH+=("link set dev $obj alias $MARK") BATCH_UNDO+=("")
+    BATCH+=("netns set $ns ${MAKING[netns/$ns/]}") BATCH_UNDO+=("") MARKS=$((MARKS + 1))
   fi
 }
 
-# making ATTR NS OBJ: this run makes the namespace or link outside its own namespaces; the record will say so, with
-# its mark, before it is made (a link outside the host needs no line: it is found by its mark, and goes with its
+# marked_link LINE NS sets MARKED to LINE (`link add name NAME ... type KIND ...`, made in namespace NS) with `group
+# GROUP` for each end outside the lab's own namespaces: before `type` for the link, at the end for a veth's peer
+# (whose namespace is the one after `netns`, or NS).
+MARKED=
+marked_link() {
+  local line=$1 far=$2 head tail
+  if [[ -z ${LAB_NS[$2]:-} && $line == *" type "* ]]; then
+    head=${line%%" type "*} tail=${line#*" type "}
+    line="$head group $GROUP type $tail"
+  fi
+  if [[ $line == *" type veth peer "* ]]; then
+    if [[ $line =~ \ peer\ .*\ netns\ ([^ ]+) ]]; then far=${BASH_REMATCH[1]}; fi
+    if [[ -z ${LAB_NS[$far]:-} ]]; then line+=" group $GROUP"; fi
+  fi
+  MARKED=$line
+}
+
+# making ATTR NS OBJ [adopt]: this run makes (or takes over) the namespace or link outside its own namespaces; the
+# record will say so, with its mark, before it is made (a link outside the host needs no line: it is found by its mark, and goes with its
 # pair).
 making() {
-  if [[ $1 == netns ]]; then
+  if [[ $1 == netns && -n ${4:-} ]]; then # adopted: its lo gets the lab's group (it may have an id already)
+    MAKING[netns/$2/]=lo
+  elif [[ $1 == netns ]]; then
     new_nsid "$2"
     MAKING[netns/$2/]=$NSID
   elif [[ $2 == host ]]; then
@@ -1365,12 +1412,12 @@ making() {
 }
 
 # made_here ATTR NS OBJ: the live object carries this lab's mark: a namespace the id its record line gives, a link
-# the lab's alias.
+# the lab's group.
 made_here() {
   if [[ $1 == netns ]]; then
-    [[ -n ${MADE[netns/$2/]:-} && ${HAVE[nsid/$2/]:-} == "${MADE[netns/$2/]}" ]]
+    [[ -n ${MADE[netns/$2/]:-} ]] && claims "netns/$2/"
   else
-    [[ -n $MARK && ${HAVE[alias/$2/$3]:-} == "$MARK" ]]
+    [[ -n $GROUP && ${HAVE[group/$2/$3]:-} == "$GROUP" ]]
   fi
 }
 
@@ -1411,7 +1458,6 @@ adoptable() {
     fi
   done
   if [[ $kind == netns ]]; then
-    if [[ -n ${HAVE[nsid/$ns/]:-} ]]; then extra+=("an id in the host (${HAVE[nsid/$ns/]}), where netgen marks a namespace it owns with one of its own"); fi
     id=${HAVE[netnsid/$ns/]:-}
     while read -r k path; do
       if [[ $k == "$id" ]]; then
@@ -1511,8 +1557,9 @@ word_conflicts() {
 # it has any. Each job J writes done.J: ok, `ip STATUS` (ip failed: err.J has its message; without ip's "Command
 # failed" line, ip never ran: the namespace could not be entered), `bridge STATUS` (the same, for bridge) or
 # `sysctl K` (the K-th sysctl could not be set), and on failure the stop file,
-# so that no other batch starts. Batches run in the background, where they ignore SIGINT: an interrupt reaches
-# only this script, which lets them finish and then undoes.
+# so that no other batch starts. Batches run in a session of their own (setsid): a signal to this script's process
+# group (Ctrl-C, a dropped ssh session, `kill -9 -PGID`) reaches only this script, which lets them finish and then
+# undoes; a batch always ends whole or where ip refused, with the marks of what it made (a killed up's batch too).
 # shellcheck disable=SC2016 # expanded by sh when the loop runs
 LANE_SH='enter=$1
 shift
@@ -1566,6 +1613,8 @@ done <"sysctls.$1"'
 JOBS=${NETGEN_JOBS:-4}
 NJOBS=0
 JOB_NS=()
+JOB_MARKS=() # how many of a job's lines are marks (up's own, not the lab's changes)
+MARKS=0      # in the section's batch
 HOST_JOB= # the pid of the job of the host while it runs, and its number
 HOST_J=
 LAST_J= # the job of the host that runs last
@@ -1574,7 +1623,7 @@ QUEUED=() # jobs of the namespaces, J:NS
 # end_section queues the batch of the section that ends, and the next section starts with none.
 end_section() {
   queue_batch
-  BATCH=() BATCH_UNDO=() FDB=() FDB_UNDO=() SYSCTLS=()
+  BATCH=() BATCH_UNDO=() FDB=() FDB_UNDO=() SYSCTLS=() MARKS=0
 }
 
 # queue_batch queues the section's batch as job J: its lines (ip's, then bridge's), undo lines and sysctls go to
@@ -1591,7 +1640,7 @@ queue_batch() {
     return 0
   fi
   NJOBS=$((NJOBS + 1))
-  JOB_NS[j]=$SECTION
+  JOB_NS[j]=$SECTION JOB_MARKS[j]=$MARKS
   if ((${#BATCH[@]})); then printf '%s\n' "${BATCH[@]}"; fi >"$TMP/batch.$j"
   if ((${#FDB[@]})); then printf '%s\n' "${FDB[@]}"; fi >"$TMP/bridge.$j"
   if ((${#BATCH[@]} + ${#FDB[@]})); then printf '%s\n' "${BATCH_UNDO[@]}" "${FDB_UNDO[@]}" >"$TMP/undo.$j"; fi
@@ -1609,7 +1658,7 @@ queue_batch() {
 
 # start_host J starts the host's job J in the background; await_host waits for it.
 start_host() {
-  (cd "$TMP" && exec sh lane.sh - "$1:host") &
+  (cd "$TMP" && exec setsid sh lane.sh - "$1:host") &
   HOST_JOB=$! HOST_J=$1
 }
 
@@ -1646,7 +1695,7 @@ run_namespaces() {
   local j enter=ip
   deal "$JOBS" QUEUED >"$TMP/lanes"
   if [[ -n $NSENTER ]]; then enter=nsenter; fi
-  (cd "$TMP" && exec xargs -P "$JOBS" -L 1 -a lanes sh lane.sh "$enter") &
+  (cd "$TMP" && exec setsid xargs -P "$JOBS" -L 1 -a lanes sh lane.sh "$enter") &
   wait_for $!
   for ((j = 0; j < NJOBS; j++)); do
     if [[ $j != "$HOST_J" && $j != "$LAST_J" ]]; then finish "$j"; fi
@@ -1663,7 +1712,7 @@ run_namespaces() {
 # after a failure) did nothing. The host's failure is undone at once; a namespace's after every job is recorded.
 REFUSED=
 finish() {
-  local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0 before tool unknown
+  local j=$1 ns=${JOB_NS[$1]} result="" applied i sys=0 before tool unknown marks
   local -a lines undo sysctls
   if [[ -f $TMP/done.$j ]]; then read -r result <"$TMP/done.$j"; fi
   if [[ -z $result && ! -e $TMP/started.$j ]]; then # it never started: after a failure or a signal, or in error
@@ -1728,6 +1777,14 @@ finish() {
       JOURNAL_UNDO+=("${unknown:+?}${undo[i]#* }")
     fi
   done
+  marks=${JOB_MARKS[j]}
+  if ((applied < ${#lines[@]})); then # marks among the lines applied
+    marks=0
+    for ((i = 0; i < applied; i++)); do
+      if [[ ${lines[i]} == "netns set "* || ${lines[i]} == "link set dev "*" group $GROUP" ]]; then marks=$((marks + 1)); fi
+    done
+  fi
+  applied=$((applied - marks)) # from here: the lab's changes
   CHANGES=$((CHANGES + applied + sys / 3))
   for ((i = 0; i < sys; i += 3)); do
     # a namespace this run made takes its sysctls with it; the host's go back through their shared record
@@ -2107,6 +2164,7 @@ USAGE
 
   observe
   prune_record # lines of what is gone, or now another's, claim nothing
+  RECORDED_INSTANCE=$INSTANCE
   if [[ -z $INSTANCE ]]; then new_instance; fi
   for ns in "${NAMESPACES[@]}"; do
     if [[ -z ${HAVE[netns/$ns/]:-} || ${HAVE[netns/$ns/]} == "a stale file in /run/netns" ]]; then FRESH[$ns]=1; fi
@@ -2126,6 +2184,9 @@ USAGE
     refresh_neighbours
     SERVICE_DO=plan_service
     lab_services
+    if [[ -z ${RECORDED_INSTANCE:-} ]]; then
+      echo "# the marks of what up makes (the id of each new namespace, the link group $GROUP) are drawn by each run"
+    fi
     for key in "${ADOPTING[@]}"; do echo "# would take over (adopt=True): $key"; done
     for key in "${LEFT_ALONE[@]}"; do echo "# would use as it is (external): $key"; done
     if ((${#PLANNED[@]} == 0)); then
@@ -2327,7 +2388,7 @@ delete_namespaces() {
 
 # remove_links removes the host links and routes in UNLINK once the namespaces are deleted, and says how it went.
 remove_links() {
-  local failed='' status line
+  local failed='' status line err
   if [[ -n $PLAN ]]; then
     for line in "${UNLINK[@]}"; do typed host "$line" && PLANNED+=("$TYPED"); done
     return 0
@@ -2346,12 +2407,29 @@ remove_links() {
     if ((${#UNLINK[@]} > routes)); then n_words "$((${#UNLINK[@]} - routes))" link && what=$N_WORDS; fi
     if ((routes)); then n_words "$routes" route && what+="${what:+, }$N_WORDS"; fi
     status=0
-    printf '%s\n' "${UNLINK[@]}" | ip -force -batch - || status=$?
+    err=$({ printf '%s\n' "${UNLINK[@]}" | ip -force -batch - >/dev/null; } 2>&1) || status=$? # no file: no room needed
     logged host "$status" "${UNLINK[@]}"
-    if ((status == 0)); then say "host: removed $what"; else failed=1; fi
+    if ((status != 0)) && still_there; then
+      printf '%s\n' "$err" >&2
+      failed=1
+    else # what ip could not find had gone by itself (a veth with its namespace, being deleted when down began)
+      say "host: removed $what"
+    fi
     REMOVED=$((REMOVED + ${#UNLINK[@]}))
   fi
   if [[ -n $failed ]]; then die 1 "ip could not remove everything (above); run down.sh again"; fi
+}
+
+# still_there: a link or route down meant to remove is still in the host (read again).
+still_there() {
+  local key reading
+  reading=$(printf '%s\n' "$NAMED_READING" | ip -j -d -batch - 2>/dev/null) || return 0
+  HAVE=()
+  parse host <(printf '%s\n' "$reading")
+  for key in "${!GONE[@]}"; do
+    if [[ $key != netns/* && -n ${HAVE[$key]:-} ]]; then return 0; fi
+  done
+  return 1
 }
 
 # wait_vanished: until the host shows none of the veth ends that go with the deleted namespaces, for
@@ -2430,7 +2508,7 @@ stop_services() {
 # links, in that order; put the host's sysctls back; say what was left and why.
 declare -A KNOWN=() # the record's keys that lab_teardown names
 down_main() {
-  local arg key line reading unrestored=0
+  local arg key line reading ns unrestored=0
   local -a host_sysctls
   for arg; do
     case $arg in
@@ -2465,11 +2543,16 @@ USAGE
   if [[ -z $FORCE || (-f $RECORD && ! -L $RECORD) ]]; then load_record; fi # --force removes it, whatever it is
   SELF_NS=$(stat -L -c '%d:%i' /proc/$$/ns/net)
 
-  # The host is read first, before anything changes: the namespaces' ids and the links' aliases prove what is the
+  # The host is read first, before anything changes: the namespaces' ids and the links' groups prove what is the
   # lab's, and its veths name the namespaces of their peers. Nothing of it is written to a file: down needs no room.
   reading=$(printf '%s\n' "$NAMED_READING" | ip -j -d -batch -) ||
     die 2 "could not read the live state of the host (above); nothing was changed"
   parse host <(printf '%s\n' "$reading")
+  for ns in $(adopted_namespaces); do # a namespace taken over carries its mark on its lo
+    if [[ -e /run/netns/$ns ]] && reading=$(in_ns "$ns" ip -j link show dev lo 2>/dev/null); then
+      parse "$ns" <(printf '%s\n' "$reading")
+    fi
+  done
   netns_ids "${NAMESPACES[@]}" # which are live namespaces, and the identity of each, to end what runs in them
   stop_services
   if [[ -n $NFT_TABLE ]]; then remove_firewall; fi

@@ -239,7 +239,7 @@ def test_up_refuses_a_table_of_its_name_that_is_not_the_labs(sandbox):
 
 def test_up_without_nft_stops_before_any_change(sandbox):
     before = sandbox.snapshot()
-    result = sandbox.run(f"mkdir -p /run/only-ip && for t in ip awk flock stat mktemp; do ln -sf \"$(command -v $t)\" /run/only-ip/$t; done && "
+    result = sandbox.run(f"mkdir -p /run/only-ip && for t in ip awk flock setsid stat mktemp; do ln -sf \"$(command -v $t)\" /run/only-ip/$t; done && "
                          f"PATH=/run/only-ip /bin/bash {REPO}/out/docker_nat/up.sh")
     assert result.returncode == 2
     assert "the nft command (nftables) is not installed" in result.stderr

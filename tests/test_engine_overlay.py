@@ -51,6 +51,7 @@ lab_services() { return 0; }
 DOWN = COMMON + """lab_teardown() {
   remove link 'host' 'flannel.1' vxlan 'link del dev flannel.1'
 }
+lab_services() { return 0; }
 """
 VERIFY = COMMON + f"""lab_checks() {{
   judge <<'CHECKS'
@@ -105,7 +106,7 @@ def test_up_builds_the_overlay_objects_verify_names_each_missing_one_down_leaves
     assert "vxlan id 1 local 192.168.60.11 dev eth0" in state and "dstport 8472 nolearning" in state
     assert "10.244.2.0 dev flannel.1 lladdr 0e:00:00:00:00:02 PERMANENT" in state
     assert "0e:00:00:00:00:02 dst 192.168.60.12 self permanent" in state
-    assert "10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink" in state
+    assert "10.244.2.0/24 via 10.244.2.0 dev flannel.1 proto 110 onlink" in state  # netgen's protocol: its mark
     assert "host: bridge fdb append 0e:00:00:00:00:02 dev flannel.1 dst 192.168.60.12 self permanent: 0" in \
         ok(node.run("cat /run/netgen/vx.log")).stdout
     verify = ok(node.run(f"bash {d}/verify.sh"))

@@ -117,7 +117,8 @@ def test_progress_on_a_terminal(sandbox, tmp_path):
 def test_up_failure_shows_the_command_the_message_and_the_rollback(sandbox, tmp_path):
     from test_live import FAILING_IP
 
-    result = sandbox.run(FAILING_IP.replace("@K@", "3") + f"cd {tmp_path} && PATH=/run/failing-ip:$PATH "
+    # the host's batch: each namespace, then its mark (netns set), docker0 and its mark, then the first veth pair
+    result = sandbox.run(FAILING_IP.replace("@K@", "6") + f"cd {tmp_path} && PATH=/run/failing-ip:$PATH "
                          f"netgen up {DOCKER0}")
     assert result.returncode == 1
     assert "up.sh: in host, ip refused: link add name veth-nginx-1 type veth peer name eth0 netns nginx-1" in result.stderr

@@ -20,7 +20,8 @@ def commands(text: str) -> list[str]:
         logged = re.match(r"^\S+ (?:up|down)\.sh\[\d+\] [^:]+: (.*): [^:]*$", line)
         line = logged.group(1) if logged else line
         if line.startswith(("ip ", "sysctl -w ")):
-            out.append(line)
+            # the marks: a new namespace's id and, for a lab not up yet, its link group are drawn by each run
+            out.append(re.sub(r"^(ip netns set \S+) \d+$", r"\1 ID", re.sub(r" group \d+", " group GROUP", line)))
     return out
 
 
