@@ -69,7 +69,7 @@ def test_out_holds_the_inventory_and_playbook_as_compiled_and_their_sums(compile
     for name, text in ((ansible.INVENTORY, ansible.inventory(lab, "0.1.0")),
                        (ansible.PLAYBOOK, ansible.playbook(lab, "0.1.0"))):
         assert (folder / name).read_text() == text, \
-            f"out/{example}/{name} is stale: run `python tests/regen.py` and review the diff"
+            f"out/{example}/{name} is stale: run `python tools/regen.py` and review the diff"
     check = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=folder, capture_output=True,
                            text=True)
     assert check.returncode == 0 and check.stdout.split() == ["inventory.yml:", "OK", "site.yml:", "OK"], check

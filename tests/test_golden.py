@@ -27,7 +27,7 @@ def compiled():
 def test_out_is_up_to_date(compiled, example, variant):
     committed = (REPO / "out" / example / f"{variant}.sh").read_text()
     assert compiled[example].script(variant) == committed, \
-        f"out/{example}/{variant}.sh is stale: run `python tests/regen.py` and review the diff"
+        f"out/{example}/{variant}.sh is stale: run `python tools/regen.py` and review the diff"
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

@@ -189,7 +189,7 @@ def test_plain_style_makes_fdb_entries_with_bridge_and_checks_them(tmp_path):
 
 
 def test_regen_writes_a_folder_per_node(tmp_path, monkeypatch):
-    """tests/regen.py writes out/NAME/NODE/ for an example with nodes (write_scripts does it), here into a copy."""
+    """tools/regen.py writes out/NAME/NODE/ for an example with nodes (write_scripts does it), here into a copy."""
     monkeypatch.chdir(REPO)
     written = write_scripts(compile_lab("examples/host_gw.py"), str(tmp_path / "host_gw"))
     assert sorted(os.path.relpath(p, tmp_path) for p in written) == sorted(
@@ -229,4 +229,4 @@ def test_committed_node_scripts_are_up_to_date(compiled_nodes, name, node, varia
         pytest.skip(f"out/{name} is not committed yet (its scripts wait for the engine that runs fdb steps)")
     committed = (folder / node / f"{variant}.sh").read_text()
     assert compiled_nodes[name].nodes[node].script(variant) == committed, \
-        f"out/{name}/{node}/{variant}.sh is stale: run `python tests/regen.py` and review the diff"
+        f"out/{name}/{node}/{variant}.sh is stale: run `python tools/regen.py` and review the diff"
