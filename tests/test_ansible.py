@@ -10,15 +10,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import NODE_EXAMPLES, REPO, _can_sandbox
+from helpers import NODE_EXAMPLES, REPO, _can_sandbox, ok
 from nodes import Cluster
-from test_live import ok
-from test_readme import COMPILE_NODES, PLAYBOOK, UP_ON_HOSTS
+from readme import COMPILE_NODES, PLAYBOOK, UP_ON_HOSTS
 from typer.testing import CliRunner
 
 from netgen import ansible, executor
 from netgen.cli import app
-from netgen.pipeline import compile_lab, write_scripts
+from netgen.pipeline import compile_lab
 
 runner = CliRunner()
 FLANNEL = str(REPO / "examples" / "flannel_vxlan.py")

@@ -6,7 +6,7 @@ import re
 import shutil
 
 import pytest
-from conftest import EXAMPLES, NODE_EXAMPLES, REPO
+from helpers import EXAMPLES, NODE_EXAMPLES, REPO
 from typer.testing import CliRunner
 
 from netgen import render

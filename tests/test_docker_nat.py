@@ -10,8 +10,7 @@ import shutil
 import time
 
 import pytest
-from conftest import REPO
-from test_live import ok, script, wait_for_web
+from helpers import REPO, ok, script, wait_for_web
 
 pytestmark = pytest.mark.live
 

@@ -6,8 +6,8 @@ forwarding entry undoes the whole run, and down leaves the host as it was."""
 import os
 
 import pytest
+from helpers import ok
 from sandbox import Sandbox
-from test_live import ok
 
 from netgen import render
 

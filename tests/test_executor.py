@@ -8,8 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, _machine_state
-from test_live import ok
+from helpers import REPO, _machine_state, ok
 from typer.testing import CliRunner
 
 from netgen.cli import app
@@ -115,7 +114,7 @@ def test_progress_on_a_terminal(sandbox, tmp_path):
 
 @needs_root
 def test_up_failure_shows_the_command_the_message_and_the_rollback(sandbox, tmp_path):
-    from test_live import FAILING_IP
+    from helpers import FAILING_IP
 
     result = sandbox.run(FAILING_IP.replace("@K@", "3") + f"cd {tmp_path} && PATH=/run/failing-ip:$PATH "
                          f"netgen up {DOCKER0}")

@@ -5,7 +5,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import EXAMPLES, REPO
+from helpers import EXAMPLES, REPO
 
 from netgen.pipeline import compile_lab
 from netgen.render import VARIANTS

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from html import unescape
 
 import pytest
-from conftest import EXAMPLES, NODE_EXAMPLES, REPO
+from helpers import EXAMPLES, NODE_EXAMPLES, REPO
 
 from netgen import graph
 from netgen.loader import load

@@ -5,11 +5,10 @@ import json
 import shlex
 
 import pytest
-from conftest import REPO
+from helpers import DOCKER0_OBJECTS, REPO, docker0_lab, link, statuses
 
 from netgen import inventory
 from netgen.inventory import ABSENT, PRESENT, UNREADABLE, InventoryError, Link, Row
-from netgen.loader import load
 from netgen.model import HOST, Lab, Loc, Namespace
 
 # Captured in a sandbox (iproute2 6.1) with the docker0 lab up and one more namespace, "same", holding a veth pair
@@ -83,16 +82,6 @@ class FakeIp:
         if args[-1] == "list-id":
             return ids[0] if ids else "[]"
         return {"link": links, "addr": addrs}[args[-2]]
-
-
-def docker0_lab() -> Lab:
-    return load(str(REPO / "examples" / "docker0.py"))
-
-
-def link(inv: inventory.Inventory, ns: str, name: str) -> Link:
-    found = inv.namespace(ns).link(name)
-    assert found is not None, f"{ns}/{name} not in the inventory"
-    return found
 
 
 def without(state: dict, ns: str, name: str | None = None) -> dict:
@@ -209,14 +198,6 @@ def test_namespaces_that_cannot_be_listed_raise():
 
 
 # --- the lab's objects --------------------------------------------------------------------------------------------
-
-def statuses(table: list[Row]) -> list[tuple[str, str | None, str]]:
-    return [(row.ns, row.interface, row.status) for row in table]
-
-
-DOCKER0_OBJECTS = [(HOST, "docker0"), (HOST, "veth-nginx-1"), (HOST, "veth-nginx-2"),
-                   ("nginx-1", "eth0"), ("nginx-2", "eth0")]
-
 
 def test_for_lab_shows_only_the_lab_objects_all_present():
     lab = docker0_lab()

@@ -4,7 +4,7 @@
 import subprocess
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import os
 
 import jsonschema
 import pytest
-from conftest import REPO
+from helpers import REPO
 from typer.testing import CliRunner
 
 from netgen.cli import app

@@ -6,9 +6,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import EXAMPLES, REPO
+from helpers import EXAMPLES, FAILING_IP, REPO, ip_changes, ok, script
 from sandbox import KILL_UP_SH
-from test_live import FAILING_IP, ip_changes, ok, script
 
 pytestmark = pytest.mark.live
 

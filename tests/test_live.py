@@ -4,22 +4,12 @@ import os
 import re
 import shlex
 import shutil
-import time
 
 import pytest
-from conftest import EXAMPLES, REPO
+from helpers import EXAMPLES, FAILING_IP, REPO, ip_changes, ok, script, wait_for_web
 from sandbox import KILL_UP_SH
 
 pytestmark = pytest.mark.live
-
-
-def script(example: str, variant: str) -> str:
-    return f"bash {REPO}/out/{example}/{variant}.sh"
-
-
-def ok(result):
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    return result
 
 
 # What the seed article shows working, per scenario: commands that must succeed inside the sandbox.
@@ -31,15 +21,6 @@ PINGS = {
     "docker_nat": ["ip netns exec nginx-2 ping -c1 -W2 172.17.0.2", "ip netns exec nginx-2 ping -c1 -W2 fd00:17::2",
                    "ping -c1 -W2 fd00:17::3", "ip netns exec nginx-1 ping -c1 -W2 fd00:17::1"],
 }
-
-
-def wait_for_web(sandbox, ns: str) -> None:
-    """The examples' web service (`nginx.service("web", ...)`, serving "hello from NS") answers on port 80 of `ns`."""
-    for _ in range(50):
-        if sandbox.run(f"ip netns exec {ns} bash -c 'exec 3<>/dev/tcp/127.0.0.1/80'").returncode == 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the web service in {ns} does not answer")
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -165,41 +146,6 @@ def test_down_ends_processes_inside_the_lab(sandbox):
     assert re.search(r"^down.sh: ns1: ending pid \d+ \(sleep 300\)$", result.stdout, re.M), result.stdout
     assert sandbox.run("ip netns list").stdout == ""
     ok(sandbox.run(script("veth_pair", "up")))  # and up right after down works
-
-
-# An `ip` first on PATH that lets the first @K@ lines of up's batches run, then fails the next like iproute2 does.
-# It counts lines across batches, so up runs with NETGEN_JOBS=1: one batch at a time, in the plan's order.
-FAILING_IP = r"""
-mkdir -p /run/failing-ip && cat > /run/failing-ip/ip <<'WRAPPER'
-#!/bin/bash
-real=$(PATH=/usr/sbin:/sbin:/usr/bin command -v ip)
-args=("$@") file=
-for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == -batch ]] && file=${args[i+1]}; done
-if [[ -n $file && $file != - ]]; then
-  count=$(cat /run/failing-ip/count 2>/dev/null || echo 0)
-  lines=$(wc -l < "$file")
-  if (( count + lines > @K@ )); then
-    keep=$((@K@ - count)); echo $((@K@ + 1)) > /run/failing-ip/count
-    head -n "$keep" "$file" > /run/failing-ip/part
-    (( keep == 0 )) || "$real" "${args[@]/$file//run/failing-ip/part}" || exit 1
-    echo "RTNETLINK answers: Operation not permitted (injected)" >&2
-    echo "Command failed $file:$((keep + 1))" >&2; exit 1
-  fi
-  echo $((count + lines)) > /run/failing-ip/count
-fi
-exec "$real" "$@"
-WRAPPER
-chmod +x /run/failing-ip/ip; rm -f /run/failing-ip/count
-"""
-
-
-def ip_changes(example: str, up_stdout: str) -> int:
-    """How many of the changes up reports are ip lines: all but its sysctls, its nftables table and its services."""
-    from netgen.pipeline import compile_lab
-
-    plan = compile_lab(str(REPO / "examples" / f"{example}.py")).plan
-    others = sum(s.check[0] == "sysctl" for section in plan.sections for s in section.steps)
-    return int(up_stdout.rsplit("(", 1)[1].split()[0]) - others - (plan.firewall is not None) - len(plan.services)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

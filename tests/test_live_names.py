@@ -3,7 +3,7 @@ some of them a lab object's name and one byte more, on a host where a lab comes 
 root; each sandbox has its own PID namespace)."""
 
 import pytest
-from conftest import REPO, _can_sandbox
+from helpers import REPO, _can_sandbox
 from sandbox import Sandbox
 
 pytestmark = pytest.mark.live

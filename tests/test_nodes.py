@@ -7,7 +7,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import NODE_EXAMPLES, REPO
+from helpers import NODE_EXAMPLES, REPO
 from typer.testing import CliRunner
 
 from netgen import model

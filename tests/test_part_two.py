@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 from nodes import Cluster
 
 from netgen.pipeline import compile_lab, write_scripts

@@ -4,7 +4,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import EXAMPLES, REPO
+from helpers import EXAMPLES, REPO
 from typer.testing import CliRunner
 
 from netgen.cli import app
@@ -69,7 +69,7 @@ def test_plain_up_builds_what_batched_verify_expects_and_plain_down_removes_it(e
 @pytest.fixture
 def pid_sandbox():
     """A sandbox with its own PID namespace too: the processes down.sh sees and ends are the sandbox's only."""
-    from conftest import _can_sandbox
+    from helpers import _can_sandbox
     from sandbox import Sandbox
 
     reason = _can_sandbox()

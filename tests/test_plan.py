@@ -1,6 +1,6 @@
 """The plan decides order: namespaces before what goes in them, bridges before ports, each veth made once."""
 
-from conftest import REPO
+from helpers import REPO
 
 from netgen.loader import load
 from netgen.plan import build

@@ -4,8 +4,7 @@ commands they print are the ones the following run writes to its log (STATE_DIR/
 import re
 
 import pytest
-from conftest import EXAMPLES
-from test_live import ok, script
+from helpers import EXAMPLES, ok, script
 
 pytestmark = pytest.mark.live
 

@@ -1,8 +1,7 @@
 """Address pools, gateways given as links, published ports and masquerade: allocation, the rules and the plan."""
 
 import pytest
-from conftest import REPO
-from test_validate import assert_reports, compiles
+from helpers import REPO, assert_reports, compiles
 
 from netgen.pipeline import compile_lab
 

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 # Every awk the scripts may meet here: Debian's default (mawk) and gawk, when installed.
 AWKS = [awk for awk in ("mawk", "gawk") if shutil.which(awk)] or ["awk"]

@@ -8,39 +8,21 @@ import shlex
 import subprocess
 
 import pytest
-from conftest import REPO
-
-README = (REPO / "README.md").read_text()
-
-
-def section(title: str) -> str:
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start:end if end >= 0 else len(README)]
-
-
-def blocks(text: str, langs: str = "sh|bash|shell") -> list[str]:
-    """The code blocks of `text` fenced as one of `langs` ('' for a fence without a language)."""
-    found, lang, lines = [], None, []
-    for line in text.splitlines(keepends=True):
-        if lang is None and line.startswith("```"):
-            lang, lines = line[3:].strip(), []
-        elif lang is not None and line.rstrip() == "```":
-            if re.fullmatch(langs, lang):
-                found.append("".join(lines))
-            lang = None
-        elif lang is not None:
-            lines.append(line)
-    return found
-
-
-TWO = blocks(section("Two commands"))
-DEMO, TESTS = (b.strip() for b in TWO)
-
-
-def commands(line: str) -> list[list[str]]:
-    """The words of each command of an `a && b && c` line."""
-    return [shlex.split(part) for part in line.split(" && ")]
+from helpers import REPO
+from readme import (
+    COMPILE_NODES,
+    DEMO,
+    PLAYBOOK,
+    README,
+    TESTS,
+    TRY,
+    TWO,
+    UP_ON_HOSTS,
+    blocks,
+    commands,
+    netgen,
+    section,
+)
 
 
 def test_two_commands_are_two_one_line_blocks():
@@ -93,11 +75,6 @@ def test_the_venv_is_ignored_by_git():
 
 # --- the netgen examples, run as shown ---------------------------------------------------------------------------
 
-def netgen(command: str, cwd) -> subprocess.CompletedProcess:
-    """A README line run by bash in `cwd`, whose examples/ is the repository's (paths as the README writes them)."""
-    return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture
 def checkout(tmp_path):
     (tmp_path / "examples").symlink_to(REPO / "examples")
@@ -109,9 +86,6 @@ MERMAID = "netgen graph examples/docker0.py --format mermaid"
 SVG = "netgen graph examples/docker0.py --format svg -o docker0.svg"
 CHECK = next(b for b in blocks(README, "") if b.startswith("$ netgen check examples/docker_nat.py\n"))
 EXPORT = [line.split("#")[0].strip() for line in blocks(section("Lab files as data (JSON)"))[0].splitlines()]
-TRY = blocks(section("The CLI"))[0].strip()
-# "Running on real hosts": compile, then ansible-playbook; or netgen up --inventory (test_ansible.py runs them live)
-(COMPILE_NODES, PLAYBOOK), (UP_ON_HOSTS,) = (b.strip().splitlines() for b in blocks(section("Running on real hosts")))
 RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, TRY, COMPILE_NODES, UP_ON_HOSTS}
 
 
@@ -184,7 +158,7 @@ def test_the_node_step_the_readme_shows_is_in_node1s_up_sh():
 @needs_root
 def test_try_prints_the_page_of_the_labs_web_service_and_every_check_passes(checkout):
     """Issue 17: the lab starts its own web server (a service), so verify passes whole before the command runs."""
-    from conftest import _machine_state
+    from helpers import _machine_state
 
     command = TRY
     assert command == "sudo netgen try examples/docker0.py -- ip netns exec nginx-2 curl -s 172.17.0.2"
@@ -209,7 +183,7 @@ def test_the_service_step_the_readme_shows_is_in_up_sh():
 @needs_root
 def test_the_demo_runs_end_to_end_in_its_sandbox():
     """The demo command's last part, with netgen installed (as the tests run): build, verify, ping, curl, down."""
-    from conftest import _machine_state
+    from helpers import _machine_state
 
     before = _machine_state()
     result = subprocess.run(commands(DEMO)[-1], cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -7,9 +7,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import REPO
+from helpers import REPO, ok, script
 from sandbox import Sandbox
-from test_live import ok, script
 
 pytestmark = pytest.mark.live
 

@@ -7,7 +7,7 @@ import os
 import re
 
 import pytest
-from test_validate import HEADER, assert_reports, compiles
+from helpers import HEADER, assert_reports, compiles
 
 from netgen.labjson import from_json, to_json
 

@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+
 import pytest
-from conftest import REPO, _can_sandbox, _machine_state
+from helpers import REPO, _can_sandbox, _machine_state, ok, script
 from nodes import Cluster
-from test_live import ok, script
 from typer.testing import CliRunner
 
 from netgen.cli import app

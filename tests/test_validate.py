@@ -1,44 +1,15 @@
 """Bad labs: every mistake is reported as FILE:LINE: message, pointing at the lab line that made it."""
 
 import pytest
+from helpers import HEADER, assert_reports, compiles, errors_of, write_lab
 from typer.testing import CliRunner
 
 from netgen.cli import app
 from netgen.pipeline import CompileError, compile_lab
 
-HEADER = 'from netgen import Lab\nlab = Lab("t")\nns = lab.netns("ns1")\n'  # lines 1-3: a body starts at line 4
 # Lines 4-5 of the route cases: ns1/e0 and ns2/e0 on 10.0.0.0/24 and 2001:db8::/64; their routes start at line 6.
 LINKED = ('ns2 = lab.netns("ns2")\n'
           'lab.veth(ns.port("e0", "10.0.0.1/24", "2001:db8::1/64"), ns2.port("e0", "10.0.0.2/24", "2001:db8::2/64"))\n')
-
-
-def write_lab(tmp_path, source: str) -> str:
-    path = tmp_path / "lab.py"
-    path.write_text(source, encoding="utf-8")
-    return str(path)
-
-
-def errors_of(tmp_path, source: str):
-    path = write_lab(tmp_path, source)
-    with pytest.raises(CompileError) as e:
-        compile_lab(path)
-    return path, e.value.diagnostics
-
-
-def assert_reports(tmp_path, source: str, line: int, *fragments: str) -> None:
-    """Compiling `source` fails with a message at `line` holding every fragment, and with nothing on other lines."""
-    path, diagnostics = errors_of(tmp_path, source)
-    texts = [str(d) for d in diagnostics]
-    prefix = f"{path}:{line}: "
-    assert any(t.startswith(prefix) and all(f in t for f in fragments) for t in texts), texts
-    assert all(t.startswith(prefix) for t in texts), texts
-
-
-def compiles(tmp_path, source: str):
-    try:
-        return compile_lab(write_lab(tmp_path, source))
-    except CompileError as e:
-        pytest.fail(f"expected the lab to compile, got:\n{e}")
 
 
 INTERFACE_NAMES = [

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES, REPO
+from helpers import EXAMPLES, REPO
 
 
 @pytest.fixture(scope="module")

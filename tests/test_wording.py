@@ -4,14 +4,10 @@ empty list is said in words ("no bridges"), not with a "-"."""
 import re
 
 import pytest
-from conftest import EXAMPLES, REPO
-from test_live import ok
+from helpers import EXAMPLES, ONES, REPO, ok
 from typer.testing import CliRunner
 
 from netgen.cli import app
-
-# One namespace and one host bridge: up, verify and down each have counts of one to say.
-ONES = 'from netgen import Lab\nlab = Lab("ones")\nlab.netns("a")\nlab.host.bridge("br0")\n'
 
 
 @pytest.fixture

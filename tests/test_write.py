@@ -4,7 +4,7 @@ import hashlib
 import os
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from netgen import pipeline, render
 
