@@ -36,6 +36,14 @@ def sandbox():
     box.close()
 
 
+@pytest.fixture
+def checkout(tmp_path):
+    """A folder whose examples/ is the repository's, where README lines run as written (tests/golden/test_readme.py,
+    tests/live/test_readme_live.py)."""
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    return tmp_path
+
+
 def pytest_assertrepr_compare(op, left, right):
     """Sandbox snapshots that differ are shown as the paths that changed."""
     if op == "==" and isinstance(left, dict) and isinstance(right, dict) and "host" in left and "host" in right:

@@ -1,8 +1,8 @@
 """The README's commands as a user runs them: the "Two commands" (the test command is what .ci/run runs, and both
 work on a stock Debian 12 or Ubuntu 24.04, whose Python is externally managed), and every netgen example it shows,
-run with its exit code and the lines the README shows compared."""
+run with its exit code and the lines the README shows compared; the two that build labs as root are
+tests/live/test_readme_live.py."""
 
-import os
 import re
 import shlex
 import subprocess
@@ -75,12 +75,6 @@ def test_the_venv_is_ignored_by_git():
 
 # --- the netgen examples, run as shown ---------------------------------------------------------------------------
 
-@pytest.fixture
-def checkout(tmp_path):
-    (tmp_path / "examples").symlink_to(REPO / "examples")
-    return tmp_path
-
-
 COMPILE = "netgen compile examples/docker0.py > up.sh"
 MERMAID = "netgen graph examples/docker0.py --format mermaid"
 SVG = "netgen graph examples/docker0.py --format svg -o docker0.svg"
@@ -146,54 +140,16 @@ def test_compile_of_a_lab_with_nodes_writes_what_out_holds_and_the_playbook_comm
     assert written == committed and "flannel_vxlan/site.yml" in written
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it builds the lab in a sandbox")
-
-
 def test_the_node_step_the_readme_shows_is_in_node1s_up_sh():
     after = README[README.index("On node1, what flannel's daemon would write for node2"):]
     excerpt = blocks(after, "bash")[0]
     assert excerpt in (REPO / "out" / "flannel_vxlan" / "node1" / "up.sh").read_text()
 
 
-@needs_root
-def test_try_prints_the_page_of_the_labs_web_service_and_every_check_passes(checkout):
-    """Issue 17: the lab starts its own web server (a service), so verify passes whole before the command runs."""
-    from helpers import _machine_state
-
-    command = TRY
-    assert command == "sudo netgen try examples/docker0.py -- ip netns exec nginx-2 curl -s 172.17.0.2"
-    before = _machine_state()
-    result = netgen(command.removeprefix("sudo "), checkout)  # already root (a fresh machine may have no sudo)
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert "up.sh: nginx-1: service web started (pid " in out
-    assert "ok   nginx-1 service web: running" in out and "ok   nginx-2 tcp 172.17.0.2:80: open" in out
-    assert re.search(r"verify\.sh: lab docker0: \d+ checks passed, 0 failed", out), out
-    assert "verify found differences" not in out and "FAIL" not in out
-    assert "\nhello from nginx-1\n" in out and "netgen try: removing the lab" in out
-    assert _machine_state() == before
-
-
 def test_the_service_step_the_readme_shows_is_in_up_sh():
     after = README[README.index("Each container's web server"):]
     excerpt = blocks(after, "bash")[0]
     assert excerpt in (REPO / "out" / "docker0" / "up.sh").read_text()
-
-
-@needs_root
-def test_the_demo_runs_end_to_end_in_its_sandbox():
-    """The demo command's last part, with netgen installed (as the tests run): build, verify, ping, curl, down."""
-    from helpers import _machine_state
-
-    before = _machine_state()
-    result = subprocess.run(commands(DEMO)[-1], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    for line in ("up.sh: lab docker0 is up (", "verify.sh: lab docker0: ", "2 received", "hello from nginx-1",
-                 "down.sh: lab docker0 is down ("):
-        assert line in out, line
-    assert re.search(r"verify\.sh: lab docker0: \d+ checks passed, 0 failed", out)
-    assert _machine_state() == before
 
 
 def test_every_netgen_command_in_the_readme_code_is_run_by_a_test():
