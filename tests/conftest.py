@@ -6,8 +6,15 @@ import pytest
 # helpers.py's asserts (ok(), assert_reports()) say what they compared, as a test's own asserts do
 pytest.register_assert_rewrite("helpers", "readme")
 
-from helpers import EXAMPLES, NODE_EXAMPLES, REPO, _can_sandbox, _machine_state  # noqa: E402, F401
+from helpers import EXAMPLES, NODE_EXAMPLES, PROFILE, REPO, _can_sandbox, _machine_state  # noqa: E402, F401
+from hypothesis import settings  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
+
+# helpers.examples(FULL) scales a test's own count; these are the counts of a test that states none (100 is
+# Hypothesis's own default)
+settings.register_profile("dev", max_examples=100)
+settings.register_profile("ci", max_examples=1000)
+settings.load_profile(PROFILE)
 
 # Tests that run `netgen` as a user does run the one installed beside the Python running the tests (.venv/bin when
 # run as the README says), not one that comes first on PATH from elsewhere (a pyenv shim, another checkout's link).

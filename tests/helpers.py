@@ -28,6 +28,16 @@ EXAMPLES = [e for e in _ALL_EXAMPLES if not _spans_nodes(e)]  # one machine: out
 NODE_EXAMPLES = [e for e in _ALL_EXAMPLES if _spans_nodes(e)]  # over nodes: out/NAME/NODE/{up,down,verify}.sh
 
 
+# Hypothesis profiles, which conftest.py registers: "ci" gives each test its full count of examples (CI runs it: .ci/run
+# sets HYPOTHESIS_PROFILE=ci, and CI=true selects it too), "dev", the default, a tenth of that, so a run at the desk
+# is quick. A test says max_examples=examples(FULL).
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+
+
+def examples(full: int) -> int:
+    return full if PROFILE == "ci" else max(2, full // 10)
+
+
 def _machine_state() -> tuple[str, str]:
     def names(cmd):
         return subprocess.run(cmd, capture_output=True, text=True).stdout

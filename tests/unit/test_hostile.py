@@ -4,6 +4,7 @@ quotes, or is refused with a diagnostic naming the lab line; never an exception.
 import re
 import subprocess
 
+from helpers import examples
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,7 @@ def mostly(valid: str, other):
     return st.one_of(st.just(valid), st.just(valid), other)
 
 
-SETTINGS = settings(max_examples=3000, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=examples(3000), deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -92,7 +93,7 @@ def test_any_input_compiles_safely_or_is_refused_with_its_line(ns_name, if_name,
             assert not unquoted(text, value), (variant, value)
 
 
-@settings(max_examples=15, deadline=None, derandomize=True)
+@settings(max_examples=examples(15), deadline=None, derandomize=True)
 @given(ns_name=st.from_regex(r"[A-Za-z0-9_.-]{1,16}", fullmatch=True),
        if_name=st.from_regex(r"[A-Za-z0-9_.-]{1,16}", fullmatch=True))
 def test_accepted_names_give_shellcheck_clean_scripts(ns_name, if_name):
@@ -115,7 +116,7 @@ def build_nat(subnet, proto, address, port):
     return lab.to_model("lab.py", "0" * 64)
 
 
-@settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1000), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(subnet=mostly("10.9.0.0/24", st.one_of(ADDRESSES, st.integers())),
        proto=mostly("tcp", st.one_of(NASTY, st.sampled_from(["udp", "TCP", "sctp"]))),
        address=st.one_of(st.none(), mostly("10.9.0.1", ADDRESSES)),
