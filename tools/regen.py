@@ -1,4 +1,5 @@
-"""Regenerate out/<example>/{up,down,verify}.sh from examples/*.py: `.venv/bin/python tools/regen.py` from the repo root.
+"""Regenerate out/<example>/{up,down,verify}.sh from examples/*.py: `.venv/bin/python tools/regen.py` from the repo
+root.
 
 An example with nodes gets a folder per node, out/<example>/<node>/{up,down,verify}.sh. The golden test compares
 out/ with a fresh compile; after a change to netgen, run this and review the diff. It also puts the engine's sha256

@@ -25,7 +25,8 @@ def test_check_and_headers_say_empty_lists_in_words(ones, tmp_path):
     compiled = CliRunner().invoke(app, ["compile", str(ones), "-o", str(tmp_path / "out")])
     assert compiled.exit_code == 0, compiled.stderr
     for script in ("up.sh", "down.sh", "verify.sh"):
-        assert "#   no veth pairs\n#   no addresses, no routes, no expectations\n" in (tmp_path / "out" / script).read_text()
+        assert "#   no veth pairs\n#   no addresses, no routes, no expectations\n" in \
+            (tmp_path / "out" / script).read_text()
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

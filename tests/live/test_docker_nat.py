@@ -22,7 +22,7 @@ ip -n outside addr add 10.99.0.2/24 dev eth0 && ip -n outside addr add fd00:99::
 ip -n outside link set eth0 up && ip -n outside link set lo up
 nft add table inet someone-else && nft add chain inet someone-else forward \
   '{ type filter hook forward priority 0; policy accept; }' && nft add rule inet someone-else forward ip saddr 192.0.2.1 drop
-"""
+"""  # noqa: E501  (shell)
 
 # A TCP server in `outside` that answers each connection with the address it came from.
 WHO_ASKS = r"""
@@ -238,7 +238,8 @@ def test_up_refuses_a_table_of_its_name_that_is_not_the_labs(sandbox):
 
 def test_up_without_nft_stops_before_any_change(sandbox):
     before = sandbox.snapshot()
-    result = sandbox.run(f"mkdir -p /run/only-ip && for t in ip awk flock stat mktemp; do ln -sf \"$(command -v $t)\" /run/only-ip/$t; done && "
+    result = sandbox.run("mkdir -p /run/only-ip && for t in ip awk flock stat mktemp; do "
+                         "ln -sf \"$(command -v $t)\" /run/only-ip/$t; done && "
                          f"PATH=/run/only-ip /bin/bash {REPO}/out/docker_nat/up.sh")
     assert result.returncode == 2
     assert "the nft command (nftables) is not installed" in result.stderr
@@ -262,12 +263,13 @@ def test_up_words_nft_refusing_the_table_with_what_to_check_and_undoes_the_run(s
     """nft's own message is shown, under a line of netgen's saying what was undone and what to check."""
     before = sandbox.snapshot()
     fake = ("mkdir -p /run/fake-nft && printf '%s\\n' '#!/bin/bash' "
-            "'if [[ $1 == -f ]]; then echo \"Error: Could not process rule: No such file or directory\" >&2; exit 1; fi' "
+            "'if [[ $1 == -f ]]; then echo \"Error: Could not process rule: No such file or directory\" >&2; "
+            "exit 1; fi' "
             "\"exec $(command -v nft) \\\"\\$@\\\"\" >/run/fake-nft/nft && chmod +x /run/fake-nft/nft && ")
     result = sandbox.run(fake + f"PATH=/run/fake-nft:$PATH bash {REPO}/out/docker_nat/up.sh")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert ("up.sh: in host, nft refused the table netgen-docker_nat (below); this run is undone. Check that the kernel "
-            "has nftables NAT and fib (modprobe nft_chain_nat nft_fib_inet):\n"
+    assert ("up.sh: in host, nft refused the table netgen-docker_nat (below); this run is undone. Check that the "
+            "kernel has nftables NAT and fib (modprobe nft_chain_nat nft_fib_inet):\n"
             "  Error: Could not process rule: No such file or directory\n") in result.stderr
     ok(sandbox.run("rm -r /run/fake-nft"))
     assert sandbox.snapshot() == before

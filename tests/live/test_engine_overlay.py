@@ -42,7 +42,7 @@ STEPS = f"""
   section host last
   step route4 'host' '10.244.2.0/24' 'via 10.244.2.0 dev flannel.1' \\
     'route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink' 'route del 10.244.2.0/24 via 10.244.2.0 dev flannel.1'
-"""
+"""  # noqa: E501  (shell)
 
 UP = COMMON + """declare -A ADOPT_LINKS=() ADOPT_ADDRS=() ADOPT_ROUTES=()
 lab_steps() {@STEPS@}

@@ -55,7 +55,8 @@ def test_up_failure_shows_the_command_the_message_and_the_rollback(sandbox, tmp_
     result = sandbox.run(FAILING_IP.replace("@K@", "3") + f"cd {tmp_path} && PATH=/run/failing-ip:$PATH "
                          f"netgen up {DOCKER0}")
     assert result.returncode == 1
-    assert "up.sh: in host, ip refused: link add name veth-nginx-1 type veth peer name eth0 netns nginx-1" in result.stderr
+    assert "up.sh: in host, ip refused: link add name veth-nginx-1 type veth peer name eth0 netns nginx-1" in \
+        result.stderr
     assert "Operation not permitted (injected)" in result.stderr
     assert "undoing the 3 changes this run made" in result.stderr and "undo in host: netns del nginx-1" in result.stderr
 

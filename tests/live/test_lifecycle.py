@@ -43,7 +43,8 @@ def test_the_bridge_comes_up_in_the_hosts_last_batch_and_up_brings_it_up_again(s
 
 
 DRIFT = [
-    ("ip -n nginx-1 addr del 172.17.0.2/16 dev eth0", "FAIL nginx-1/eth0 address 172.17.0.2/16: want present, have absent"),
+    ("ip -n nginx-1 addr del 172.17.0.2/16 dev eth0",
+     "FAIL nginx-1/eth0 address 172.17.0.2/16: want present, have absent"),
     ("ip -n nginx-2 link set eth0 down", "FAIL nginx-2/eth0 state: want up, have down"),
     ("ip link add br-x type bridge && ip link set veth-nginx-1 master br-x",
      "FAIL host/veth-nginx-1 master: want docker0, have br-x"),
@@ -116,7 +117,8 @@ def test_signal_during_up_undoes_this_run(sandbox, sig, at):
     before = sandbox.snapshot()
     ok(sandbox.run(SLOW_IP.replace("@AT@", str(at))))
     up = subprocess.Popen([*sandbox.enter, "env",
-                           "PATH=/run/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin", "NETGEN_JOBS=1",  # one batch at a time: counted in order
+                           "PATH=/run/slow-ip:/usr/sbin:/usr/bin:/sbin:/bin",
+                           "NETGEN_JOBS=1",  # one batch at a time: counted in order
                            "bash", f"{REPO}/out/docker0/up.sh"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(100):
@@ -234,7 +236,8 @@ def test_a_failed_up_puts_host_sysctls_back(sandbox, external_lab):
     assert failed.returncode == 1
     assert "undo in host: sysctl net.ipv4.ip_forward back to 0" in failed.stderr
     assert sandbox.snapshot(carrier=False) == before
-    assert ok(sandbox.run("find /run/netgen -type f ! -name '*.lock' ! -name '*.log'")).stdout == ""  # no record, no scratch
+    # no record, no scratch
+    assert ok(sandbox.run("find /run/netgen -type f ! -name '*.lock' ! -name '*.log'")).stdout == ""
 
 
 def test_verify_tells_swapped_lookalike_veth_pairs_apart(sandbox):

@@ -247,7 +247,8 @@ def test_every_feature_builds_verifies_converges_and_goes(sandbox, tmp_path):
                  "ok   ns-b route6 2001:db8:1::/64: via 2001:db8:2::1 dev to-r",
                  "ok   router route 10.7.0.7: dev to-a", "ok   router/loop-x peer: router/loop-y",
                  "ok   ns-a/to-r address 2001:db8:1::2/64: present",
-                 "ok   lonely icmp 10.1.0.1: no reply", "ok   router sysctl net.ipv4.ip_forward: 1", "ok   ns-a icmp 2001:db8:2::2: reply"):
+                 "ok   lonely icmp 10.1.0.1: no reply", "ok   router sysctl net.ipv4.ip_forward: 1",
+                 "ok   ns-a icmp 2001:db8:2::2: reply"):
         assert line in verify.stdout
     settled = sandbox.settled_snapshot()
     assert "nothing changed" in ok(sandbox.run(f"bash {tmp_path}/up.sh")).stdout

@@ -218,7 +218,8 @@ def test_4_signals_roll_back_within_seconds(box, tmp_path, sig, group):
     assert code == 128 + sig.value, err
     assert f"interrupted by SIG{sig.name[3:]}" in err
     assert box.snapshot() == before, err
-    assert ok(box.run("find /run/netgen -type f ! -name '*.lock' ! -name '*.log'; ls /run/netgen | grep run. || true")).stdout == ""
+    assert ok(box.run("find /run/netgen -type f ! -name '*.lock' ! -name '*.log'; ls /run/netgen | grep run. || true")
+              ).stdout == ""
 
 
 def test_4_a_failing_command_after_apply_began_rolls_back(box):
@@ -309,7 +310,8 @@ chmod +x /run/blind/ip; sysctl -qw net.ipv4.ip_forward=0"""))
     assert result.returncode == 2
     assert "could not read the live state of the host" in result.stderr and "nothing was changed" in result.stderr
     assert box.snapshot() == before
-    assert ok(box.run("find /run/netgen -type f ! -name '*.lock' ! -name '*.log'")).stdout == ""  # no record of a value never read
+    # no record of a value never read
+    assert ok(box.run("find /run/netgen -type f ! -name '*.lock' ! -name '*.log'")).stdout == ""
 
 
 def test_8_a_killed_up_leaves_scratch_the_next_run_removes(box):
@@ -346,7 +348,7 @@ if [[ " $* " == *" link show"* && " $* " != *" -batch "* && -e /run/netns/nginx-
 exec "$real" "$@"
 WRAPPER
 chmod +x /run/slow/ip
-"""
+"""  # noqa: E501  (shell)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -19,9 +19,11 @@ def test_up_verify_down_say_counts_of_one_in_the_singular(sandbox, tmp_path):
     absent = ok(sandbox.run(f"bash {tmp_path}/only/verify.sh --absent"))
     assert absent.stdout.splitlines()[-1] == "verify.sh: lab only: 1 check passed, 0 failed"
     up = ok(sandbox.run(f"bash {tmp_path}/only/up.sh"))
-    assert up.stdout.splitlines() == ["up.sh: host: 1 change", "up.sh: a: 1 change", "up.sh: lab only is up (2 changes)"]
+    assert up.stdout.splitlines() == ["up.sh: host: 1 change", "up.sh: a: 1 change",
+                                      "up.sh: lab only is up (2 changes)"]
     down = ok(sandbox.run(f"bash {tmp_path}/only/down.sh"))
-    assert down.stdout.splitlines() == ["down.sh: host: removed 1 namespace", "down.sh: lab only is down (1 object removed)"]
+    assert down.stdout.splitlines() == ["down.sh: host: removed 1 namespace",
+                                        "down.sh: lab only is down (1 object removed)"]
     ok(sandbox.run(f"bash {tmp_path}/ones/up.sh"))
     down = ok(sandbox.run(f"bash {tmp_path}/ones/down.sh"))
     assert down.stdout.splitlines() == ["down.sh: host: removed 1 namespace", "down.sh: host: removed 1 link",

@@ -297,7 +297,8 @@ def test_nodes_are_boxes_around_their_namespaces_joined_by_the_overlay(name, pic
     draw, read = PICTURES[picture]
     drawing = read(draw(lab))
     labs = split(lab)
-    assert drawing.machines == {node: [HOST] + [ns.name for ns in node_lab.namespaces] for node, node_lab in labs.items()}
+    assert drawing.machines == {node: [HOST] + [ns.name for ns in node_lab.namespaces]
+                                for node, node_lab in labs.items()}
     for node, node_lab in labs.items():  # each node drawn as its own lab is, devices made by the split included
         for iface in node_lab.interfaces:
             assert drawing.node(f"{node}/{iface.ns}", iface.name)

@@ -1,5 +1,6 @@
 """inventory reads `ip -j` output into namespaces and interfaces, pairs every veth with its peer across namespaces,
-and shows the lab's objects as present or absent; tests/live/test_inventory_live.py checks it against the docker0 lab itself."""
+and shows the lab's objects as present or absent; tests/live/test_inventory_live.py checks it against the docker0
+lab itself."""
 
 import json
 

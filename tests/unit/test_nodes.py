@@ -79,7 +79,8 @@ def test_vtep_macs_are_fixed_at_compile_time_from_the_underlay_and_can_be_pinned
     lab.write_text('from netgen import Lab\nlab = Lab("t")\nbridges = []\nfor n in (1, 2):\n'
                    '    node = lab.node(f"node{n}", underlay=f"10.0.0.{n}/24", dev="ens3", mtu=9000)\n'
                    '    bridges.append(node.host.bridge("cni0", subnet=f"10.244.{n}.0/24"))\n'
-                   'lab.vxlan_overlay(*bridges, vni=42, port=4789, device="vxlan42", macs={"node2": "0e:00:00:00:00:02"})\n')
+                   'lab.vxlan_overlay(*bridges, vni=42, port=4789, device="vxlan42", '
+                   'macs={"node2": "0e:00:00:00:00:02"})\n')
     labs = split(compile_lab(str(lab)).lab)
     vteps = {n: next(i for i in labs[n].interfaces if i.kind == "vxlan") for n in labs}
     assert {n: (v.name, v.mac, v.mtu, v.vxlan) for n, v in vteps.items()} == {

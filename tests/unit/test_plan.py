@@ -36,7 +36,8 @@ def test_every_veth_is_made_once_by_the_host_with_each_end_straight_in_its_names
     far = [step for s in plan.sections for step in s.steps if step.check[0] == "link" and not step.do]
     assert {(step.check[1], step.check[2]) for step in far} == {("a", "h"), ("b", "to-a"), ("a", "l2")}
     undo = {" ".join(step.do): (step.owner, " ".join(step.undo)) for s in plan.sections for step in s.steps}
-    assert undo["link add name to-b index 1000000 netns a type veth peer name to-a index 1000001 netns b"] == ("a", "link del dev to-b")
+    assert undo["link add name to-b index 1000000 netns a type veth peer name to-a index 1000001 netns b"] == \
+        ("a", "link del dev to-b")
     assert undo["netns add a"] == ("host", "netns del a")
 
 
@@ -96,8 +97,10 @@ def test_verify_checks_peers_both_ways_and_carrier(tmp_path):
 
 def test_devices_are_named_after_a_keyword_so_ip_never_reads_a_name_as_one(tmp_path):
     plan = plan_of(tmp_path, "a = lab.netns('a')\nb = lab.netns('b')\n"
-                             "lab.veth(a.port('up', '10.0.0.1/30'), b.port('type'))\na.route('default', via='10.0.0.2')\n")
-    assert ("host", "link add name up index 1000000 netns a type veth peer name type index 1000001 netns b") in dos(plan)
+                             "lab.veth(a.port('up', '10.0.0.1/30'), b.port('type'))\n"
+                             "a.route('default', via='10.0.0.2')\n")
+    assert ("host", "link add name up index 1000000 netns a type veth peer name type index 1000001 netns b") in \
+        dos(plan)
     assert ("a", "link set dev up up") in dos(plan)
     assert ("a", "route add default via 10.0.0.2 dev up") in dos(plan)
 

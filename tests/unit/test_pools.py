@@ -61,7 +61,8 @@ def test_netgen_check_prints_the_allocations():
 
     result = CliRunner().invoke(app, ["check", str(REPO / "examples" / "docker_nat.py")])
     assert result.exit_code == 0, result.stderr
-    assert ("  pool 172.17.0.0/16 of host/docker0: gateway 172.17.0.1, nginx-1/eth0 172.17.0.2, nginx-2/eth0 172.17.0.3\n"
+    assert ("  pool 172.17.0.0/16 of host/docker0: gateway 172.17.0.1, nginx-1/eth0 172.17.0.2, "
+            "nginx-2/eth0 172.17.0.3\n"
             in result.stdout)
     assert "  pool fd00:17::/64 of host/docker0: gateway fd00:17::1, nginx-1/eth0 fd00:17::2" in result.stdout
 

@@ -185,7 +185,8 @@ def test_bash_loads_the_same_facts_as_data(parse_awk, tmp_path, awk):
     names with quotes, $( ) or backticks stay names, and nothing read from the host is sourced or evaluated."""
     (tmp_path / "parsed").write_bytes(parse(parse_awk, tmp_path, awk, facts=False).stdout)
     script = (REPO / "out" / "veth_pair" / "up.sh").read_text()
-    loop = re.search(r"\n  for line in \"\$\{lines\[@\]\}\"; do\n    if \[\[ \$line == count.*?\n  done", script, re.S).group(0)
+    loop = re.search(r"\n  for line in \"\$\{lines\[@\]\}\"; do\n    if \[\[ \$line == count.*?\n  done", script,
+                     re.S).group(0)
     dump = subprocess.run(["bash", "-c", 'count() { HAVE[$1]=$((${HAVE[$1]:-0} + 1)); }; declare -A HAVE=(); '
                            + "tab=$'\\t'; mapfile -t lines <\"$1\"" + loop
                            + '; for k in "${!HAVE[@]}"; do printf "%s\\t%s\\0" "$k" "${HAVE[$k]}"; done',

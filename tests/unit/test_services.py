@@ -48,7 +48,8 @@ def test_a_service_in_a_namespace_the_lab_does_not_make_is_reported_from_json(tm
 
 # --- the scripts -----------------------------------------------------------------------------------------------------
 
-LAB = HEADER + 'ns.service("web", "python3 -m http.server 80 --bind \'127.0.0.1\'")\nns.service("idle", ["sleep", "600"])\n'
+LAB = HEADER + ('ns.service("web", "python3 -m http.server 80 --bind \'127.0.0.1\'")\n'
+                'ns.service("idle", ["sleep", "600"])\n')
 
 
 def test_the_scripts_show_each_command_quoted_under_its_lab_line(tmp_path):
