@@ -68,10 +68,13 @@ def busy(interval: float = 0.5) -> float:
     return 1 - (idle2 - idle) / max(total2 - total, 1)
 
 
-def settle(limit: float = 20) -> None:
+SETTLE = 20.0  # seconds settle() waits at most (--settle)
+
+
+def settle(limit: float | None = None) -> None:
     """Wait until the machine is idle: the kernel frees a deleted lab's namespaces in the background, and that
     work must not land on the next tool's timing."""
-    deadline = time.monotonic() + limit
+    deadline = time.monotonic() + (SETTLE if limit is None else limit)
     while busy() > 0.1 and time.monotonic() < deadline:
         pass
 
@@ -186,7 +189,8 @@ def table(results: dict, reps: int, note: str) -> str:
     if befores:
         lines += ["", f"Beside it, side by side in the same runs, netgen at {BEFORE_REV[0]}:", "",
                   "| lab | N | up before | up now | now / before | down before | down now | verify before "
-                  "| verify now | up vs plain, before | up vs plain, now |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| verify now | up vs plain, before | up vs plain, now |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for (shape, n), b in befores:
             g = {step: median(v) for step, v in results[(shape, n)]["netgen"].items()}
             p = {step: median(v) for step, v in results[(shape, n)]["plain"].items()}
@@ -209,6 +213,7 @@ def startup(reps: int, work: Path) -> str:
 
 
 def main() -> None:
+    global SETTLE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,500,1000", help="comma-separated N (default 100,500,1000)")
     parser.add_argument("--shapes", default="star,chain", help="star, chain or both (default)")
@@ -220,7 +225,11 @@ def main() -> None:
     parser.add_argument("--slow-up-to", type=int, default=500, metavar="N",
                         help="run the plain verify (one ip per check) and Mininet only up to this N (default 500): "
                         "above it they take minutes per repetition and no target depends on them")
+    parser.add_argument("--settle", type=float, default=SETTLE, metavar="SECONDS",
+                        help=f"wait at most this long before each step for the machine to be idle (default {SETTLE:g}; "
+                        "the smoke test's 0: its timings mean nothing, and a shared machine is never idle)")
     args = parser.parse_args()
+    SETTLE = args.settle
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root (it builds labs in sandboxes)")
     with_mininet = mininet_python() is not None

@@ -145,7 +145,7 @@ else
   echo "netgen try: a shell inside the sandbox; the lab goes when you leave it (exit)"
   "${SHELL:-bash}" -i
 fi
-"""
+"""  # noqa: E501  (bash)
 
 
 def try_in_sandbox(script_dir: Path, command: list[str]) -> int:

@@ -12,7 +12,7 @@ from itertools import count
 
 from . import nodes as node_labs
 from . import pools
-from .model import HOST, HOST_GW, L2, VXLAN, Lab
+from .model import HOST, HOST_GW, VXLAN, Lab
 
 EMPTY = "(no interfaces)"  # stands in an empty namespace, whose box would otherwise not be drawn at all
 EXTERNAL = "(external)"

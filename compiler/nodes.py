@@ -15,8 +15,25 @@ import ipaddress
 from dataclasses import replace
 
 from . import pools
-from .model import HOST, HOST_GW, L2, VXLAN, Address, Fdb, Interface, Lab, Masquerade, Namespace, Neighbour, Node, \
-    Overlay, Route, Sysctl, Veth, Vxlan
+from .model import (
+    HOST,
+    HOST_GW,
+    L2,
+    VXLAN,
+    Address,
+    Fdb,
+    Interface,
+    Lab,
+    Masquerade,
+    Namespace,
+    Neighbour,
+    Node,
+    Overlay,
+    Route,
+    Sysctl,
+    Veth,
+    Vxlan,
+)
 
 VXLAN_OVERHEAD = 50  # bytes a vxlan device's MTU is below its underlay's (outer IPv4, UDP, VXLAN and inner Ethernet)
 FLOOD = "00:00:00:00:00:00"  # the fdb MAC of a vxlan device's flood list

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
 
-from . import __version__, ansible, labjson, loader, manifest, nodes, plan, render, validate
-from . import model
+from . import __version__, ansible, labjson, loader, manifest, model, nodes, plan, render, validate
 from .model import Diagnostic
 
 

@@ -9,8 +9,8 @@ from dataclasses import replace
 from functools import cache
 
 from . import nodes, pools
-from .nat import TABLE_PREFIX
 from .model import HOST, HOST_GW, L2, VXLAN, Diagnostic, Lab, Loc
+from .nat import TABLE_PREFIX
 
 IFNAMSIZ = 15  # bytes the kernel allows in an interface name
 NAME_MAX = 255  # bytes in a file name (namespaces are files in /run/netns)
@@ -150,7 +150,8 @@ parse_interface = cache(ipaddress.ip_interface)
 parse_address = cache(ipaddress.ip_address)
 
 
-_CANONICAL_IPV4 = re.compile(r"((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})/(3[0-2]|[12]?\d)")
+_CANONICAL_IPV4 = re.compile(r"((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})"
+                             r"/(3[0-2]|[12]?\d)")
 
 
 @cache
@@ -188,12 +189,15 @@ def address_problem(cidr: str) -> str | None:
         return f"address {cidr!r} is not a valid IPv4 or IPv6 address in CIDR form (like 10.0.0.1/24)"
     ip, net = iface.ip, iface.network
     if ip.is_unspecified or ip.is_multicast:
-        return f"address {cidr} cannot be assigned to an interface ({'unspecified' if ip.is_unspecified else 'multicast'})"
+        kind = "unspecified" if ip.is_unspecified else "multicast"
+        return f"address {cidr} cannot be assigned to an interface ({kind})"
     if ip.version == 4 and net.prefixlen <= 30:
         if ip == net.network_address:
-            return f"address {cidr} is the network address of {net}; use a host address such as {net[1]}/{net.prefixlen}"
+            return (f"address {cidr} is the network address of {net}; "
+                    f"use a host address such as {net[1]}/{net.prefixlen}")
         if ip == net.broadcast_address:
-            return f"address {cidr} is the broadcast address of {net}; use a host address such as {net[1]}/{net.prefixlen}"
+            return (f"address {cidr} is the broadcast address of {net}; "
+                    f"use a host address such as {net[1]}/{net.prefixlen}")
     if ip.version == 6 and net.prefixlen <= 126 and ip == net.network_address:
         return f"address {cidr} is the network (subnet-router anycast) address of {net}; use {net[1]}/{net.prefixlen}"
     return None
@@ -336,7 +340,8 @@ def _sysctls(lab: Lab) -> list[Diagnostic]:
             out.append(_error(f"sysctl {s.key} is already set in {s.ns} at line {seen[(s.ns, s.key)].line}", s.loc))
         else:
             seen[(s.ns, s.key)] = s.loc
-        if isinstance(s.value, bool) or not isinstance(s.value, (int, str)) or not _SYSCTL_VALUE.fullmatch(str(s.value)):
+        if (isinstance(s.value, bool) or not isinstance(s.value, (int, str))
+                or not _SYSCTL_VALUE.fullmatch(str(s.value))):
             out.append(_error(f"sysctl {s.key} value must be a number or a word like 1 or 0, got {s.value!r}", s.loc))
     return out
 
@@ -487,7 +492,8 @@ def _nat(lab: Lab) -> list[Diagnostic]:
                        f"(it would need route_localnet); publish on every address, or on the host's own")
         if problem is None and not _is_ip(p.target):
             problem = f"target {p.target!r} is neither a namespace of the lab nor an IP address"
-        if problem is None and p.address is not None and parse_address(p.address).version != parse_address(p.target).version:
+        if (problem is None and p.address is not None
+                and parse_address(p.address).version != parse_address(p.target).version):
             problem = f"address {p.address} and target {p.target} are of different IP versions"
         if problem is not None:
             out.append(_error(f"published port {p.port}: {problem}", p.loc))
@@ -581,8 +587,8 @@ def _size(lab: Lab) -> list[Diagnostic]:
         return []
     first_too_many = sorted((o.loc for o in objects), key=lambda loc: (loc.file, loc.line))[MAX_OBJECTS]
     return [Diagnostic("error", f"the lab makes {len(objects):,} objects (namespaces, interfaces, routes, sysctls, "
-                       f"expectations and services) and netgen compiles at most {MAX_OBJECTS:,}, the first past the limit "
-                       "here: split it into smaller labs", first_too_many)]
+                       f"expectations and services) and netgen compiles at most {MAX_OBJECTS:,}, the first past the "
+                       "limit here: split it into smaller labs", first_too_many)]
 
 
 def validate(lab: Lab) -> list[Diagnostic]:

@@ -1,14 +1,20 @@
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+# helpers.py's asserts (ok(), assert_reports()) say what they compared, as a test's own asserts do
+pytest.register_assert_rewrite("helpers", "readme")
+
+from helpers import EXAMPLES, NODE_EXAMPLES, PROFILE, REPO, _can_sandbox, _machine_state  # noqa: E402, F401
+from hypothesis import settings  # noqa: E402
 from sandbox import Sandbox  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+# helpers.examples(FULL) scales a test's own count; these are the counts of a test that states none (100 is
+# Hypothesis's own default)
+settings.register_profile("dev", max_examples=100)
+settings.register_profile("ci", max_examples=1000)
+settings.load_profile(PROFILE)
 
 # Tests that run `netgen` as a user does run the one installed beside the Python running the tests (.venv/bin when
 # run as the README says), not one that comes first on PATH from elsewhere (a pyenv shim, another checkout's link).
@@ -17,40 +23,12 @@ if os.access(os.path.join(_BIN, "netgen"), os.X_OK):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 
-def _spans_nodes(name: str) -> bool:
-    from netgen.loader import load
-
-    return bool(load(str(REPO / "examples" / f"{name}.py")).nodes)
-
-
-_ALL_EXAMPLES = sorted(p.stem for p in (REPO / "examples").glob("*.py"))
-EXAMPLES = [e for e in _ALL_EXAMPLES if not _spans_nodes(e)]  # one machine: out/NAME/{up,down,verify}.sh
-NODE_EXAMPLES = [e for e in _ALL_EXAMPLES if _spans_nodes(e)]  # over nodes: out/NAME/NODE/{up,down,verify}.sh
-
-
-def _machine_state() -> tuple[str, str]:
-    def names(cmd):
-        return subprocess.run(cmd, capture_output=True, text=True).stdout
-
-    links = "\n".join(line.split(":")[1].strip() for line in names(["ip", "-o", "link", "show"]).splitlines())
-    return names(["ip", "netns", "list"]), links
-
-
 @pytest.fixture(scope="session", autouse=True)
 def machine_left_as_found():
     """After the whole suite, the machine's own namespaces and links are exactly as before."""
     before = _machine_state()
     yield
     assert _machine_state() == before, "the test suite changed the machine's own root namespace"
-
-
-def _can_sandbox() -> str | None:
-    if os.geteuid() != 0:
-        return "live tests need root (they create network namespaces inside an unshare sandbox)"
-    for tool in ("unshare", "nsenter", "ip"):
-        if subprocess.run(["which", tool], capture_output=True).returncode:
-            return f"live tests need {tool}"
-    return None
 
 
 @pytest.fixture
@@ -63,6 +41,14 @@ def sandbox():
     box = Sandbox()
     yield box
     box.close()
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A folder whose examples/ is the repository's, where README lines run as written (tests/golden/test_readme.py,
+    tests/live/test_readme_live.py)."""
+    (tmp_path / "examples").symlink_to(REPO / "examples")
+    return tmp_path
 
 
 def pytest_assertrepr_compare(op, left, right):

@@ -127,5 +127,6 @@ def differences(before, after, path: str = "") -> list[str]:
             gone = [x for x in before if x not in after]
             new = [x for x in after if x not in before]
             return [f"{path}: gone {gone!r}, new {new!r}"]
-        return [d for i, (x, y) in enumerate(zip(before, after, strict=True)) for d in differences(x, y, f"{path}[{i}]")]
+        return [d for i, (x, y) in enumerate(zip(before, after, strict=True))
+                for d in differences(x, y, f"{path}[{i}]")]
     return [] if before == after else [f"{path}: {before!r} -> {after!r}"]
