@@ -532,9 +532,11 @@ def audit_command(
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """Check a folder of compiled scripts: each script's engine is this netgen's, byte for byte, its header names
-    the engine's sha256, SHA256SUMS matches; with --lab, its lab part too (a lab with nodes: each DIR/NODE, and the
-    inventory.yml and site.yml beside them). Then print what up.sh would make, per namespace, as the ip commands a
-    person would type. Exit 0 when all holds, 1 naming each script and its first differing line.
+    the engine's sha256, SHA256SUMS matches, its lab part is data (assignments and the lab's calls with quoted
+    words: no function of its own, no other command, no expansion); with --lab, its lab part is the lab's (a lab
+    with nodes: each DIR/NODE, and the inventory.yml and site.yml beside them). Then print what up.sh would make,
+    per namespace, as the ip commands a person would type. Exit 0 when all holds, 1 naming each script and its first
+    differing line.
 
     Example: netgen audit out/docker0 --lab examples/docker0.py
     """
@@ -552,23 +554,8 @@ def audit_command(
         if named is not None and os.path.exists(named) and os.path.samefile(named, lab):
             lab = Path(named)
         compiled = _compile(lab, timeout)
-    findings = []
-    for folder in folders:
-        want = None
-        if compiled is not None:  # the lab, or the node named as the folder
-            one = compiled.nodes.get(folder.name) if compiled.lab.nodes else compiled
-            if one is None:
-                findings.append(audit.Finding(folder, 0, f"{lab} has no node {folder.name}"))
-                continue
-            want = {name: one.script(name.removesuffix(".sh")) for name in audit.SCRIPTS}
-        findings += audit.check(folder, want)
+    findings = audit.directory(directory, folders, compiled, str(lab))
     playbook = folders != [directory]  # the node folders of a lab with nodes, and its playbook beside them
-    if playbook:
-        from . import ansible
-
-        findings += audit.check_playbook(directory, None if compiled is None or not compiled.lab.nodes else {
-            ansible.INVENTORY: ansible.inventory(compiled.lab, __version__),
-            ansible.PLAYBOOK: ansible.playbook(compiled.lab, __version__)})
     for folder in folders:
         try:
             made = audit.what_up_makes((folder / "up.sh").read_text(errors="replace"))
@@ -585,7 +572,8 @@ def audit_command(
              f"these scripts before you know why")
         raise typer.Exit(1)
     _err(f"netgen audit: {directory}: engine, header hashes and {len(folders) * 3} scripts"
-         + (", inventory.yml and site.yml" if playbook else "") + f" as netgen {__version__} compiles them"
+         + (", inventory.yml and site.yml" if playbook else "") + f" as netgen {__version__} compiles them, each "
+         "lab part data"
          + (f", lab parts as {lab} gives them" if lab is not None else ""))
 
 
