@@ -332,7 +332,7 @@ InventoryOpt = Annotated[Optional[Path], typer.Option(
 AnsibleArgs = Annotated[Optional[list[str]], typer.Argument(
     metavar="[-- ANSIBLE-PLAYBOOK ARGS...]",
     help="With --inventory: passed to ansible-playbook, e.g. -e keep=true (up: leave the nodes built when another "
-         "fails), -u USER, --limit NODE.")]
+         "fails), -u USER, --limit localhost,NODE (the playbook checks the scripts on localhost first).")]
 PlanOpt = Annotated[bool, typer.Option(
     "--plan", help="Read the live state and print each command the script would run now (and every conflict, and what "
                    "it would leave as it is); change nothing.")]
