@@ -271,8 +271,8 @@ def _written(compiled, out: Optional[Path]) -> Path:
 
 def _on_hosts(compiled, out: Optional[Path], variant: str, args: list[str], dry_run: bool, inventory: Path,
               ansible_args: list[str]) -> NoReturn:
-    """Compile the lab with nodes into DIR and run DIR/site.yml --tags VARIANT with ansible-playbook on the hosts of
-    `inventory`, streaming its output; exit with its code."""
+    """Compile the lab with nodes into DIR, audit it (exit 1 on any difference) and run DIR/site.yml --tags VARIANT
+    with ansible-playbook on the hosts of `inventory`, streaming its output; exit with its code."""
     import shlex
 
     from . import ansible, executor
@@ -291,6 +291,7 @@ def _on_hosts(compiled, out: Optional[Path], variant: str, args: list[str], dry_
         _err(f"netgen: {e}")
         raise typer.Exit(2) from None
     playbook = _written(compiled, out) / ansible.PLAYBOOK
+    _audited(playbook.parent, compiled)
     if not inventory.exists():  # checked once written: it may be DIR/inventory.yml, just compiled
         _err(f"netgen: --inventory {inventory}: no such file or folder (the lab's own is "
              f"{playbook.parent / ansible.INVENTORY})")
@@ -306,6 +307,22 @@ def _on_hosts(compiled, out: Optional[Path], variant: str, args: list[str], dry_
         _err(f"netgen: {e}")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+def _audited(directory: Path, compiled) -> None:
+    """Exit 1, naming each difference, unless the folder of scripts just compiled is what `netgen audit DIR --lab LAB`
+    passes: every engine netgen's, every hash as recorded, every lab part data and the lab's own."""
+    from . import audit
+
+    findings = audit.directory(directory, audit.folders(directory), compiled, compiled.lab.source)
+    if not findings:
+        return
+    for finding in findings:
+        _err(f"netgen audit: {finding}")
+    _err(f"netgen: refused: {directory} is not what netgen {__version__} compiles from {compiled.lab.source} "
+         f"({len(findings)} difference{'s' if len(findings) != 1 else ''}, above), so ansible-playbook was not run; "
+         f"`netgen audit {directory} --lab LAB` names the same")
+    raise typer.Exit(1)
 
 
 def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> None:

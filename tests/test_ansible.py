@@ -301,6 +301,60 @@ def test_inventory_runs_the_playbook_streaming_its_output_and_passes_its_exit_co
     assert missing.exit_code == 2 and f"--inventory {tmp_path}/nope.yml: no such file or folder" in missing.stderr
 
 
+@pytest.mark.parametrize("how", ["lab part", "engine", "site.yml", "stale node"])
+def test_inventory_audits_the_compiled_folder_and_refuses_before_ansible_playbook_runs(tmp_path, monkeypatch, how):
+    """Issue 23: `netgen up|verify|down --inventory` runs `netgen audit DIR --lab LAB` on the folder it compiled
+    into, and runs no ansible-playbook when it finds anything: here a folder changed between netgen's writing and
+    its reading (SHA256SUMS made to match, so that only the audit can tell), or holding a node the lab lacks."""
+    from netgen import pipeline
+
+    ran = tmp_path / "ran"
+    stub = tmp_path / "ansible-playbook"
+    stub.write_text(f"#!/bin/bash\ntouch {ran}\n")
+    stub.chmod(0o755)
+    monkeypatch.setattr(executor, "ansible_playbook", lambda: str(stub))
+    out = tmp_path / "out"
+    if how == "stale node":  # left by an earlier compile of a lab that had a node3
+        shutil.copytree(REPO / "out" / "flannel_vxlan" / "node2", out / "node3")
+    written = pipeline.write_scripts
+
+    def write_and_change(compiled, directory, *args):
+        targets = written(compiled, directory, *args)
+        path = {"lab part": "node1/up.sh", "engine": "node2/down.sh", "site.yml": "site.yml"}.get(how)
+        if path is not None:
+            file = out / path
+            old = file.read_bytes()
+            text = old.decode()
+            if how == "lab part":  # the lab's lock made a no-op
+                text = text.replace("set -euo pipefail\n", "set -euo pipefail\nflock() { :; }\n", 1)
+            else:  # the engine's last line, or the playbook's
+                text += "exit 0\n" if how == "engine" else "# edited\n"
+            file.write_text(text)
+            sums = file.parent / "SHA256SUMS"
+            sums.write_text(sums.read_text().replace(hashlib.sha256(old).hexdigest(),
+                                                     hashlib.sha256(file.read_bytes()).hexdigest()))
+        return targets
+
+    monkeypatch.setattr(pipeline, "write_scripts", write_and_change)
+    (tmp_path / "hosts.yml").write_text("")
+    for command in ("up", "verify", "down"):
+        result = runner.invoke(app, [command, FLANNEL, "--inventory", str(tmp_path / "hosts.yml"), "-o", str(out)])
+        assert result.exit_code == 1, result.stderr
+        said = {"lab part": f"netgen audit: {out}/node1/up.sh:32: not data: defines a function flock",
+                "engine": f"netgen audit: {out}/node2/down.sh:",
+                "site.yml": f"netgen audit: {out}/site.yml:",
+                "stale node": f"netgen audit: {out}/node3: {FLANNEL} has no node node3"}[how]
+        assert said in result.stderr, result.stderr
+        assert f"netgen: refused: {out} is not what netgen 0.1.0 compiles from {FLANNEL}" in result.stderr
+        assert "so ansible-playbook was not run" in result.stderr and "netgen: running" not in result.stderr
+        assert not ran.exists()
+    # the same folder, as compiled: the playbook runs
+    monkeypatch.setattr(pipeline, "write_scripts", written)
+    shutil.rmtree(out / "node3", ignore_errors=True)
+    result = runner.invoke(app, ["up", FLANNEL, "--inventory", str(tmp_path / "hosts.yml"), "-o", str(out)])
+    assert result.exit_code == 0 and ran.exists(), result.stderr
+
+
 # --- live: ansible-playbook against sshd on simulated nodes ----------------------------------------------------------
 
 SSHD = "/usr/sbin/sshd"
