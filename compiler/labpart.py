@@ -67,7 +67,7 @@ _WORD = rf"(?:'[^']*'|\\'|[A-Za-z0-9{re.escape(BARE[62:])}])+"  # pieces joined;
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _COMMENT = re.compile(r" *#")
 _HEAD = re.compile(rf" *({_NAME})(?= |$)")
-_CALL = re.compile(rf" *{_NAME}((?: +{_WORD})*)( +\\| +#.*)?")
+_CALL = re.compile(rf" *({_NAME})(?: +{_WORD})*( +\\| +#.*)?")
 _MORE = re.compile(rf" +{_WORD}(?: +{_WORD})*( +\\| +#.*)?")  # a call's line after one that ends with ` \`
 _CHECK = re.compile(rf" *{_WORD}(?: +{_WORD})*")  # a line of a heredoc
 _ELEMENTS = {ARRAY: re.compile(rf" *{_WORD}(?: +{_WORD})*(?: +#.*)?"),
@@ -189,6 +189,9 @@ class _Recogniser:
         """Check a line of a function's body that is neither blank nor a comment: (the delimiter of the heredoc
         that follows it, or None; whether the call goes on on the next line)."""
         calls = self.functions.get(function, ())
+        found = _CALL.fullmatch(line)
+        if found is not None and found.group(1) in calls and found.group(1) not in HEREDOCS:
+            return None, found.group(2) == " \\"  # nearly every line: the rest only says what is wrong
         if _FUNCTION.match(line):
             raise NotData(f"defines a function inside {function}")
         head = _HEAD.match(line)
@@ -199,10 +202,7 @@ class _Recogniser:
             if line.strip() == f"{name} <<'{HEREDOCS[name]}'":
                 return HEREDOCS[name], False
             raise NotData(f"{name} takes its lines from a heredoc only, as `{name} <<'{HEREDOCS[name]}'`")
-        found = _CALL.fullmatch(line)
-        if name is None or found is None:
-            raise NotData(_why(line) or f"not one of the calls {function} makes ({_listed(calls)})")
-        return None, found.group(2) == " \\"
+        raise NotData(_why(line) or f"not one of the calls {function} makes ({_listed(calls)})")
 
 
 def check(lab_part: str, script: str) -> list[tuple[int, str]]:
