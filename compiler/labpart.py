@@ -7,8 +7,8 @@ the lab's lock into a no-op), no command of its own, no expansion, no redirectio
 else:
 
 - blank lines, comments, and `set -euo pipefail`;
-- the assignments of VARIABLES, each in its form (NAME=WORD, NAME=(WORD ...), declare -A NAME=([WORD]=WORD ...)),
-  several on one line, an array over several lines;
+- the assignments of VARIABLES, each in its form (NAME=WORD, NAME=(WORD ...), declare -A NAME=([KEY]=WORD ...)),
+  several on one line, an array over several lines, where a KEY holds BARE characters only, quoted or not;
 - the functions of FUNCTIONS, each `NAME() {` alone on its line and closed by `}` alone on its line, whose body
   holds only the calls listed for it, each a bare name with WORD arguments, continued over lines with ` \\`;
   a call of HEREDOCS takes its lines, WORDs too, from a heredoc with a quoted delimiter (`judge <<'CHECKS'`);
@@ -25,7 +25,7 @@ import re
 UP, DOWN, VERIFY = "up.sh", "down.sh", "verify.sh"
 ALL = (UP, DOWN, VERIFY)
 
-SCALAR, ARRAY, ASSOC = "NAME=WORD", "NAME=(WORD ...)", "declare -A NAME=([WORD]=WORD ...)"
+SCALAR, ARRAY, ASSOC = "NAME=WORD", "NAME=(WORD ...)", "declare -A NAME=([KEY]=WORD ...)"
 
 # The variables a lab's part assigns: name -> (its form, the scripts that assign it).
 VARIABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -64,6 +64,9 @@ COMMANDS: tuple[str, ...] = ("set -euo pipefail",)
 BARE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/@%+,-"
 
 _WORD = rf"(?:'[^']*'|\\'|[A-Za-z0-9{re.escape(BARE[62:])}])+"  # pieces joined; each is found in one way only
+# A key of an associative array: BARE characters only, in single quotes or not. bash takes a subscript as code once
+# more in places (`unset "A[$key]"`, arithmetic): a key the engine reads back holds nothing that could run there.
+_KEY = rf"(?:'[A-Za-z0-9{re.escape(BARE[62:])}]*'|[A-Za-z0-9{re.escape(BARE[62:])}]+)"
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _COMMENT = re.compile(r" *#")
 _HEAD = re.compile(rf" *({_NAME})(?= |$)")
@@ -71,10 +74,10 @@ _CALL = re.compile(rf" *({_NAME})(?: +{_WORD})*( +\\| +#.*)?")
 _MORE = re.compile(rf" +{_WORD}(?: +{_WORD})*( +\\| +#.*)?")  # a call's line after one that ends with ` \`
 _CHECK = re.compile(rf" *{_WORD}(?: +{_WORD})*")  # a line of a heredoc
 _ELEMENTS = {ARRAY: re.compile(rf" *{_WORD}(?: +{_WORD})*(?: +#.*)?"),
-             ASSOC: re.compile(rf" *\[{_WORD}\]={_WORD}(?: +\[{_WORD}\]={_WORD})*(?: +#.*)?")}
+             ASSOC: re.compile(rf" *\[{_KEY}\]={_WORD}(?: +\[{_KEY}\]={_WORD})*(?: +#.*)?")}
 _VALUES = {SCALAR: re.compile(_WORD),
            ARRAY: re.compile(rf"\( *(?:{_WORD}(?: +{_WORD})*)? *\)|\($"),
-           ASSOC: re.compile(rf"\( *(?:\[{_WORD}\]={_WORD}(?: +\[{_WORD}\]={_WORD})*)? *\)|\($")}
+           ASSOC: re.compile(rf"\( *(?:\[{_KEY}\]={_WORD}(?: +\[{_KEY}\]={_WORD})*)? *\)|\($")}
 _ASSIGN = re.compile(rf"({_NAME})=")
 _AFTER = re.compile(r" +(?=[^ #])|(?: +#.*)?$")  # between two assignments, or to the end of the line
 _FUNCTION = re.compile(rf" *(?:function +({_NAME})|({_NAME}) *\( *\))")  # a function's definition, in any form
@@ -123,6 +126,9 @@ _SYNTAX = {"`": "a command substitution `...`", '"': 'a double-quoted string (ba
            "!": "a negation or a '!' outside single quotes"}
 
 
+_ODD_KEY = f"a key of an associative array holds only letters, digits and {BARE[62:]}, quoted or not"
+
+
 def _listed(names) -> str:
     return ", ".join(names) if names else "none"
 
@@ -156,7 +162,8 @@ class _Recogniser:
             value = _VALUES[form].match(line, head.end())
             if value is None:
                 syntax = {SCALAR: "", ARRAY: "()", ASSOC: "()[]="}[form]
-                raise NotData(_why(line[head.end():], syntax) or f"assigns {name} otherwise than as {form}")
+                why = _why(line[head.end():], syntax) or (_ODD_KEY if form == ASSOC else "")
+                raise NotData(why or f"assigns {name} otherwise than as {form}")
             if name in self.assigned:
                 raise NotData(f"assigns {name} again (first on line {self.assigned[name]})")
             self.assigned[name] = number
@@ -236,7 +243,7 @@ def check(lab_part: str, script: str) -> list[tuple[int, str]]:
                     elements = None
                 elif line and not _COMMENT.match(line) and not _ELEMENTS[elements].fullmatch(line):
                     raise NotData(_why(line, "[]=" if elements == ASSOC else "") or
-                                  f"not elements of an array {elements}")
+                                  (_ODD_KEY if elements == ASSOC else f"not elements of an array {elements}"))
             elif function is not None:
                 if line == "}":
                     function = None

@@ -135,7 +135,7 @@ CASES = {
                                    "assigns ADOPT_LINKS, which the lab's part of down.sh does not have"),
     "array without declare": ("up.sh", "declare -A ADOPT_LINKS=() ADOPT_ADDRS=() ADOPT_ROUTES=() # nothing with "
                               "adopt=True", "replace", "ADOPT_LINKS=([$(id)]=1)",
-                              "assigns ADOPT_LINKS otherwise than as declare -A NAME=([WORD]=WORD ...)"),
+                              "assigns ADOPT_LINKS otherwise than as declare -A NAME=([KEY]=WORD ...)"),
     "variable again": ("up.sh", "LAB='docker_nat'", "after", "LAB='other'", "assigns LAB again (first on line 32)"),
     # each kind of expansion, in a call, an assignment, an array's element, an associative key, a heredoc
     "$NAME": ("up.sh", "  section 'host'", "replace", "  section $HOME", "an expansion $H"),
@@ -147,6 +147,9 @@ CASES = {
     "in an array": ("up.sh", "  'nginx-1'", "replace", "  $(id)", "a command substitution $(...)"),
     "in a key": ("up.sh", "declare -A SYSCTL_KEYS=(['host']='net.ipv4.ip_forward net.ipv6.conf.all.forwarding')",
                  "replace", "declare -A SYSCTL_KEYS=([$(id)]='x')", "a command substitution $(...)"),
+    "quoted in a key": ("up.sh", "declare -A SYSCTL_KEYS=(['host']='net.ipv4.ip_forward net.ipv6.conf.all.forwarding')",
+                        "replace", "declare -A SYSCTL_KEYS=(['$(id)']='x')",  # as unset "SYSCTL_KEYS[$key]" would run
+                        "a key of an associative array holds only letters, digits and _.:/@%+,-, quoted or not"),
     "in a heredoc": ("verify.sh", "  netns 'nginx-1' '' present", "replace", "  netns $(id) '' present",
                      "a command substitution $(...)"),
     # a redirection outside the heredoc, and a heredoc that expands
