@@ -32,6 +32,20 @@ _ROOT = """\
 _BECOME = "\"{{ netgen_uid.stdout | trim != '0' }}\""
 
 
+def _checked(first: str) -> str:
+    """The first task of each host play: the first play checked the scripts on the controller (a --limit without
+    localhost skips it). An assert runs on the controller, and touches no host."""
+    return f"""\
+    - name: the scripts were checked on this machine by the first play
+      ansible.builtin.assert:
+        that: hostvars['localhost']['netgen_checked'] | default(false)
+        fail_msg: >-
+          the scripts were not checked against their SHA256SUMS on this machine, as the first play did not run
+          (a --limit without localhost?): no host was touched; name localhost too, e.g. --limit localhost,{first}
+        quiet: true
+"""
+
+
 def _q(text: str) -> str:
     return json.dumps(text)
 
@@ -69,6 +83,9 @@ def playbook(lab: Lab, version: str) -> str:
     names = [n.name for n in lab.nodes]
     hosts = "[" + ", ".join(map(_q, names)) + "]"
     listed = "[" + ", ".join(f"'{name}'" for name in names) + "]"  # the same, as a Jinja list
+    checked = _checked(names[0])
+    files = "".join(f"        - {_q(name)}\n" for name in (INVENTORY, PLAYBOOK)) + "".join(
+        f"        - {_q(f'{node}/{variant}.sh')}\n" for node in names for variant in ("up", "down", "verify"))
     said = {"up": f"up.sh: lab {lab.name} is already up; nothing changed",
             "absent": f"down.sh: lab {lab.name} is not present; nothing to remove",
             "foreign": f"down.sh: nothing of lab {lab.name} to remove: what carries its names was not made by it "
@@ -90,11 +107,19 @@ def playbook(lab: Lab, version: str) -> str:
 # A failed up leaves no node half of a cluster: the node whose up.sh failed has undone its own changes, and down.sh
 # then runs on every node where this run's up made changes; those nodes fail too, saying so. With -e keep=true
 # they are left as up built them, for a look.
+#
+# Before any host is touched, the first play checks on this machine that every node is a host of the inventory and
+# that each script a host play may run, and inventory.yml and this file, is as compiled: its sha256 is the one the
+# SHA256SUMS beside it records (as `sha256sum -c SHA256SUMS` would say). Each host play first makes sure that this
+# play ran (a --limit must name localhost too).
 
-- name: every node of lab {lab.name} is a host of the inventory
+- name: on this machine, before any host, lab {lab.name}'s nodes are in the inventory and its scripts as compiled
   hosts: localhost
+  connection: local
   gather_facts: false
   tags: [always]
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
   tasks:
     - name: {", ".join(names)} are in the inventory
       ansible.builtin.assert:
@@ -103,6 +128,31 @@ def playbook(lab: Lab, version: str) -> str:
           the inventory has no host {{{{ {listed} | difference(groups['all']) | join(', ') }}}}:
           name a host after each node of the lab, as inventory.yml beside this playbook does
         quiet: true
+    - name: the sha256 of each script, inventory.yml and site.yml
+      ansible.builtin.stat:
+        path: "{{{{ playbook_dir ~ '/' ~ item }}}}"
+        checksum_algorithm: sha256
+        get_mime: false
+        get_attributes: false
+      loop:
+{files}\
+      register: netgen_files
+    - name: each is as the SHA256SUMS beside it records
+      ansible.builtin.assert:
+        that: not netgen_changed  # empty: every file is as recorded
+        fail_msg: >-
+          not as compiled (its sha256 is not the one the SHA256SUMS beside it records, or one of them is missing):
+          {{{{ netgen_changed }}}}; no host was touched: compile the lab again, or find out who changed it
+        quiet: true
+      vars:
+        netgen_changed: >-
+          {{% for f in netgen_files.results if not (f.stat.exists and (f.stat.checksum ~ '  ' ~ (f.item | basename))
+          in (lookup('ansible.builtin.file', ((playbook_dir ~ '/' ~ f.item) | dirname) ~ '/SHA256SUMS',
+          errors='ignore') | default('', true)).splitlines()) %}}{{{{ playbook_dir ~ '/' ~ f.item }}}}{{{{ ', ' if not
+          loop.last }}}}{{% endfor %}}
+    - name: checked
+      ansible.builtin.set_fact:
+        netgen_checked: true
 
 - name: up, lab {lab.name}
   hosts: {hosts}
@@ -111,6 +161,7 @@ def playbook(lab: Lab, version: str) -> str:
   vars:
     netgen_failed: "{{{{ ansible_play_hosts_all | difference(ansible_play_hosts) }}}}"
   tasks:
+{checked}\
 {_ROOT}\
     - name: up.sh
 {_script("up")}\
@@ -137,6 +188,7 @@ def playbook(lab: Lab, version: str) -> str:
   gather_facts: false
   tags: [verify]
   tasks:
+{checked}\
 {_ROOT}\
     - name: verify.sh
 {_script("verify")}\
@@ -147,6 +199,7 @@ def playbook(lab: Lab, version: str) -> str:
   gather_facts: false
   tags: [down, never]  # never: only when asked for, not in a run without --tags
   tasks:
+{checked}\
 {_ROOT}\
     - name: down.sh
 {_script("down")}\

@@ -271,8 +271,8 @@ def _written(compiled, out: Optional[Path]) -> Path:
 
 def _on_hosts(compiled, out: Optional[Path], variant: str, args: list[str], dry_run: bool, inventory: Path,
               ansible_args: list[str]) -> NoReturn:
-    """Compile the lab with nodes into DIR and run DIR/site.yml --tags VARIANT with ansible-playbook on the hosts of
-    `inventory`, streaming its output; exit with its code."""
+    """Compile the lab with nodes into DIR, audit it (exit 1 on any difference) and run DIR/site.yml --tags VARIANT
+    with ansible-playbook on the hosts of `inventory`, streaming its output; exit with its code."""
     import shlex
 
     from . import ansible, executor
@@ -291,6 +291,7 @@ def _on_hosts(compiled, out: Optional[Path], variant: str, args: list[str], dry_
         _err(f"netgen: {e}")
         raise typer.Exit(2) from None
     playbook = _written(compiled, out) / ansible.PLAYBOOK
+    _audited(playbook.parent, compiled)
     if not inventory.exists():  # checked once written: it may be DIR/inventory.yml, just compiled
         _err(f"netgen: --inventory {inventory}: no such file or folder (the lab's own is "
              f"{playbook.parent / ansible.INVENTORY})")
@@ -306,6 +307,22 @@ def _on_hosts(compiled, out: Optional[Path], variant: str, args: list[str], dry_
         _err(f"netgen: {e}")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+def _audited(directory: Path, compiled) -> None:
+    """Exit 1, naming each difference, unless the folder of scripts just compiled is what `netgen audit DIR --lab LAB`
+    passes: every engine netgen's, every hash as recorded, every lab part data and the lab's own."""
+    from . import audit
+
+    findings = audit.directory(directory, audit.folders(directory), compiled, compiled.lab.source)
+    if not findings:
+        return
+    for finding in findings:
+        _err(f"netgen audit: {finding}")
+    _err(f"netgen: refused: {directory} is not what netgen {__version__} compiles from {compiled.lab.source} "
+         f"({len(findings)} difference{'s' if len(findings) != 1 else ''}, above), so ansible-playbook was not run; "
+         f"`netgen audit {directory} --lab LAB` names the same")
+    raise typer.Exit(1)
 
 
 def _run(script: Path, args: list[str], dry_run: bool, namespaces: int = 0) -> None:
@@ -332,7 +349,7 @@ InventoryOpt = Annotated[Optional[Path], typer.Option(
 AnsibleArgs = Annotated[Optional[list[str]], typer.Argument(
     metavar="[-- ANSIBLE-PLAYBOOK ARGS...]",
     help="With --inventory: passed to ansible-playbook, e.g. -e keep=true (up: leave the nodes built when another "
-         "fails), -u USER, --limit NODE.")]
+         "fails), -u USER, --limit localhost,NODE (the playbook checks the scripts on localhost first).")]
 PlanOpt = Annotated[bool, typer.Option(
     "--plan", help="Read the live state and print each command the script would run now (and every conflict, and what "
                    "it would leave as it is); change nothing.")]
@@ -532,9 +549,11 @@ def audit_command(
     timeout: TimeoutOpt = TIMEOUT,
 ) -> None:
     """Check a folder of compiled scripts: each script's engine is this netgen's, byte for byte, its header names
-    the engine's sha256, SHA256SUMS matches; with --lab, its lab part too (a lab with nodes: each DIR/NODE, and the
-    inventory.yml and site.yml beside them). Then print what up.sh would make, per namespace, as the ip commands a
-    person would type. Exit 0 when all holds, 1 naming each script and its first differing line.
+    the engine's sha256, SHA256SUMS matches, its lab part is data (assignments and the lab's calls with quoted
+    words: no function of its own, no other command, no expansion); with --lab, its lab part is the lab's (a lab
+    with nodes: each DIR/NODE, and the inventory.yml and site.yml beside them). Then print what up.sh would make,
+    per namespace, as the ip commands a person would type. Exit 0 when all holds, 1 naming each script and its first
+    differing line.
 
     Example: netgen audit out/docker0 --lab examples/docker0.py
     """
@@ -552,23 +571,8 @@ def audit_command(
         if named is not None and os.path.exists(named) and os.path.samefile(named, lab):
             lab = Path(named)
         compiled = _compile(lab, timeout)
-    findings = []
-    for folder in folders:
-        want = None
-        if compiled is not None:  # the lab, or the node named as the folder
-            one = compiled.nodes.get(folder.name) if compiled.lab.nodes else compiled
-            if one is None:
-                findings.append(audit.Finding(folder, 0, f"{lab} has no node {folder.name}"))
-                continue
-            want = {name: one.script(name.removesuffix(".sh")) for name in audit.SCRIPTS}
-        findings += audit.check(folder, want)
+    findings = audit.directory(directory, folders, compiled, str(lab))
     playbook = folders != [directory]  # the node folders of a lab with nodes, and its playbook beside them
-    if playbook:
-        from . import ansible
-
-        findings += audit.check_playbook(directory, None if compiled is None or not compiled.lab.nodes else {
-            ansible.INVENTORY: ansible.inventory(compiled.lab, __version__),
-            ansible.PLAYBOOK: ansible.playbook(compiled.lab, __version__)})
     for folder in folders:
         try:
             made = audit.what_up_makes((folder / "up.sh").read_text(errors="replace"))
@@ -585,7 +589,8 @@ def audit_command(
              f"these scripts before you know why")
         raise typer.Exit(1)
     _err(f"netgen audit: {directory}: engine, header hashes and {len(folders) * 3} scripts"
-         + (", inventory.yml and site.yml" if playbook else "") + f" as netgen {__version__} compiles them"
+         + (", inventory.yml and site.yml" if playbook else "") + f" as netgen {__version__} compiles them, each "
+         "lab part data"
          + (f", lab parts as {lab} gives them" if lab is not None else ""))
 
 

@@ -6,8 +6,10 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import NODE_EXAMPLES, REPO, _can_sandbox, ok
@@ -111,22 +113,30 @@ def test_each_node_is_a_host_named_as_it_at_its_ssh_or_underlay_address(tmp_path
 def test_the_playbook_runs_each_nodes_own_scripts_and_nothing_that_needs_python_there():
     yaml = pytest.importorskip("yaml")
     check, up, verify, down = yaml.safe_load((REPO / "out" / "flannel_vxlan" / "site.yml").read_text())
-    assert (check["hosts"], check["tags"], [next(iter(set(t) - {"name"})) for t in check["tasks"]]) == (
-        "localhost", ["always"], ["ansible.builtin.assert"])
+    modules = [next(iter(set(t) - {"name", "loop", "register", "vars"})) for t in check["tasks"]]
+    assert (check["hosts"], check["connection"], check["gather_facts"], check["tags"], modules) == (
+        "localhost", "local", False, ["always"],
+        ["ansible.builtin.assert", "ansible.builtin.stat", "ansible.builtin.assert", "ansible.builtin.set_fact"])
+    assert check["tasks"][1]["loop"] == ["inventory.yml", "site.yml"] + [
+        f"node{n}/{v}.sh" for n in (1, 2) for v in ("up", "down", "verify")]  # every file the host plays read
     for play, tags in ((up, ["up"]), (verify, ["verify"]), (down, ["down", "never"])):
         assert play["hosts"] == ["node1", "node2"] and play["tags"] == tags
         assert play["gather_facts"] is False  # facts would need Python on the node
         modules = {key for task in play["tasks"] for key in task} - {
             "name", "register", "changed_when", "become", "when"}
         # each runs with the remote shell, or on the controller
-        assert modules <= {"ansible.builtin.raw", "ansible.builtin.script", "ansible.builtin.fail"}, modules
+        assert modules <= {"ansible.builtin.raw", "ansible.builtin.script", "ansible.builtin.fail",
+                           "ansible.builtin.assert"}, modules
+        # first, on the controller: the first play checked the scripts (a --limit without localhost skips it)
+        assert play["tasks"][0]["ansible.builtin.assert"]["that"] == \
+            "hostvars['localhost']['netgen_checked'] | default(false)"
         scripts = [t["ansible.builtin.script"] for t in play["tasks"] if "ansible.builtin.script" in t]
         assert all(re.fullmatch(r"\{\{ \(playbook_dir ~ '/' ~ inventory_hostname ~ '/(up|down|verify)\.sh'\) \| "
                                 r"quote \}\}", s) for s in scripts), scripts
         assert all(t["become"] == "{{ netgen_uid.stdout | trim != '0' }}" for t in play["tasks"]
                    if "ansible.builtin.script" in t)
     assert "'up.sh: lab flannel_vxlan is already up; nothing changed' not in netgen_up.stdout_lines" in \
-        up["tasks"][1]["changed_when"]
+        up["tasks"][2]["changed_when"]
 
 
 def test_ansible_reads_the_inventory_and_playbook_as_meant(tmp_path):
@@ -145,13 +155,16 @@ def test_ansible_reads_the_inventory_and_playbook_as_meant(tmp_path):
                                 "--tags", tags], capture_output=True, text=True, env=env)
         assert shown.returncode == 0, shown.stderr
         tasks[tags] = re.findall(r"^ {6}(\S.*?)\s+TAGS:", shown.stdout, re.M)
-    check, root = "node1, node2 are in the inventory", "is the login root? (if not, the scripts run with sudo)"
+    check = ["node1, node2 are in the inventory", "the sha256 of each script, inventory.yml and site.yml",
+             "each is as the SHA256SUMS beside it records", "checked"]
+    root = ["the scripts were checked on this machine by the first play",
+            "is the login root? (if not, the scripts run with sudo)"]
     rollback = ["down.sh, as up failed on another node (-e keep=true keeps this one up)",
                 "fail, as the lab is not up on every node"]
-    assert tasks == {"up": [check, root, "up.sh", *rollback], "verify": [check, root, "verify.sh"],
-                     "down": [check, root, "down.sh"],
+    assert tasks == {"up": [*check, *root, "up.sh", *rollback], "verify": [*check, *root, "verify.sh"],
+                     "down": [*check, *root, "down.sh"],
                      # without --tags: up, then verify; down only when asked for
-                     "all": [check, root, "up.sh", *rollback, root, "verify.sh"]}
+                     "all": [*check, *root, "up.sh", *rollback, *root, "verify.sh"]}
 
 
 def test_an_inventory_without_every_node_stops_the_playbook_before_any_host_is_touched(tmp_path):
@@ -168,6 +181,76 @@ def test_an_inventory_without_every_node_stops_the_playbook_before_any_host_is_t
     assert "the inventory has no host node2: name a host after each node of the lab" in result.stdout
     assert not re.search(r"^\w+: \[node1\]", result.stdout, re.M), result.stdout  # no task ran on node1
     assert list(recap(result)) == ["localhost"]
+
+
+def _unreachable_nodes(tmp_path) -> tuple[str, dict, Path]:
+    """ansible-playbook, its environment, and an inventory whose nodes are reached by an "ssh" that fails at once,
+    were it tried: a task that touches a node fails it, and shows."""
+    program = _ansible_playbook()
+    if program is None:
+        pytest.skip(f"Ansible is not installed ({executor.CLUSTER_EXTRA})")
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible"), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+           "ANSIBLE_NOCOLOR": "1"}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n" + "".join(f"    node{n}:\n      ansible_ssh_executable: /bin/false\n"
+                                                      for n in (1, 2)))
+    return program, env, inventory
+
+
+def _ran_on_a_node(result) -> list[str]:
+    """The lines that say a task ran on (or failed on) node1 or node2."""
+    return re.findall(r"^\w+: \[node\d\].*$", result.stdout, re.M)
+
+
+@pytest.mark.parametrize("changed,tags", [("node1/up.sh", "up"), ("node2/down.sh", "down"), ("node1/SHA256SUMS", "up"),
+                                          ("node2/verify.sh (gone)", "verify"), ("site.yml", "up"),
+                                          ("inventory.yml", "down")])
+def test_a_changed_script_stops_the_playbook_on_the_controller_before_any_host_is_touched(tmp_path, changed, tags):
+    """Issue 23: site.yml ran a tampered node1/up.sh as root on node1. Its first play now checks every script a host
+    play may run, and inventory.yml and site.yml, against the SHA256SUMS beside it, here, and names what differs."""
+    program, env, inventory = _unreachable_nodes(tmp_path)
+    folder = tmp_path / "a folder" / "flannel_vxlan"  # a space in its path, which the playbook quotes
+    shutil.copytree(REPO / "out" / "flannel_vxlan", folder)
+    name = changed.split(" ")[0]
+    if changed.endswith("(gone)"):
+        (folder / name).unlink()
+    elif name.endswith("SHA256SUMS"):
+        (folder / name).write_text((folder / name).read_text().replace("  up.sh", "  down.sh"))
+    else:
+        with open(folder / name, "a") as f:
+            f.write("# changed\n" if name.endswith(".yml") else "touch /tmp/pwned\n")
+    result = subprocess.run([program, "-i", str(inventory), str(folder / "site.yml"), "--tags", tags],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = re.search(r'^fatal: \[localhost\]: FAILED! => .*"msg": "not as compiled \(its sha256 is not the one the '
+                     r'SHA256SUMS beside it records, or one of them is missing\): ([^;]*); no host was touched',
+                     result.stdout, re.M)
+    assert said, result.stdout
+    named = {"node1/SHA256SUMS": f"{folder}/node1/up.sh"}.get(name, f"{folder}/{name}")
+    assert said.group(1) == named
+    assert _ran_on_a_node(result) == [], result.stdout
+    assert list(recap(result)) == ["localhost"]
+
+
+def test_the_compiled_folder_passes_the_controller_check_and_a_limit_without_localhost_is_refused(tmp_path):
+    program, env, inventory = _unreachable_nodes(tmp_path)
+    site = str(REPO / "out" / "flannel_vxlan" / "site.yml")
+    passed = subprocess.run([program, "-i", str(inventory), site, "--tags", "verify"], capture_output=True, text=True,
+                            env=env)
+    # the controller's play passes; each node then fails on its first task that reaches it ("ssh" is /bin/false)
+    assert recap(passed)["localhost"]["failed"] == 0 and recap(passed)["localhost"]["ok"] == 4, passed.stdout
+    assert sorted(re.findall(r"^fatal: \[(node\d)\]", passed.stdout, re.M)) == ["node1", "node2"]
+    assert "TASK [is the login root?" in passed.stdout
+    # a --limit without localhost skips the controller's play: each host play's first task, which touches no host,
+    # then refuses
+    limited = subprocess.run([program, "-i", str(inventory), site, "--tags", "up", "--limit", "node1"],
+                             capture_output=True, text=True, env=env)
+    assert limited.returncode == 2
+    assert "the scripts were not checked against their SHA256SUMS on this machine, as the first play did not run" \
+        in limited.stdout and "e.g. --limit localhost,node1" in limited.stdout
+    assert "TASK [is the login root?" not in limited.stdout, limited.stdout
+    assert recap(limited) == {"node1": {"ok": 0, "changed": 0, "unreachable": 0, "failed": 1, "skipped": 0,
+                                        "rescued": 0, "ignored": 0}}
 
 
 # --- netgen up|verify|down --inventory, without hosts ----------------------------------------------------------------
@@ -215,6 +298,60 @@ def test_inventory_runs_the_playbook_streaming_its_output_and_passes_its_exit_co
     assert result.exit_code == 4 and f"-i {fresh}/inventory.yml {fresh}/site.yml --tags down" in result.stdout
     missing = runner.invoke(app, ["down", FLANNEL, "--inventory", str(tmp_path / "nope.yml"), "-o", str(out)])
     assert missing.exit_code == 2 and f"--inventory {tmp_path}/nope.yml: no such file or folder" in missing.stderr
+
+
+@pytest.mark.parametrize("how", ["lab part", "engine", "site.yml", "stale node"])
+def test_inventory_audits_the_compiled_folder_and_refuses_before_ansible_playbook_runs(tmp_path, monkeypatch, how):
+    """Issue 23: `netgen up|verify|down --inventory` runs `netgen audit DIR --lab LAB` on the folder it compiled
+    into, and runs no ansible-playbook when it finds anything: here a folder changed between netgen's writing and
+    its reading (SHA256SUMS made to match, so that only the audit can tell), or holding a node the lab lacks."""
+    from netgen import pipeline
+
+    ran = tmp_path / "ran"
+    stub = tmp_path / "ansible-playbook"
+    stub.write_text(f"#!/bin/bash\ntouch {ran}\n")
+    stub.chmod(0o755)
+    monkeypatch.setattr(executor, "ansible_playbook", lambda: str(stub))
+    out = tmp_path / "out"
+    if how == "stale node":  # left by an earlier compile of a lab that had a node3
+        shutil.copytree(REPO / "out" / "flannel_vxlan" / "node2", out / "node3")
+    written = pipeline.write_scripts
+
+    def write_and_change(compiled, directory, *args):
+        targets = written(compiled, directory, *args)
+        path = {"lab part": "node1/up.sh", "engine": "node2/down.sh", "site.yml": "site.yml"}.get(how)
+        if path is not None:
+            file = out / path
+            old = file.read_bytes()
+            text = old.decode()
+            if how == "lab part":  # the lab's lock made a no-op
+                text = text.replace("set -euo pipefail\n", "set -euo pipefail\nflock() { :; }\n", 1)
+            else:  # the engine's last line, or the playbook's
+                text += "exit 0\n" if how == "engine" else "# edited\n"
+            file.write_text(text)
+            sums = file.parent / "SHA256SUMS"
+            sums.write_text(sums.read_text().replace(hashlib.sha256(old).hexdigest(),
+                                                     hashlib.sha256(file.read_bytes()).hexdigest()))
+        return targets
+
+    monkeypatch.setattr(pipeline, "write_scripts", write_and_change)
+    (tmp_path / "hosts.yml").write_text("")
+    for command in ("up", "verify", "down"):
+        result = runner.invoke(app, [command, FLANNEL, "--inventory", str(tmp_path / "hosts.yml"), "-o", str(out)])
+        assert result.exit_code == 1, result.stderr
+        said = {"lab part": f"netgen audit: {out}/node1/up.sh:32: not data: defines a function flock",
+                "engine": f"netgen audit: {out}/node2/down.sh:",
+                "site.yml": f"netgen audit: {out}/site.yml:",
+                "stale node": f"netgen audit: {out}/node3: {FLANNEL} has no node node3"}[how]
+        assert said in result.stderr, result.stderr
+        assert f"netgen: refused: {out} is not what netgen 0.1.0 compiles from {FLANNEL}" in result.stderr
+        assert "so ansible-playbook was not run" in result.stderr and "netgen: running" not in result.stderr
+        assert not ran.exists()
+    # the same folder, as compiled: the playbook runs
+    monkeypatch.setattr(pipeline, "write_scripts", written)
+    shutil.rmtree(out / "node3", ignore_errors=True)
+    result = runner.invoke(app, ["up", FLANNEL, "--inventory", str(tmp_path / "hosts.yml"), "-o", str(out)])
+    assert result.exit_code == 0 and ran.exists(), result.stderr
 
 
 # --- live: ansible-playbook against sshd on simulated nodes ----------------------------------------------------------
@@ -392,6 +529,26 @@ def test_a_failed_up_on_one_host_is_undone_on_the_others_unless_kept(flannel):
     assert fixed.returncode == 0 and {h: c["changed"] for h, c in recap(fixed).items()} == {
         "localhost": 0, "node1": 0, "node2": 1}, fixed.stdout
     assert playbook(flannel, "down").returncode == 0
+    assert {node: cluster.settled_snapshot(node) for node in cluster.nodes} == before
+
+
+@pytest.mark.live
+def test_a_tampered_node_script_is_refused_on_the_controller_and_no_host_is_reached(flannel):
+    """Issue 23: a node1/up.sh changed after compiling ran as root on node1. Now the README's ansible-playbook
+    command stops on the controller, naming the file, and sshd on the nodes sees no login."""
+    cluster = flannel.cluster
+    before = {node: cluster.settled_snapshot(node) for node in cluster.nodes}
+    script = flannel.out / "node1" / "up.sh"
+    script.write_text(script.read_text().replace("set -euo pipefail\n",
+                                                 "set -euo pipefail\nmkdir /run/netgen-pwned\n", 1))
+    for tags in ("up", "verify", "down"):
+        refused = playbook(flannel, tags)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"or one of them is missing): {script}; no host was touched" in refused.stdout, refused.stdout
+        assert list(recap(refused)) == ["localhost"]
+    for node in cluster.nodes:
+        assert "Accepted publickey" not in (flannel.tmp / node / "sshd.log").read_text()  # not one ssh login
+        assert cluster.run(node, "test -e /run/netgen-pwned").returncode == 1
     assert {node: cluster.settled_snapshot(node) for node in cluster.nodes} == before
 
 
