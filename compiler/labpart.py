@@ -47,7 +47,7 @@ VARIABLES: dict[str, tuple[str, tuple[str, ...]]] = {
 # functions, the lab's own, and `return`).
 FUNCTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "lab_steps": ((UP,), ("section", "step", "expect", "firewall")),
-    "lab_services": ((UP, VERIFY), ("service", "return")),
+    "lab_services": ((UP, DOWN, VERIFY), ("service", "return")),
     "lab_teardown": ((DOWN,), ("doom", "remove", "goes_with", "return")),
     "lab_checks": ((VERIFY,), ("judge", "firewall_checks", "lab_services", "probe")),
     "lab_absent_checks": ((VERIFY,), ("judge",)),

@@ -7,7 +7,7 @@ import hashlib
 import shutil
 
 import pytest
-from conftest import EXAMPLES, NODE_EXAMPLES, REPO
+from helpers import EXAMPLES, NODE_EXAMPLES, REPO
 from typer.testing import CliRunner
 
 from netgen import audit, labpart
