@@ -467,20 +467,30 @@ observe() {
 # The NAT rules of a lab live in one nftables table of its own (family inet: IPv4 and IPv6; NFT_TABLE, empty for a
 # lab without them), which down.sh deletes whole, and nothing else. The lab's part writes each rule as `nft list
 # table` prints it, so that the listing can be compared with the lab rule by rule. NFT_CHAINS: name and base-chain
-# line; NFT_RULES: chain and rule.
+# line, its priority a number; NFT_RULES: chain and rule.
 declare -A NFT_HAVE=() # CHAIN/RULE: how many times the live table has the rule; CHAIN: its base-chain line
 NFT_PRESENT=
 
-# read_firewall reads the lab's table as nft lists it, if it is there.
+# read_firewall reads the lab's table as nft lists it, if it is there. A base chain's standard priority is read as
+# its number: nft lists it by name where it knows one for the hook (`priority dstnat`, `srcnat + 5`), and 1.1 knows
+# more than 1.0 and 0.9 (the output hook's -100 is `dstnat` there), so the name is what varies; the numbers are
+# nft's for the families other than bridge (an inet table is the lab's).
 read_firewall() {
-  local line chain=
+  local line chain= prio
+  local -A number=([raw]=-300 [mangle]=-150 [dstnat]=-100 [filter]=0 [security]=50 [srcnat]=100)
   NFT_HAVE=() NFT_PRESENT=
   while IFS= read -r line; do
     line=${line#"${line%%[![:space:]]*}"}
     case $line in
       "table "*) NFT_PRESENT=1 ;;
       "chain "*) chain=${line#chain } chain=${chain% \{} ;;
-      "type "*) NFT_HAVE[$chain]=$line ;;
+      "type "*)
+        if [[ $line =~ ^(.*\ priority\ )([a-z]+)(\ ([-+])\ ([0-9]+))?(\;.*)$ && -n ${number[${BASH_REMATCH[2]}]:-} ]]; then
+          prio=$((${number[${BASH_REMATCH[2]}]} ${BASH_REMATCH[4]:-+} ${BASH_REMATCH[5]:-0}))
+          line=${BASH_REMATCH[1]}$prio${BASH_REMATCH[6]}
+        fi
+        NFT_HAVE[$chain]=$line
+        ;;
       "}" | "") ;;
       *) NFT_HAVE[$chain/$line]=$((${NFT_HAVE[$chain/$line]:-0} + 1)) ;;
     esac
