@@ -476,7 +476,7 @@ NFT_PRESENT=
 # more than 1.0 and 0.9 (the output hook's -100 is `dstnat` there), so the name is what varies; the numbers are
 # nft's for the families other than bridge (an inet table is the lab's).
 read_firewall() {
-  local line chain= prio
+  local line chain='' prio
   local -A number=([raw]=-300 [mangle]=-150 [dstnat]=-100 [filter]=0 [security]=50 [srcnat]=100)
   NFT_HAVE=() NFT_PRESENT=
   while IFS= read -r line; do
@@ -486,7 +486,8 @@ read_firewall() {
       "chain "*) chain=${line#chain } chain=${chain% \{} ;;
       "type "*)
         if [[ $line =~ ^(.*\ priority\ )([a-z]+)(\ ([-+])\ ([0-9]+))?(\;.*)$ && -n ${number[${BASH_REMATCH[2]}]:-} ]]; then
-          prio=$((${number[${BASH_REMATCH[2]}]} ${BASH_REMATCH[4]:-+} ${BASH_REMATCH[5]:-0}))
+          prio=${number[${BASH_REMATCH[2]}]}
+          case ${BASH_REMATCH[4]} in +) prio=$((prio + BASH_REMATCH[5])) ;; -) prio=$((prio - BASH_REMATCH[5])) ;; esac
           line=${BASH_REMATCH[1]}$prio${BASH_REMATCH[6]}
         fi
         NFT_HAVE[$chain]=$line
