@@ -4,6 +4,7 @@ No root needed here."""
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -115,3 +116,65 @@ def test_each_release_was_recorded_with_the_versions_the_readme_lists():
         for package, version in versions.items():
             upstream = re.match(r"^[0-9.]+", version.split(":")[-1]).group(0).rstrip(".")
             assert f"{package} {upstream}" in readme, (suite, package, upstream)
+
+
+# --- the roots (tests/roots.py): the machine's mirror, and a build that a killed run cannot leave looking done -------
+
+
+def test_the_mirror_is_read_from_one_line_and_deb822_sources(tmp_path):
+    import roots
+
+    etc = tmp_path / "apt"
+    (etc / "sources.list.d").mkdir(parents=True)
+    (etc / "sources.list").write_text("# deb http://old.example/debian bookworm main\n"
+                                      "deb [arch=amd64 signed-by=/k.gpg] https://packages.cloud.example/apt cloud-sdk main\n")
+    (etc / "sources.list.d" / "other.list.disabled").write_text("deb http://no.example/debian bookworm main\n")
+    (etc / "sources.list.d" / "a.sources").write_text(
+        "Types: deb\nURIs: http://off.example/debian\nSuites: bookworm\nComponents: main\nEnabled: no\n\n"
+        "Types: deb deb-src\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n")
+    assert roots.mirror(str(etc)) == "http://mirror.example/debian"
+    (etc / "sources.list").write_text("deb http://one.example/debian trixie main contrib\n")
+    assert roots.mirror(str(etc)) == "http://one.example/debian"  # sources.list is read first, as apt lists it
+    (etc / "sources.list").write_text("")
+    (etc / "sources.list.d" / "a.sources").write_text("Types: deb\nURIs: http://x.example/s\nSuites: bookworm-security\n")
+    with pytest.raises(RuntimeError, match="no Debian mirror"):
+        roots.mirror(str(etc))
+
+
+def test_a_root_is_done_only_once_renamed_and_a_killed_builds_leftover_goes(tmp_path, monkeypatch):
+    import roots
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(roots.shutil, "which", lambda name: "/usr/sbin/" + name)
+    monkeypatch.setattr(roots, "mirror", lambda: "http://mirror.example/debian")
+    cache = tmp_path / "netgen" / "roots"
+    calls = []
+    run = subprocess.run
+
+    def debootstrap(argv, **kw):  # what `unshare ... debootstrap ... SUITE TARGET MIRROR` does, and how it ends
+        if argv[0] != "unshare":
+            return run(argv, **kw)  # rm
+        calls.append(argv)
+        target = Path(argv[-2])
+        (target / "etc").mkdir(parents=True)
+        (target / "bin").mkdir()
+        if killed:
+            raise KeyboardInterrupt  # the run is killed half way
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(roots.subprocess, "run", debootstrap)
+    killed = True
+    with pytest.raises(KeyboardInterrupt):
+        roots.root("trixie")
+    assert roots.built("trixie") is None and not (cache / "trixie").exists()  # half a root is not a root
+    assert [p.name[:8] for p in cache.glob(".trixie.*")] == [".trixie."]
+    killed = False
+    done = roots.root("trixie")
+    assert done == cache / "trixie" and roots.built("trixie") == done
+    assert list(cache.glob(".trixie.*")) == []  # the leftover went
+    assert (done / "etc" / "hosts").read_text() == "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    assert calls[-1][:5] == ["unshare", "--mount", "--propagation", "private", "debootstrap"]
+    assert calls[-1][-3:] == ["trixie", calls[-1][-2], "http://mirror.example/debian"]
+    assert roots.root("trixie") == done and len(calls) == 2  # cached
+    assert roots.built("trixie", packages=("iproute2",)) is None  # other packages: built again
