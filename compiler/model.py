@@ -251,5 +251,6 @@ class Lab:
     overlays: tuple[Overlay, ...] = ()
     neighbours: tuple[Neighbour, ...] = ()  # made by nodes.split
     fdbs: tuple[Fdb, ...] = ()  # made by nodes.split
+    answers: tuple[Expectation, ...] = ()  # made by nodes.split: other nodes' TCP expectations, aimed at addresses
     problems: tuple[Diagnostic, ...] = field(default=())  # misuse the DSL noticed while recording
 

@@ -1,8 +1,8 @@
 """The lab's nftables table: outbound NAT (masquerade) and published ports, as rules of one table the lab owns.
 
 One table per lab, `inet netgen-LAB`, so down deletes exactly it and verify reads exactly it. Each rule is written
-as `nft list table` prints it (nftables 1.0), so that verify can compare the listing with the lab's rules word for
-word. Reads a resolved model (pools.resolve): targets are addresses.
+as `nft list table` prints it (the same in nftables 0.9.8, 1.0.6 and 1.1.3), so that verify can compare the
+listing with the lab's rules word for word. Reads a resolved model (pools.resolve): targets are addresses.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from .model import Lab, Loc, Publish
 
 TABLE_PREFIX = "netgen-"  # the lab's table is inet netgen-LAB
 
-# The chains the rules go in, in this order, as `nft list` shows their base-chain line.
+# The chains the rules go in, in this order, with their base-chain line as `nft list` shows it, but the priority
+# as a number: nft names a standard priority in its listing where it knows a name for the hook (1.1 names the
+# output hook's -100 `dstnat` too, 0.9 and 1.0 do not), and the engine reads every name back as its number, so the
+# line compares equal whatever nft lists; nft takes the number as input in every version.
 CHAINS = {
-    "prerouting": "type nat hook prerouting priority dstnat; policy accept;",  # traffic that arrives
+    "prerouting": "type nat hook prerouting priority -100; policy accept;",  # traffic that arrives (dstnat)
     "output": "type nat hook output priority -100; policy accept;",  # the host's own connections
-    "postrouting": "type nat hook postrouting priority srcnat; policy accept;",
+    "postrouting": "type nat hook postrouting priority 100; policy accept;",  # (srcnat)
 }
 _LOOPBACK = {4: "127.0.0.0/8", 6: "::1"}
 

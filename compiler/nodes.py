@@ -134,7 +134,11 @@ def split(lab: Lab, derive: bool = True) -> dict[str, Lab]:
                       tuple(p.masquerades), tuple(p.publishes), tuple(p.services), neighbours=tuple(p.neighbours),
                       fdbs=tuple(p.fdbs))
             for name, p in parts.items()}
-    return _aim(labs, home)
+    labs = _aim(labs, home)
+    # Each node's up waits for its services to answer the TCP expectations of the other nodes too
+    return {name: replace(lab, answers=tuple(e for other, o in labs.items() if other != name
+                                             for e in o.expectations if e.reach and e.tcp is not None))
+            for name, lab in labs.items()}
 
 
 def targets(labs: dict[str, Lab]) -> dict[str, dict[int, str]]:

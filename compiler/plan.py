@@ -14,6 +14,7 @@ after the section's `ip -batch` has made their devices.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import NamedTuple
@@ -88,6 +89,60 @@ def _service(s) -> Service:
     return Service(f"{s.ns}: service {s.name}", s.loc, (_v(s.ns), _v(s.name), *command))
 
 
+class Readiness(NamedTuple):
+    """What up checks of a service beyond its running: before any change, that its program is on the host; once
+    built, that it answers on `ports` (ADDRESS:PORT, an IPv6 address in brackets), the TCP ports the lab's
+    expectations name on its namespace's addresses. The scripts' SERVICES: NS NAME PROGRAM LOC PORTS."""
+
+    ns: str
+    name: str
+    program: str
+    loc: str
+    ports: str  # space-separated
+
+
+# Words that sh runs itself: a string command starting with one runs no program of the host's (`exit 3`)
+_SH_OWN = frozenset("! { } ( ) : . [ alias bg break case cd command continue do done echo elif else esac eval exit "
+                    "export false fg fi for getopts hash if jobs kill local printf pwd read readonly return set "
+                    "shift test then times trap true type ulimit umask unalias unset until wait while".split())
+
+
+def program(command: object) -> str:
+    """The program a service's command runs: a list's first word; in a string (run by `sh -c`), its first word
+    after `exec` and variable assignments, when that is a plain word and not sh's own; else sh."""
+    if not isinstance(command, str):
+        return command[0]
+    words = command.split()
+    while words and (words[0] == "exec" or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0])):
+        words.pop(0)
+    if words and re.fullmatch(r"[A-Za-z0-9_./+-]+", words[0]) and words[0] not in _SH_OWN:
+        return words[0]
+    return "sh"
+
+
+def _readiness(lab: Lab) -> tuple[Readiness, ...]:
+    """Each service's program and the ports up waits for: those of the TCP expectations that must reach an address
+    of the service's namespace (the lab's own, and with nodes, those of the other nodes aimed here: `answers`)."""
+    where = {}  # each address of the lab's interfaces, and its namespace
+    for iface in lab.interfaces:
+        for a in iface.addresses:
+            where.setdefault(parse_interface(a.cidr).ip, iface.ns)
+    ports: dict[str, list[str]] = {}
+    for e in (*lab.expectations, *lab.answers):
+        if not e.reach or e.tcp is None:
+            continue
+        try:
+            target = ipaddress.ip_address(e.target)
+        except ValueError:
+            continue  # a namespace of another node, named by that node's own expectation
+        if target in where:
+            spot = nat.destination(str(target), e.tcp)
+            if spot not in ports.setdefault(where[target], []):
+                ports[where[target]].append(spot)
+    return tuple(Readiness(s.ns, s.name, program(s.command), str(s.loc), " ".join(ports.get(s.ns, ())))
+                 for s in lab.services)
+
+
 class Adoption(NamedTuple):
     """An object the lab may take over (adopt=True), and what it may already carry: anything else refuses it."""
 
@@ -110,6 +165,7 @@ class Plan:
     external: tuple[str, ...] = ()  # namespaces that exist before up, which the lab uses and never removes
     adoptions: tuple[Adoption, ...] = ()
     services: tuple[Service, ...] = ()  # started after the namespaces' batches, before up's last check
+    readiness: tuple[Readiness, ...] = ()  # per service: its program, and the ports up's last check waits for
 
     @property
     def teardowns(self) -> tuple[Step, ...]:
@@ -407,7 +463,7 @@ def build(lab: Lab, version: str) -> Plan:
         sysctls[s.ns] = sysctls.get(s.ns, ()) + (s.key,)
     return Plan(lab, version, tuple(ns.name for ns in lab.namespaces), sysctls, tuple(sections),
                 probes, summary(lab), nat.firewall(lab), tuple(n.name for n in lab.namespaces if n.external),
-                _adoptions(lab, by_ns, routes_by_ns), tuple(map(_service, lab.services)))
+                _adoptions(lab, by_ns, routes_by_ns), tuple(map(_service, lab.services)), _readiness(lab))
 
 
 def _netns_step(n) -> Step:

@@ -76,17 +76,38 @@ mount -n -t tmpfs netgen-node /run
 mkdir /run/netns
 mount -n -t sysfs sysfs /sys  # /sys/class/net lists this node's links, as on a machine
 echo "$1" >/proc/sys/kernel/hostname
+"""
 # Its name resolves, as on a machine (127.0.1.1, as Debian's installer writes it): a lookup of it (Python's
-# http.server makes one) would otherwise wait for a DNS server the node cannot reach
+# http.server makes one) would otherwise wait for a DNS server the node cannot reach. Left out for nodes whose name
+# resolves nowhere, as on many cloud images (name_resolves=False).
+NODE_NAMED = r"""
 if [[ -f /etc/hosts ]]; then
   { cat /etc/hosts; echo "127.0.1.1 $1"; } >/run/hosts
   mount -n --bind /run/hosts /etc/hosts
 fi
+"""
+NODE_END = r"""
 ip link set lo up
 echo started >&3
 exec 3>&-
 sleep infinity &
 wait
+"""
+
+# With another root (a Debian release's, say): the outer sandbox's first process mounts its /proc (this PID
+# namespace's), /dev, /sys and, at its /mnt, a folder of the caller's, then chroots into it and runs the outer script
+# there, with the root's bash and tools. Arguments: the root, the folder (or ""), the outer script, and its own.
+IN_ROOT = r"""
+set -euo pipefail
+root=$1 folder=$2 outer=$3
+shift 3
+mount -n --bind "$root" "$root" # a mount point: the nodes' unshare makes the chroot's / private
+mount -n -t proc proc "$root/proc"
+mount -n --rbind /dev "$root/dev"
+mount -n --rbind /sys "$root/sys"
+if [[ -n $folder ]]; then mount -n --bind "$folder" "$root/mnt"; fi
+exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+  LANG=C.UTF-8 bash -c "$outer" netgen-nodes "$@"
 """
 
 # nsenter -F enters a PID namespace for the children of the command it runs, not for the command itself: this bash
@@ -99,12 +120,19 @@ class Simulation:
     """The nodes, running: enter(node) is the command line that runs a program inside that node, close() ends it
     all. Start it as a context manager or call close()."""
 
-    def __init__(self, nodes: Sequence[Node]):
+    def __init__(self, nodes: Sequence[Node], root: str | None = None, folder: str | None = None,
+                 name_resolves: bool = True):
+        """`root`: run everything chrooted into this root directory (another release's tools), with `folder` at its
+        /mnt. `name_resolves=False`: a node's name is not in its /etc/hosts."""
         specs = [str(value) for node in nodes for value in (node.name, node.underlay, node.dev, node.mtu)]
+        node = NODE + (NODE_NAMED if name_resolves else "") + NODE_END
+        first = ["bash", "-c", OUTER, "netgen-nodes"] if root is None else \
+            ["bash", "-c", IN_ROOT, "netgen-root", root, folder or "", OUTER]
+        self._root = root
         try:
             self._process = sh.Command("setpriv")(
                 "--pdeathsig", "KILL", "unshare", "--net", "--mount", "--pid", "--kill-child", "--mount-proc",
-                "--propagation", "private", "bash", "-c", OUTER, "netgen-nodes", NODE, *specs,
+                "--propagation", "private", *first, node, *specs,
                 _iter=True, _new_session=True, _bg_exc=False)  # no terminal signal reaches it: netgen ends it
         except sh.CommandNotFound as e:
             raise SimulationError(f"simulating nodes needs {e} (util-linux)") from None
@@ -127,9 +155,16 @@ class Simulation:
     def enter(self, node: str | None = None, wd: str | None = None) -> list[str]:
         """The command line that runs what follows it (a program and its arguments) inside `node`, or in the outer
         sandbox for None, in the directory `wd` (default: /, where entering a mount namespace puts it)."""
-        enter = ["nsenter", "-t", str(self.outer), "--net", "--mount", "--pid", "-F"]
+        # the root and the directory of the process entered: the chroot and its / (nsenter opens a directory it is
+        # given by name before it enters, so a name would be the caller's; a later --wd=DIR wins)
+        chroot = ["--root", "--wd"] if self._root is not None else []
+        enter = ["nsenter", "-t", str(self.outer), "--net", "--mount", "--pid", *chroot, "-F"]
         if node is not None:
-            enter += ["--", "nsenter", "-t", str(self.pids[node]), "--net", "--mount", "--uts", "--pid", "-F"]
+            # The node's pid is as the outer sandbox sees it, so the nsenter that takes it runs there, forked into
+            # the outer PID namespace by a bash: util-linux 2.41 (Debian 13) looks a pid up in the PID namespace of
+            # its own process (pidfd_open), where older ones read the mounted /proc/PID
+            enter += ["--", "bash", "-c", FORK, "netgen", "nsenter", "-t", str(self.pids[node]), "--net", "--mount",
+                      "--uts", "--pid", *chroot, "-F"]
         return [*enter, *([f"--wd={wd}"] if wd else []), "--", "bash", "-c", FORK, "netgen"]
 
     def close(self) -> None:

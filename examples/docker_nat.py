@@ -5,13 +5,14 @@ from its subnets (IPv4 and IPv6), the containers route through it, their traffic
 The addresses come from the pools: docker0 takes 172.17.0.1 and fd00:17::1, nginx-1 the next ones, nginx-2
 those after (`netgen check examples/docker_nat.py` lists them). Docker's MTU is 1500 on the bridge and on both
 ends of every veth; its bridge MAC is pinned here so that it does not change as containers come and go. Each
-container serves a page on port 80 (IPv4 and IPv6: family 10 is AF_INET6, which also takes IPv4), with Python's http.server standing in for nginx (a service runs with
-what the host has installed: this one needs python3).
+container serves a page on port 80 (IPv4 and IPv6: family 10 is AF_INET6, which also takes IPv4), with Python's socketserver and http.server standing in for nginx, as
+in examples/docker0.py (a service runs with what the host has installed: this one needs python3).
 """
 from netgen import Lab
 
-WEB = ('import http.server as h, sys; page = (sys.argv[1] + "\\n").encode(); '
-       'type("Server6", (h.HTTPServer,), {"address_family": 10})(("::", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
+WEB = ('import http.server as h, socketserver as s, sys; page = (sys.argv[1] + "\\n").encode(); '
+       's.TCPServer.allow_reuse_address = True; s.TCPServer.address_family = 10; '
+       's.TCPServer(("::", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
        'r.send_response(200), r.end_headers(), r.wfile.write(page))})).serve_forever()')
 MTU = 1500
 lab = Lab("docker_nat")

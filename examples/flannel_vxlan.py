@@ -12,8 +12,9 @@ take the overlay's MTU, as flannel's CNI configuration gives them.
 """
 from netgen import Lab
 
-WEB = ('import http.server as h, sys; page = (sys.argv[1] + "\\n").encode(); '
-       'h.HTTPServer(("", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
+WEB = ('import http.server as h, socketserver as s, sys; page = (sys.argv[1] + "\\n").encode(); '
+       's.TCPServer.allow_reuse_address = True; '
+       's.TCPServer(("", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
        'r.send_response(200), r.end_headers(), r.wfile.write(page))})).serve_forever()')
 MTU = 1450
 

@@ -2,7 +2,7 @@
 
 Two nodes, node1 (192.168.60.11) and node2 (192.168.60.12), share one underlay network on their eth0. On each,
 the CNI bridge cni0 holds the node's pod subnet (10.244.1.0/24 and 10.244.2.0/24; cni0 takes .1, the gateway)
-and two pods hang off it, each serving a page on port 80 (Python's http.server standing in for nginx). host_gw()
+and two pods hang off it, each serving a page on port 80 (Python's socketserver standing in for nginx, as in examples/docker0.py). host_gw()
 adds what flannel's daemon would on each node: a route to every other node's pod subnet via that node's underlay
 address (on node1, `ip route replace 10.244.2.0/24 via 192.168.60.12 dev eth0`), forwarding on, and masquerading
 of what the pods send out of the cluster (not of what they send each other). Between the nodes, packets carry the
@@ -11,8 +11,9 @@ DIR/node2/, each node's scripts.
 """
 from netgen import Lab
 
-WEB = ('import http.server as h, sys; page = (sys.argv[1] + "\\n").encode(); '
-       'h.HTTPServer(("", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
+WEB = ('import http.server as h, socketserver as s, sys; page = (sys.argv[1] + "\\n").encode(); '
+       's.TCPServer.allow_reuse_address = True; '
+       's.TCPServer(("", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
        'r.send_response(200), r.end_headers(), r.wfile.write(page))})).serve_forever()')
 
 lab = Lab("host_gw")

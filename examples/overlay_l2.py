@@ -10,8 +10,9 @@ containers' links take the vxlan device's MTU (1450), as Docker gives them.
 """
 from netgen import Lab
 
-WEB = ('import http.server as h, sys; page = (sys.argv[1] + "\\n").encode(); '
-       'h.HTTPServer(("", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
+WEB = ('import http.server as h, socketserver as s, sys; page = (sys.argv[1] + "\\n").encode(); '
+       's.TCPServer.allow_reuse_address = True; '
+       's.TCPServer(("", 80), type("Page", (h.BaseHTTPRequestHandler,), {"do_GET": lambda r: ('
        'r.send_response(200), r.end_headers(), r.wfile.write(page))})).serve_forever()')
 MTU = 1450
 

@@ -44,6 +44,7 @@ preflight() {
     die 2 "the nft command (nftables) is not installed, and this lab has NAT rules; install it first (apt-get install nftables)"
   fi
   if command -v nsenter >/dev/null; then NSENTER=1; fi
+  if [[ $SCRIPT == up.sh ]]; then services_installed; fi
   state_dir
 }
 
@@ -470,20 +471,31 @@ observe() {
 # The NAT rules of a lab live in one nftables table of its own (family inet: IPv4 and IPv6; NFT_TABLE, empty for a
 # lab without them), which down.sh deletes whole, and nothing else. The lab's part writes each rule as `nft list
 # table` prints it, so that the listing can be compared with the lab rule by rule. NFT_CHAINS: name and base-chain
-# line; NFT_RULES: chain and rule.
+# line, its priority a number; NFT_RULES: chain and rule.
 declare -A NFT_HAVE=() # CHAIN/RULE: how many times the live table has the rule; CHAIN: its base-chain line
 NFT_PRESENT=
 
-# read_firewall reads the lab's table as nft lists it, if it is there.
+# read_firewall reads the lab's table as nft lists it, if it is there. A base chain's standard priority is read as
+# its number: nft lists it by name where it knows one for the hook (`priority dstnat`, `srcnat + 5`), and 1.1 knows
+# more than 1.0 and 0.9 (the output hook's -100 is `dstnat` there), so the name is what varies; the numbers are
+# nft's for the families other than bridge (an inet table is the lab's).
 read_firewall() {
-  local line chain=
+  local line chain='' prio
+  local -A number=([raw]=-300 [mangle]=-150 [dstnat]=-100 [filter]=0 [security]=50 [srcnat]=100)
   NFT_HAVE=() NFT_PRESENT=
   while IFS= read -r line; do
     line=${line#"${line%%[![:space:]]*}"}
     case $line in
       "table "*) NFT_PRESENT=1 ;;
       "chain "*) chain=${line#chain } chain=${chain% \{} ;;
-      "type "*) NFT_HAVE[$chain]=$line ;;
+      "type "*)
+        if [[ $line =~ ^(.*\ priority\ )([a-z]+)(\ ([-+])\ ([0-9]+))?(\;.*)$ && -n ${number[${BASH_REMATCH[2]}]:-} ]]; then
+          prio=${number[${BASH_REMATCH[2]}]}
+          case ${BASH_REMATCH[4]} in +) prio=$((prio + BASH_REMATCH[5])) ;; -) prio=$((prio - BASH_REMATCH[5])) ;; esac
+          line=${BASH_REMATCH[1]}$prio${BASH_REMATCH[6]}
+        fi
+        NFT_HAVE[$chain]=$line
+        ;;
       "}" | "") ;;
       *) NFT_HAVE[$chain/$line]=$((${NFT_HAVE[$chain/$line]:-0} + 1)) ;;
     esac
@@ -1030,6 +1042,74 @@ stop_marked() {
       if [[ $entry == "NETGEN_SERVICE=$MARK:$1/$2" ]] && proc_id "$pid"; then
         MADE[service/$1/$2]=$PROC_ID
         stop_service "service/$1/$2"
+        break
+      fi
+    done
+  done
+}
+
+# --- services: installed before up changes anything, answering before it says the lab is up ----------------------
+# up.sh's lab part lists SERVICES: NS NAME PROGRAM LOC PORTS for each service (LOC its lab line; PORTS, between
+# spaces, the ADDRESS:PORT that the lab's expectations reach by TCP on its namespace's addresses, an IPv6 address in
+# brackets). A program that is not on the host is refused before any change; a service that runs but does not
+# answer on its ports is a failure of up's last check, which waits for it (NETGEN_VERIFY_WAIT) and rolls back
+# naming it, with the last lines of its log.
+
+# services_installed: each service's program is a command of the host that can be run (a namespace sees the host's
+# files; bash's `command -v` also names a file it cannot run, when it finds no other), or up refuses, changing
+# nothing (exit 1).
+services_installed() {
+  local i found
+  local -a missing=()
+  for ((i = 0; i < ${#SERVICES[@]}; i += 5)); do
+    if ! found=$(command -v -- "${SERVICES[i + 2]}" 2>/dev/null) || [[ $found == /* && ! (-f $found && -x $found) ]]; then
+      missing+=("${SERVICES[i]}: service ${SERVICES[i + 1]} (${SERVICES[i + 3]}) runs ${SERVICES[i + 2]}, which is not installed on this host (no ${SERVICES[i + 2]} in PATH that can be run)")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then return 0; fi
+  printf '%s\n' "${missing[@]/#/$SCRIPT: }" >&2
+  n_words "${#missing[@]}" "service's program is" "services' programs are"
+  die 1 "nothing was changed: $N_WORDS not installed (above); install them, or change the lab"
+}
+
+# services_answer: up's last check, for each service that runs: it answers on each of its PORTS, connected to from
+# inside its namespace (a failure that may settle: the check waits for a server that is starting).
+services_answer() {
+  local i item addr port have
+  local -a ports
+  for ((i = 0; i < ${#SERVICES[@]}; i += 5)); do
+    if [[ -z ${SERVICES[i + 4]} ]]; then continue; fi
+    service_state "${MADE[service/${SERVICES[i]}/${SERVICES[i + 1]}]:-}" "${SERVICES[i]}" "${SERVICES[i + 1]}"
+    if [[ $SERVICE_STATE != running ]]; then continue; fi # its own check says so
+    read -ra ports <<<"${SERVICES[i + 4]}"
+    for item in "${ports[@]}"; do
+      port=${item##*:} addr=${item%:*} addr=${addr#[} addr=${addr%]}
+      # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner bash
+      if have=$(in_ns "${SERVICES[i]}" timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$addr" "$port" 2>&1); then
+        have=open
+      elif [[ $have == *refused* ]]; then
+        have=refused
+      else
+        have="no answer"
+      fi
+      result "${SERVICES[i]} service ${SERVICES[i + 1]} tcp $item" open "$have" 1
+    done
+  done
+}
+
+# service_logs: after up's last check failed, the last lines of the log of each service a failure names.
+service_logs() {
+  local i line log
+  for ((i = 0; i < ${#SERVICES[@]}; i += 5)); do
+    for line in "${REPORT[@]}"; do
+      if [[ $line == "FAIL ${SERVICES[i]} service ${SERVICES[i + 1]}"[:\ ]* ]]; then
+        log=$STATE_DIR/$LAB.${SERVICES[i]}.${SERVICES[i + 1]}.log
+        if [[ -s $log ]]; then
+          say "${SERVICES[i]}: service ${SERVICES[i + 1]} (${SERVICES[i + 3]}), the last lines of $log:" >&2
+          tail -n 5 -- "$log" | sed 's/^/  | /' >&2
+        else
+          say "${SERVICES[i]}: service ${SERVICES[i + 1]} (${SERVICES[i + 3]}) has written nothing to $log" >&2
+        fi
         break
       fi
     done
@@ -2118,6 +2198,7 @@ built_checks() {
     fi
   done
   lab_services # each runs, in its namespace
+  services_answer
   judge < <(
     for ns in "${NAMESPACES[@]}"; do printf 'netns %s %s present\n' "${ns@Q}" "''"; done
     for key in "${BUILT[@]}"; do printf '%s\n' "$key"; done
@@ -2220,6 +2301,7 @@ USAGE
   if [[ -n $INTERRUPTED ]]; then stop_interrupted; fi
   if ((FAILED)); then
     printf '%s\n' "${REPORT[@]}" | grep '^FAIL' >&2
+    service_logs
     n_words "$FAILED" check
     say "$N_WORDS failed after building the lab" >&2
     rollback

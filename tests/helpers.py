@@ -6,6 +6,7 @@ sandbox.py and simulated nodes in nodes.py, all beside this file."""
 import os
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,35 @@ def statuses(table: list[Row]) -> list[tuple[str, str | None, str]]:
 
 DOCKER0_OBJECTS = [(HOST, "docker0"), (HOST, "veth-nginx-1"), (HOST, "veth-nginx-2"),
                    ("nginx-1", "eth0"), ("nginx-2", "eth0")]
+
+
+# --- the seed's part two on simulated nodes (from tests/live/test_part_two.py, read by the matrix too) ---------
+
+@dataclass(frozen=True)
+class PartTwo:
+    client: str  # a namespace on node1
+    server: str  # a namespace on node2, serving "hello from SERVER" on port 80
+    address: str  # the server's
+    underlay: str  # tcpdump's filter for the traffic between the nodes
+    carried: str  # how tcpdump shows it there: the text of a line of it
+    removed: str  # run on node2: what it deletes behind the lab's back
+    named: tuple[str, ...]  # what node2's verify then says
+
+
+CASES = {
+    "host_gw": PartTwo(
+        "pod-1-1", "pod-2-1", "10.244.2.2", "tcp port 80", "IP 10.244.1.2.",
+        "ip route del 10.244.1.0/24 via 192.168.60.11 dev eth0",
+        ("FAIL host route 10.244.1.0/24: want via 192.168.60.11 dev eth0, have absent",)),
+    "flannel_vxlan": PartTwo(
+        "pod-1-1", "pod-2-1", "10.244.2.2", "udp port 8472", "192.168.60.11.",
+        "bridge fdb del 02:01:c0:a8:3c:0b dev flannel.1 dst 192.168.60.11 self && "
+        "ip neigh del 10.244.1.0 dev flannel.1 && ip route del 10.244.1.0/24",
+        ("FAIL host fdb flannel.1/02:01:c0:a8:3c:0b/192.168.60.11: want self permanent, have absent",
+         "FAIL host neighbour flannel.1/10.244.1.0: want lladdr 02:01:c0:a8:3c:0b nud permanent, have absent",
+         "FAIL host route 10.244.1.0/24: want via 10.244.1.0 dev flannel.1, have absent")),
+    "overlay_l2": PartTwo(
+        "c1-1", "c2-1", "10.0.1.4", "udp port 4789", "192.168.60.11.",
+        "bridge fdb del 00:00:00:00:00:00 dev vx0 dst 192.168.60.11 self",
+        ("FAIL host fdb vx0/00:00:00:00:00:00/192.168.60.11: want self permanent, have absent",)),
+}

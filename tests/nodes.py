@@ -58,8 +58,9 @@ def _part(kind: str, body: str):
 
 
 class Cluster:
-    def __init__(self, nodes):
-        self.simulation = Simulation(nodes)
+    def __init__(self, nodes, **simulation):
+        """`simulation`: Simulation's options (root, folder, name_resolves)."""
+        self.simulation = Simulation(nodes, **simulation)
         self.nodes = [node.name for node in nodes]
 
     def enter(self, node: str | None) -> list[str]:

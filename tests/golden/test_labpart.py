@@ -173,7 +173,7 @@ CASES = {
     "not printable": ("up.sh", "  section 'host'", "replace", "  section 'host'\r", "a character that is not "
                                                                                      "printable"),
     # line continuations: only ` \` at the end of a call's line, followed by its words
-    "continued into a command": ("up.sh", "    'link del dev veth-nginx-1'", "replace", "    'link del dev veth-nginx-1' \\\n"
+    "continued into a command": ("up.sh", "    'link del dev veth-nginx-1'", "replace", "    'link del dev veth-nginx-1' \\\n"  # noqa: E501
                                  "}", "not the words of the call the line before goes on with"),
     "continued wrongly": ("up.sh", "  section 'host'", "replace", "  section 'host'\\", "a backslash outside"),
 }

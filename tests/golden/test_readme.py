@@ -1,5 +1,5 @@
 """The README's commands as a user runs them: the "Two commands" (the test command is what .ci/run runs, and both
-work on a stock Debian 12 or Ubuntu 24.04, whose Python is externally managed), and every netgen example it shows,
+work on a stock Debian 12 or 13, whose Python is externally managed), and every netgen example it shows,
 run with its exit code and the lines the README shows compared; the two that build labs as root are
 tests/live/test_readme_live.py."""
 

@@ -226,7 +226,7 @@ def test_up_refuses_a_table_of_its_name_that_is_not_the_labs(sandbox):
     before = sandbox.snapshot()
     result = sandbox.run(script("docker_nat", "up"))
     assert result.returncode == 1
-    assert "up.sh: host/nft netgen-docker_nat chain prerouting: want type nat hook prerouting priority dstnat; " \
+    assert "up.sh: host/nft netgen-docker_nat chain prerouting: want type nat hook prerouting priority -100; " \
            "policy accept;, have absent" in result.stderr
     assert "up.sh: host/nft netgen-docker_nat postrouting rule [masquerade]: want absent, have present" in result.stderr
     assert "nothing was changed" in result.stderr

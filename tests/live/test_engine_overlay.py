@@ -45,6 +45,7 @@ STEPS = f"""
 """  # noqa: E501  (shell)
 
 UP = COMMON + """declare -A ADOPT_LINKS=() ADOPT_ADDRS=() ADOPT_ROUTES=()
+SERVICES=()
 lab_steps() {@STEPS@}
 lab_services() { return 0; }
 """

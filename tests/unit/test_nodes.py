@@ -159,7 +159,7 @@ def test_export_lists_the_nodes_and_names_the_node_of_every_namespace_and_interf
     assert document["overlays"] == [{"kind": "vxlan", "bridges": [{"node": "node1", "name": "cni0"},
                                                                   {"node": "node2", "name": "cni0"}],
                                      "vni": 1, "port": 8472, "device": "flannel.1", "masquerade": True,
-                                     "at": f"{FLANNEL}:32"}]
+                                     "at": f"{FLANNEL}:33"}]
     # a lab without nodes exports as before: no node anywhere
     assert '"node' not in to_json(example("docker_nat"))
 
