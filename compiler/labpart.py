@@ -41,6 +41,7 @@ VARIABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ADOPT_LINKS": (ASSOC, (UP,)),
     "ADOPT_ADDRS": (ASSOC, (UP,)),
     "ADOPT_ROUTES": (ASSOC, (UP,)),
+    "SERVICES": (ARRAY, (UP,)),  # NS NAME PROGRAM LOC PORTS: what each service needs and answers on
 }
 
 # The functions a lab's part defines: name -> (the scripts that define it, the calls its body may make: the engine's

@@ -221,14 +221,14 @@ def test_many_lines_that_are_not_data_are_named_up_to_a_count(tmp_path):
 
 
 def test_adding_a_function_or_variable_to_the_lab_part_is_one_entry_in_a_table(monkeypatch):
-    """The engine's owner adds lab_services to down.sh, or a data array: one line of labpart's tables each."""
+    """The engine's owner adds a function to down.sh (as lab_services was), or a data array: one line of labpart's
+    tables each."""
     part = _lab_part(REPO / "out" / NAT / "down.sh")
-    more = part + "SERVICE_PORTS=('80' '443')\n\nlab_services() {\n  service 'nginx-1' 'web' sleep 1\n  return 0\n}\n"
+    more = part + "SERVICE_PORTS=('80' '443')\n\nlab_probes() {\n  service 'nginx-1' 'web' sleep 1\n  return 0\n}\n"
     assert [(n - part.count("\n"), why.split(",")[0]) for n, why in labpart.check(more, "down.sh")] == [
-        (1, "assigns SERVICE_PORTS"), (3, "defines a function lab_services"),
-        (4, "`service` is not one of the calls lab_services makes (none)"),
-        (5, "`return` is not one of the calls lab_services makes (none)")]
+        (1, "assigns SERVICE_PORTS"), (3, "defines a function lab_probes"),
+        (4, "`service` is not one of the calls lab_probes makes (none)"),
+        (5, "`return` is not one of the calls lab_probes makes (none)")]
     monkeypatch.setitem(labpart.VARIABLES, "SERVICE_PORTS", (labpart.ARRAY, labpart.ALL))
-    monkeypatch.setitem(labpart.FUNCTIONS, "lab_services", ((labpart.UP, labpart.DOWN, labpart.VERIFY),
-                                                            ("service", "return")))
+    monkeypatch.setitem(labpart.FUNCTIONS, "lab_probes", ((labpart.DOWN,), ("service", "return")))
     assert labpart.check(more, "down.sh") == []

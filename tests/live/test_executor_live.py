@@ -2,6 +2,7 @@
 try on the machine itself (it makes its own sandbox). Needs root; the rest is tests/unit/test_executor.py."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -52,12 +53,13 @@ def test_progress_on_a_terminal(sandbox, tmp_path):
 def test_up_failure_shows_the_command_the_message_and_the_rollback(sandbox, tmp_path):
     from helpers import FAILING_IP
 
-    # the host's batch: each namespace, then its mark (netns set), docker0 and its mark, then the first veth pair
-    result = sandbox.run(FAILING_IP.replace("@K@", "6") + f"cd {tmp_path} && PATH=/run/failing-ip:$PATH "
+    # the host's batch: each namespace, then its mark (netns set), docker0 (in the lab's link group), then the first
+    # veth pair
+    result = sandbox.run(FAILING_IP.replace("@K@", "5") + f"cd {tmp_path} && PATH=/run/failing-ip:$PATH "
                          f"netgen up {DOCKER0}")
     assert result.returncode == 1
-    assert "up.sh: in host, ip refused: link add name veth-nginx-1 type veth peer name eth0 netns nginx-1" in \
-        result.stderr
+    assert re.search(r"up\.sh: in host, ip refused: link add name veth-nginx-1 group \d+ type veth peer name eth0 "
+                     r"netns nginx-1\n", result.stderr)
     assert "Operation not permitted (injected)" in result.stderr
     assert "undoing the 3 changes this run made" in result.stderr and "undo in host: netns del nginx-1" in result.stderr
 

@@ -146,13 +146,16 @@ def expected_facts() -> dict[str, str]:
             f"iflink/{key}": read_as(peer) if isinstance(peer, str) else str(peer[0]) if peer else "",
             f"mtu/{key}": str(mtu), f"state/{key}": "up" if up else "down", f"oper/{key}": "up" if up else "down",
             f"master/{key}": read_as(master) if master else "none", f"mac/{key}": mac(ifindex),
-            f"link/{key}": kind, f"peerns/{key}": nsid[peer[1]] if isinstance(peer, tuple) else "host"})
+            f"link/{key}": kind, f"peerns/{key}": nsid[peer[1]] if isinstance(peer, tuple) else "host",
+            f"group/{key}": "default"})  # a link's group: the mark of a lab's own links
         if master:
             facts[f"hairpin/{key}"] = "off"
         for address in addresses:
             facts[f"addr/host/{address}"] = read_as(name)
     for dst, via, dev in ROUTES:
         facts[f"route4/host/{dst}"] = f"via {via} dev {read_as(dev)}"
+        facts[f"proto/host/{dst}"] = "boot"  # a route's protocol: netgen's (110) marks its own
+    facts.update({f"nsid/{read_as(n)}/": str(i) for n, i in NETNS})  # a namespace's id here: the mark of a lab's own
     return facts
 
 
