@@ -1471,7 +1471,8 @@ marked_link() {
     line="$head group $GROUP type $tail"
   fi
   if [[ $line == *" type veth peer "* ]]; then
-    if [[ $line =~ \ peer\ .*\ netns\ ([^ ]+) ]]; then far=${BASH_REMATCH[1]}; fi
+    tail=${line#*" type veth peer "}
+    if [[ $tail == *" netns "* ]]; then far=${tail##*" netns "} far=${far%% *}; fi
     if [[ -z ${LAB_NS[$far]:-} ]]; then line+=" group $GROUP"; fi
   fi
   MARKED=$line
@@ -2629,7 +2630,7 @@ USAGE
   # lab's, and its veths name the namespaces of their peers. Nothing of it is written to a file: down needs no room.
   reading=$(printf '%s\n' "$NAMED_READING" | ip -j -d -batch -) ||
     die 2 "could not read the live state of the host (above); nothing was changed"
-  parse host <(printf '%s\n' "$reading")
+  parse host <(printf '%s\n' "${reading%%$'\n'*}") # its first line, the namespaces and their ids: the rest below
   for ns in $(adopted_namespaces); do # a namespace taken over carries its mark on its lo
     if [[ -e /run/netns/$ns ]] && reading=$(in_ns "$ns" ip -j link show dev lo 2>/dev/null); then
       parse "$ns" <(printf '%s\n' "$reading")
@@ -2641,6 +2642,7 @@ USAGE
   TEARDOWN=namespaces
   lab_teardown
   delete_namespaces
+  parse host <(printf '%s\n' "$reading") # while the kernel deletes the namespaces
   TEARDOWN=links
   lab_teardown
   remove_links
