@@ -2591,7 +2591,7 @@ stop_services() {
 # links, in that order; put the host's sysctls back; say what was left and why.
 declare -A KNOWN=() # the record's keys that lab_teardown names
 down_main() {
-  local arg key line reading ns unrestored=0
+  local arg key line reading lo ns unrestored=0
   local -a host_sysctls
   for arg; do
     case $arg in
@@ -2632,8 +2632,8 @@ USAGE
     die 2 "could not read the live state of the host (above); nothing was changed"
   parse host <(printf '%s\n' "${reading%%$'\n'*}") # its first line, the namespaces and their ids: the rest below
   for ns in $(adopted_namespaces); do # a namespace taken over carries its mark on its lo
-    if [[ -e /run/netns/$ns ]] && reading=$(in_ns "$ns" ip -j link show dev lo 2>/dev/null); then
-      parse "$ns" <(printf '%s\n' "$reading")
+    if [[ -e /run/netns/$ns ]] && lo=$(in_ns "$ns" ip -j link show dev lo 2>/dev/null); then
+      parse "$ns" <(printf '%s\n' "$lo")
     fi
   done
   netns_ids "${NAMESPACES[@]}" # which are live namespaces, and the identity of each, to end what runs in them

@@ -14,7 +14,7 @@ root, with the root's own tools, and writes to tests/data/SUITE/:
   bridge-fdb.json    `bridge -j fdb show` in a namespace with a vxlan device and two permanent entries made by hand
   nft-table.txt      `nft list table inet netgen-docker_nat`
 
-The tests that read them (tests/test_hosts.py) check that every version reads the same. Needs root.
+The tests that read them (tests/unit/test_hosts.py) check that every version reads the same. Needs root.
 """
 
 from __future__ import annotations

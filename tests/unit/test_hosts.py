@@ -1,5 +1,6 @@
 """Issue 25, the hosts people have: what the scripts read, as Debian 11, 12 and 13 print it (recorded by
-tools/record_hosts.py into tests/data/SUITE/), reads the same; and a lab runs the same on each (tests/test_matrix.py).
+tools/record_hosts.py into tests/data/SUITE/), reads the same; and a lab runs the same on each
+(tests/live/test_matrix.py).
 No root needed here."""
 
 import re
