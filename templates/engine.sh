@@ -963,11 +963,13 @@ proc_id() {
 alive() { proc_id "${1%%:*}" && [[ $PROC_ID == "$1" ]]; }
 
 # marked_service ID NS NAME: the process ID (PID:START) runs and is this lab's service NAME in NS (its mark).
-marked_service() {
+marked_service() { alive "$1" && has_mark "${1%%:*}" "$2" "$3"; }
+
+# has_mark PID NS NAME: the environment of process PID holds the mark of the lab's service NAME in NS.
+has_mark() {
   local entry
   local -a environment
-  alive "$1" || return 1
-  mapfile -d '' -t environment <"/proc/${1%%:*}/environ" 2>/dev/null || return 1
+  mapfile -d '' -t environment <"/proc/$1/environ" 2>/dev/null || return 1
   for entry in "${environment[@]}"; do
     if [[ $entry == "NETGEN_SERVICE=$MARK:$2/$3" ]]; then return 0; fi
   done
@@ -1033,18 +1035,13 @@ stop_service() {
 # stop_marked NS NAME stops every process that carries the mark of service NAME in NS (a service this run started
 # but had not recorded yet, when a signal came).
 stop_marked() {
-  local path pid entry
-  local -a environment
+  local path pid
   for path in /proc/[0-9]*/environ; do
     pid=${path#/proc/} pid=${pid%/environ}
-    mapfile -d '' -t environment <"$path" 2>/dev/null || continue
-    for entry in "${environment[@]}"; do
-      if [[ $entry == "NETGEN_SERVICE=$MARK:$1/$2" ]] && proc_id "$pid"; then
-        MADE[service/$1/$2]=$PROC_ID
-        stop_service "service/$1/$2"
-        break
-      fi
-    done
+    if has_mark "$pid" "$1" "$2" && proc_id "$pid"; then
+      MADE[service/$1/$2]=$PROC_ID
+      stop_service "service/$1/$2"
+    fi
   done
 }
 
