@@ -1,7 +1,7 @@
-"""The README's commands as a user runs them: the "Two commands" (the test command is what .ci/run runs, and both
-work on a stock Debian 12 or 13, whose Python is externally managed), and every netgen example it shows,
-run with its exit code and the lines the README shows compared; the two that build labs as root are
-tests/live/test_readme_live.py."""
+"""The README's and the manual's commands as a user runs them: the "Two commands" (the test command is what .ci/run
+runs, and both work on a stock Debian 12 or 13, whose Python is externally managed), and every netgen example
+README.md and docs/*.md show, run with its exit code and the lines they show compared; those that build labs as root
+are tests/live/test_readme_live.py."""
 
 import re
 import shlex
@@ -10,14 +10,16 @@ import subprocess
 import pytest
 from helpers import REPO
 from readme import (
+    ALL,
     COMPILE_NODES,
     DEMO,
+    PAGES,
     PLAYBOOK,
-    README,
     TESTS,
     TRY,
     TWO,
     UP_ON_HOSTS,
+    after,
     blocks,
     commands,
     netgen,
@@ -78,13 +80,13 @@ def test_the_venv_is_ignored_by_git():
 COMPILE = "netgen compile examples/docker0.py > up.sh"
 MERMAID = "netgen graph examples/docker0.py --format mermaid"
 SVG = "netgen graph examples/docker0.py --format svg -o docker0.svg"
-CHECK = next(b for b in blocks(README, "") if b.startswith("$ netgen check examples/docker_nat.py\n"))
+CHECK = next(b for b in blocks(ALL, "") if b.startswith("$ netgen check examples/docker_nat.py\n"))
 EXPORT = [line.split("#")[0].strip() for line in blocks(section("Lab files as data (JSON)"))[0].splitlines()]
 RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, TRY, COMPILE_NODES, UP_ON_HOSTS}
 
 
 def shown(command: str) -> str:
-    assert command in " ".join(README.split()), command  # the README's prose wraps lines
+    assert command in " ".join(ALL.split()), command  # the pages' prose wraps lines
     return command
 
 
@@ -92,8 +94,7 @@ def test_compile_prints_the_steps_the_readme_shows(checkout):
     command = shown(COMPILE)
     result = netgen(command, checkout)
     assert result.returncode == 0 and result.stderr == ""
-    after = README[README.index(f"`{command}` gives a script"):]
-    excerpt = blocks(after, "bash")[0]
+    excerpt = blocks(after(f"`{command}` gives a script"), "bash")[0]
     assert excerpt in (checkout / "up.sh").read_text()
     assert (checkout / "up.sh").read_text() == (REPO / "out" / "docker0" / "up.sh").read_text()
 
@@ -101,7 +102,7 @@ def test_compile_prints_the_steps_the_readme_shows(checkout):
 def test_graph_prints_the_mermaid_the_readme_shows(checkout):
     result = netgen(shown(MERMAID), checkout)
     assert result.returncode == 0
-    assert blocks(README, "mermaid")[0] == result.stdout
+    assert blocks(ALL, "mermaid") == [result.stdout]
 
 
 def test_graph_draws_the_svg_the_readme_names(checkout):
@@ -141,21 +142,20 @@ def test_compile_of_a_lab_with_nodes_writes_what_out_holds_and_the_playbook_comm
 
 
 def test_the_node_step_the_readme_shows_is_in_node1s_up_sh():
-    after = README[README.index("On node1, what flannel's daemon would write for node2"):]
-    excerpt = blocks(after, "bash")[0]
+    excerpt = blocks(after("On node1, what flannel's daemon would write for node2"), "bash")[0]
     assert excerpt in (REPO / "out" / "flannel_vxlan" / "node1" / "up.sh").read_text()
 
 
 def test_the_service_step_the_readme_shows_is_in_up_sh():
-    after = README[README.index("Each container's web server"):]
-    excerpt = blocks(after, "bash")[0]
+    excerpt = blocks(after("Each container's web server"), "bash")[0]
     assert excerpt in (REPO / "out" / "docker0" / "up.sh").read_text()
 
 
 def test_every_netgen_command_in_the_readme_code_is_run_by_a_test():
-    """A netgen line added to the README's code blocks needs a test above."""
+    """A netgen line added to a code block of README.md or docs/*.md needs a test above (or in
+    tests/live/test_readme_live.py, for one that builds a lab as root)."""
     found = set()
-    for block in blocks(README, ".*"):
+    for block in (block for page in PAGES.values() for block in blocks(page, ".*")):
         for line in block.splitlines():
             line = line.split("  #")[0].strip().removeprefix("$ ")
             if re.match(r"(sudo )?netgen ", line):
