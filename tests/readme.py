@@ -94,3 +94,8 @@ def netgen(command: str, cwd) -> subprocess.CompletedProcess:
 TRY = blocks(section("The CLI"))[0].strip()
 # "Running on real hosts": compile, then ansible-playbook; or netgen up --inventory (test_ansible.py runs them live)
 (COMPILE_NODES, PLAYBOOK), (UP_ON_HOSTS,) = (b.strip().splitlines() for b in blocks(section("Running on real hosts")))
+# The front page's lab, start to end: `$ COMMAND` lines, each followed by lines of what it prints ("  ...": some
+# left out). tests/live/test_readme_live.py runs them in a sandbox.
+ONE_LAB = section("One lab, from file to down")
+SESSION = [(command.removeprefix("$ "), printed.strip("\n").splitlines()) for command, printed in
+           re.findall(r"^(\$ [^\n]+)\n((?:(?!\$ )[^\n]*\n)*)", blocks(ONE_LAB, "")[0], re.M)]

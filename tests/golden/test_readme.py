@@ -13,8 +13,11 @@ from readme import (
     ALL,
     COMPILE_NODES,
     DEMO,
+    ONE_LAB,
     PAGES,
     PLAYBOOK,
+    README,
+    SESSION,
     TESTS,
     TRY,
     TWO,
@@ -22,6 +25,7 @@ from readme import (
     after,
     blocks,
     commands,
+    headings,
     netgen,
     section,
 )
@@ -82,7 +86,9 @@ MERMAID = "netgen graph examples/docker0.py --format mermaid"
 SVG = "netgen graph examples/docker0.py --format svg -o docker0.svg"
 CHECK = next(b for b in blocks(ALL, "") if b.startswith("$ netgen check examples/docker_nat.py\n"))
 EXPORT = [line.split("#")[0].strip() for line in blocks(section("Lab files as data (JSON)"))[0].splitlines()]
-RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, TRY, COMPILE_NODES, UP_ON_HOSTS}
+# ...and those that build a lab as root, which tests/live/test_readme_live.py runs
+RUN_LIVE = {TRY, *(command for command, _ in SESSION)}
+RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, COMPILE_NODES, UP_ON_HOSTS}
 
 
 def shown(command: str) -> str:
@@ -160,4 +166,61 @@ def test_every_netgen_command_in_the_readme_code_is_run_by_a_test():
             line = line.split("  #")[0].strip().removeprefix("$ ")
             if re.match(r"(sudo )?netgen ", line):
                 found.add(line)
-    assert found and found <= RUN_HERE, found - RUN_HERE
+    assert found and found <= RUN_HERE | RUN_LIVE, found - RUN_HERE - RUN_LIVE
+
+
+# --- the front page, and the links between the pages ----------------------------------------------------------
+
+
+def test_the_front_page_reads_in_five_minutes():
+    """Issue 24: README.md is the front page (what netgen is, the two commands, one lab, where to read on); the
+    manual is docs/."""
+    assert len(README.encode()) <= 8192, "README.md is the front page: move the detail to a page of docs/"
+
+
+def test_the_front_pages_lab_is_the_example_it_names():
+    (lab,) = blocks(ONE_LAB, "python")
+    assert "`examples/veth_pair.py`" in ONE_LAB
+    assert (REPO / "examples" / "veth_pair.py").read_text().endswith(lab)
+
+
+def test_compile_prints_the_steps_the_front_page_shows(checkout):
+    command = "netgen compile examples/veth_pair.py"
+    assert f"`{command}` prints its up.sh" in ONE_LAB
+    result = netgen(command, checkout)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == (REPO / "out" / "veth_pair" / "up.sh").read_text()
+    (excerpt,) = blocks(ONE_LAB, "bash")
+    assert excerpt in result.stdout
+
+
+def test_the_front_page_links_every_page_of_the_manual():
+    manual = {name for name in PAGES if name.startswith("docs/")}
+    assert manual and manual <= set(re.findall(r"\]\((docs/[^)#]+\.md)\)", section("Where to read on")))
+
+
+def slug(title: str) -> str:
+    """The anchor GitHub gives a heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", title.lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_link_of_a_page_leads_somewhere(page):
+    """Links between the pages (and to the repository's files) name a file that exists, and a heading there."""
+    text = "".join(part for i, part in enumerate(re.split(r"(?m)^```.*\n", PAGES[page])) if i % 2 == 0)
+    for link in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", link):
+            continue
+        path, _, anchor = link.partition("#")
+        target = ((REPO / page).parent / path).resolve() if path else REPO / page
+        assert target.exists(), (page, link)
+        if anchor:
+            titles = [title for _, _, title in headings(target.read_text())]
+            assert anchor in map(slug, titles), (page, link, titles)
+
+
+def test_the_reviewers_page_counts_the_lines_up_to_the_engine():
+    lines = (REPO / "out" / "veth_pair" / "up.sh").read_text().splitlines()
+    before = lines.index(next(line for line in lines if line.startswith("# ===== netgen engine")))
+    said = " ".join(section("The lab's part, then the engine").split())
+    assert f"`out/veth_pair/up.sh` is {before} lines up to the engine" in said
