@@ -224,3 +224,59 @@ def test_the_reviewers_page_counts_the_lines_up_to_the_engine():
     before = lines.index(next(line for line in lines if line.startswith("# ===== netgen engine")))
     said = " ".join(section("The lab's part, then the engine").split())
     assert f"`out/veth_pair/up.sh` is {before} lines up to the engine" in said
+
+
+# --- docs/reviewing.md's path through the engine: its sections and their functions, as the engine has them today ---
+
+
+def engine_sections() -> list[tuple[str, list[str]]]:
+    """(title, functions defined under it) for each `# --- TITLE ---` section of the engine, in order."""
+    from netgen.render import engine
+
+    found = []
+    for line in engine().splitlines():
+        if match := re.fullmatch(r"# --- (.+?) -+", line):
+            found.append((match.group(1), []))
+        elif (match := re.match(r"([a-z_][a-z0-9_]*)\(\) \{", line)) and found:
+            found[-1][1].append(match.group(1))
+    return found
+
+
+def reviewed_sections() -> list[tuple[str, list[str]]]:
+    """(title, the functions its "Functions:" line names) for each entry of "The engine, section by section"."""
+    text = section("The engine, section by section")
+    entries = re.split(r"(?m)^### ", text)[1:]
+    found = []
+    for entry in entries:
+        title, _, body = entry.partition("\n")
+        listed = next((p for p in body.split("\n\n") if p.strip().startswith("Functions: ")), "").split(" Program")[0]
+        found.append((title, re.findall(r"`([a-z_][a-z0-9_]*)`", listed)))
+    return found
+
+
+def test_the_reviewers_path_has_the_engines_sections_in_order():
+    assert [title for title, _ in reviewed_sections()] == [title for title, _ in engine_sections()], \
+        "docs/reviewing.md has an entry (### TITLE) per section of the engine (# --- TITLE ---), in its order"
+
+
+def test_the_reviewers_path_names_each_sections_functions():
+    engine = dict(engine_sections())
+    for title, functions in reviewed_sections():
+        assert functions == engine[title], (title, "docs/reviewing.md's Functions: line, as the engine defines them")
+
+
+def test_the_reviewers_table_of_calls_names_where_each_is():
+    """The lab's part's calls, and the section that defines each; and no call of a lab part is left out."""
+    from netgen.labpart import FUNCTIONS
+
+    engine = dict(engine_sections())
+    path = section("The engine, section by section")
+    table = re.search(r"\| call \| section \|\n\|---\|---\|\n((?:\|.+\|\n)+)", path)
+    listed = set()
+    for row in table.group(1).splitlines():
+        calls, where = (cell.strip() for cell in row.strip("|").split("|"))
+        for call in re.findall(r"`([a-z_]+)`", calls):
+            assert call in engine[where], (call, where)
+            listed.add(call)
+    calls = {call for _, made in FUNCTIONS.values() for call in made} - set(FUNCTIONS) - {"return"}
+    assert listed == calls
