@@ -286,7 +286,7 @@ class Netns:
 
         Connections to `port` on every local address of the host (or on `address` alone), from outside and from
         the host itself, go to `target` (a namespace: its first address of each family; or an address) on
-        `to_port` (default: the same). `proto` is "tcp" or "udp". Not on 127.0.0.1 or ::1 (see the README).
+        `to_port` (default: the same). `proto` is "tcp" or "udp". Not on 127.0.0.1 or ::1 (docs/writing-labs.md).
         """
         loc = _caller()
         name = target.name if isinstance(target, Netns) else self.lab._text(target, "publish target", loc)

@@ -62,7 +62,7 @@ def _publish(p: Publish, nets: dict) -> list[Rule]:
         arriving = own = f"{fam} daddr {ipaddress.ip_address(p.address)} {dnat}"
     else:
         arriving = f"fib daddr type local {dnat}"
-        # Loopback is left out: a connection from 127.0.0.1 cannot leave the host (see the README).
+        # Loopback is left out: a connection from 127.0.0.1 cannot leave the host (docs/writing-labs.md).
         own = f"{fam} daddr != {_LOOPBACK[target.version]} fib daddr type local {dnat}"
     rules = [Rule(f"{what}: from outside", p.loc, "prerouting", arriving),
              Rule(f"{what}: from the host itself", p.loc, "output", own)]

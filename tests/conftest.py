@@ -45,8 +45,8 @@ def sandbox():
 
 @pytest.fixture
 def checkout(tmp_path):
-    """A folder whose examples/ is the repository's, where README lines run as written (tests/golden/test_readme.py,
-    tests/live/test_readme_live.py)."""
+    """A folder whose examples/ is the repository's, where the lines of README.md and docs/ run as written
+    (tests/golden/test_readme.py, tests/live/test_readme_live.py)."""
     (tmp_path / "examples").symlink_to(REPO / "examples")
     return tmp_path
 

@@ -1,7 +1,7 @@
 """What the tests share, in one module that no test is in: the repository and its examples, the machine's own state,
 whether labs can be built here, and the helpers more than one test file uses. Test files import from here (fixtures
-come from conftest.py); no test file imports another. The README's code blocks are in readme.py, sandboxes in
-sandbox.py and simulated nodes in nodes.py, all beside this file."""
+come from conftest.py); no test file imports another. The code blocks of README.md and docs/ are in readme.py,
+sandboxes in sandbox.py and simulated nodes in nodes.py, all beside this file."""
 
 import os
 import subprocess

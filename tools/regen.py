@@ -3,7 +3,8 @@ root.
 
 An example with nodes gets a folder per node, out/<example>/<node>/{up,down,verify}.sh. The golden test compares
 out/ with a fresh compile; after a change to netgen, run this and review the diff. It also puts the engine's sha256
-where README.md lists it (a test checks that it is the current one).
+where the manual lists it, after "The engine of this version" (docs/reviewing.md; a test checks that it is the
+current one).
 """
 
 import os
@@ -19,16 +20,21 @@ def examples() -> list[str]:
     return sorted(p.stem for p in (REPO / "examples").glob("*.py"))
 
 
-def readme_engine_hash() -> None:
-    """The code block after "The engine of this version" in README.md gets the current engine's sha256."""
+def pages() -> list[Path]:
+    """The front page and the manual's pages (tests/readme.py reads the same)."""
+    return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def engine_hash() -> None:
+    """The code block after "The engine of this version" (on whichever page) gets the current engine's sha256."""
     from netgen.render import engine_sha256
 
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    new = re.sub(r"(The engine of this version[^\n]*\n\n```\n)[0-9a-f]{64}\n", rf"\g<1>{engine_sha256()}\n", text)
-    if new != text:
-        readme.write_text(new)
-        print(readme)
+    for page in pages():
+        text = page.read_text()
+        new = re.sub(r"(The engine of this version[^\n]*\n\n```\n)[0-9a-f]{64}\n", rf"\g<1>{engine_sha256()}\n", text)
+        if new != text:
+            page.write_text(new)
+            print(page.relative_to(REPO))
 
 
 def main() -> None:
@@ -38,7 +44,7 @@ def main() -> None:
     for name in examples():
         for path in write_scripts(compile_lab(f"examples/{name}.py"), f"out/{name}"):  # out/NAME/NODE with nodes
             print(path)
-    readme_engine_hash()
+    engine_hash()
 
 
 if __name__ == "__main__":

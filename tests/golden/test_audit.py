@@ -180,6 +180,11 @@ def test_engine_prints_the_engine_and_its_hash():
     assert hashed.stdout == hashlib.sha256(render.engine().encode()).hexdigest() + "\n"
 
 
-def test_readme_lists_the_current_engine_hash():
-    assert render.engine_sha256() in (REPO / "README.md").read_text(), \
-        "README.md must list the engine's sha256 (netgen engine --sha256) for reviewers to pin"
+def test_the_manual_lists_the_current_engine_hash():
+    """The hash reviewers pin is in the block after "The engine of this version" (docs/reviewing.md), which
+    tools/regen.py keeps current."""
+    from readme import after, blocks, page_of
+
+    where = page_of("The engine of this version")
+    assert blocks(after("The engine of this version"), "")[0] == render.engine_sha256() + "\n", \
+        f"{where} must list the engine's sha256 (netgen engine --sha256): run `python tools/regen.py`"

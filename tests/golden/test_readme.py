@@ -1,7 +1,7 @@
-"""The README's commands as a user runs them: the "Two commands" (the test command is what .ci/run runs, and both
-work on a stock Debian 12 or 13, whose Python is externally managed), and every netgen example it shows,
-run with its exit code and the lines the README shows compared; the two that build labs as root are
-tests/live/test_readme_live.py."""
+"""The README's and the manual's commands as a user runs them: the "Two commands" (the test command is what .ci/run
+runs, and both work on a stock Debian 12 or 13, whose Python is externally managed), and every netgen example
+README.md and docs/*.md show, run with its exit code and the lines they show compared; those that build labs as root
+are tests/live/test_readme_live.py."""
 
 import re
 import shlex
@@ -10,16 +10,22 @@ import subprocess
 import pytest
 from helpers import REPO
 from readme import (
+    ALL,
     COMPILE_NODES,
     DEMO,
+    ONE_LAB,
+    PAGES,
     PLAYBOOK,
     README,
+    SESSION,
     TESTS,
     TRY,
     TWO,
     UP_ON_HOSTS,
+    after,
     blocks,
     commands,
+    headings,
     netgen,
     section,
 )
@@ -78,13 +84,15 @@ def test_the_venv_is_ignored_by_git():
 COMPILE = "netgen compile examples/docker0.py > up.sh"
 MERMAID = "netgen graph examples/docker0.py --format mermaid"
 SVG = "netgen graph examples/docker0.py --format svg -o docker0.svg"
-CHECK = next(b for b in blocks(README, "") if b.startswith("$ netgen check examples/docker_nat.py\n"))
+CHECK = next(b for b in blocks(ALL, "") if b.startswith("$ netgen check examples/docker_nat.py\n"))
 EXPORT = [line.split("#")[0].strip() for line in blocks(section("Lab files as data (JSON)"))[0].splitlines()]
-RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, TRY, COMPILE_NODES, UP_ON_HOSTS}
+# ...and those that build a lab as root, which tests/live/test_readme_live.py runs
+RUN_LIVE = {TRY, *(command for command, _ in SESSION)}
+RUN_HERE = {COMPILE, MERMAID, SVG, CHECK.splitlines()[0].removeprefix("$ "), *EXPORT, COMPILE_NODES, UP_ON_HOSTS}
 
 
 def shown(command: str) -> str:
-    assert command in " ".join(README.split()), command  # the README's prose wraps lines
+    assert command in " ".join(ALL.split()), command  # the pages' prose wraps lines
     return command
 
 
@@ -92,8 +100,7 @@ def test_compile_prints_the_steps_the_readme_shows(checkout):
     command = shown(COMPILE)
     result = netgen(command, checkout)
     assert result.returncode == 0 and result.stderr == ""
-    after = README[README.index(f"`{command}` gives a script"):]
-    excerpt = blocks(after, "bash")[0]
+    excerpt = blocks(after(f"`{command}` gives a script"), "bash")[0]
     assert excerpt in (checkout / "up.sh").read_text()
     assert (checkout / "up.sh").read_text() == (REPO / "out" / "docker0" / "up.sh").read_text()
 
@@ -101,7 +108,7 @@ def test_compile_prints_the_steps_the_readme_shows(checkout):
 def test_graph_prints_the_mermaid_the_readme_shows(checkout):
     result = netgen(shown(MERMAID), checkout)
     assert result.returncode == 0
-    assert blocks(README, "mermaid")[0] == result.stdout
+    assert blocks(ALL, "mermaid") == [result.stdout]
 
 
 def test_graph_draws_the_svg_the_readme_names(checkout):
@@ -141,23 +148,135 @@ def test_compile_of_a_lab_with_nodes_writes_what_out_holds_and_the_playbook_comm
 
 
 def test_the_node_step_the_readme_shows_is_in_node1s_up_sh():
-    after = README[README.index("On node1, what flannel's daemon would write for node2"):]
-    excerpt = blocks(after, "bash")[0]
+    excerpt = blocks(after("On node1, what flannel's daemon would write for node2"), "bash")[0]
     assert excerpt in (REPO / "out" / "flannel_vxlan" / "node1" / "up.sh").read_text()
 
 
 def test_the_service_step_the_readme_shows_is_in_up_sh():
-    after = README[README.index("Each container's web server"):]
-    excerpt = blocks(after, "bash")[0]
+    excerpt = blocks(after("Each container's web server"), "bash")[0]
     assert excerpt in (REPO / "out" / "docker0" / "up.sh").read_text()
 
 
 def test_every_netgen_command_in_the_readme_code_is_run_by_a_test():
-    """A netgen line added to the README's code blocks needs a test above."""
+    """A netgen line added to a code block of README.md or docs/*.md needs a test above (or in
+    tests/live/test_readme_live.py, for one that builds a lab as root)."""
     found = set()
-    for block in blocks(README, ".*"):
+    for block in (block for page in PAGES.values() for block in blocks(page, ".*")):
         for line in block.splitlines():
             line = line.split("  #")[0].strip().removeprefix("$ ")
             if re.match(r"(sudo )?netgen ", line):
                 found.add(line)
-    assert found and found <= RUN_HERE, found - RUN_HERE
+    assert found and found <= RUN_HERE | RUN_LIVE, found - RUN_HERE - RUN_LIVE
+
+
+# --- the front page, and the links between the pages ----------------------------------------------------------
+
+
+def test_the_front_page_reads_in_five_minutes():
+    """Issue 24: README.md is the front page (what netgen is, the two commands, one lab, where to read on); the
+    manual is docs/."""
+    assert len(README.encode()) <= 8192, "README.md is the front page: move the detail to a page of docs/"
+
+
+def test_the_front_pages_lab_is_the_example_it_names():
+    (lab,) = blocks(ONE_LAB, "python")
+    assert "`examples/veth_pair.py`" in ONE_LAB
+    assert (REPO / "examples" / "veth_pair.py").read_text().endswith(lab)
+
+
+def test_compile_prints_the_steps_the_front_page_shows(checkout):
+    command = "netgen compile examples/veth_pair.py"
+    assert f"`{command}` prints its up.sh" in ONE_LAB
+    result = netgen(command, checkout)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == (REPO / "out" / "veth_pair" / "up.sh").read_text()
+    (excerpt,) = blocks(ONE_LAB, "bash")
+    assert excerpt in result.stdout
+
+
+def test_the_front_page_links_every_page_of_the_manual():
+    manual = {name for name in PAGES if name.startswith("docs/")}
+    assert manual and manual <= set(re.findall(r"\]\((docs/[^)#]+\.md)\)", section("Where to read on")))
+
+
+def slug(title: str) -> str:
+    """The anchor GitHub gives a heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", title.lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_link_of_a_page_leads_somewhere(page):
+    """Links between the pages (and to the repository's files) name a file that exists, and a heading there."""
+    text = "".join(part for i, part in enumerate(re.split(r"(?m)^```.*\n", PAGES[page])) if i % 2 == 0)
+    for link in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", link):
+            continue
+        path, _, anchor = link.partition("#")
+        target = ((REPO / page).parent / path).resolve() if path else REPO / page
+        assert target.exists(), (page, link)
+        if anchor:
+            titles = [title for _, _, title in headings(target.read_text())]
+            assert anchor in map(slug, titles), (page, link, titles)
+
+
+def test_the_reviewers_page_counts_the_lines_up_to_the_engine():
+    lines = (REPO / "out" / "veth_pair" / "up.sh").read_text().splitlines()
+    before = lines.index(next(line for line in lines if line.startswith("# ===== netgen engine")))
+    said = " ".join(section("The lab's part, then the engine").split())
+    assert f"`out/veth_pair/up.sh` is {before} lines up to the engine" in said
+
+
+# --- docs/reviewing.md's path through the engine: its sections and their functions, as the engine has them today ---
+
+
+def engine_sections() -> list[tuple[str, list[str]]]:
+    """(title, functions defined under it) for each `# --- TITLE ---` section of the engine, in order."""
+    from netgen.render import engine
+
+    found = []
+    for line in engine().splitlines():
+        if match := re.fullmatch(r"# --- (.+?) -+", line):
+            found.append((match.group(1), []))
+        elif (match := re.match(r"([a-z_][a-z0-9_]*)\(\) \{", line)) and found:
+            found[-1][1].append(match.group(1))
+    return found
+
+
+def reviewed_sections() -> list[tuple[str, list[str]]]:
+    """(title, the functions its "Functions:" line names) for each entry of "The engine, section by section"."""
+    text = section("The engine, section by section")
+    entries = re.split(r"(?m)^### ", text)[1:]
+    found = []
+    for entry in entries:
+        title, _, body = entry.partition("\n")
+        listed = next((p for p in body.split("\n\n") if p.strip().startswith("Functions: ")), "").split(" Program")[0]
+        found.append((title, re.findall(r"`([a-z_][a-z0-9_]*)`", listed)))
+    return found
+
+
+def test_the_reviewers_path_has_the_engines_sections_in_order():
+    assert [title for title, _ in reviewed_sections()] == [title for title, _ in engine_sections()], \
+        "docs/reviewing.md has an entry (### TITLE) per section of the engine (# --- TITLE ---), in its order"
+
+
+def test_the_reviewers_path_names_each_sections_functions():
+    engine = dict(engine_sections())
+    for title, functions in reviewed_sections():
+        assert functions == engine[title], (title, "docs/reviewing.md's Functions: line, as the engine defines them")
+
+
+def test_the_reviewers_table_of_calls_names_where_each_is():
+    """The lab's part's calls, and the section that defines each; and no call of a lab part is left out."""
+    from netgen.labpart import FUNCTIONS
+
+    engine = dict(engine_sections())
+    path = section("The engine, section by section")
+    table = re.search(r"\| call \| section \|\n\|---\|---\|\n((?:\|.+\|\n)+)", path)
+    listed = set()
+    for row in table.group(1).splitlines():
+        calls, where = (cell.strip() for cell in row.strip("|").split("|"))
+        for call in re.findall(r"`([a-z_]+)`", calls):
+            assert call in engine[where], (call, where)
+            listed.add(call)
+    calls = {call for _, made in FUNCTIONS.values() for call in made} - set(FUNCTIONS) - {"return"}
+    assert listed == calls

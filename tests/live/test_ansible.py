@@ -445,8 +445,8 @@ def _live() -> None:
 
 @pytest.fixture
 def flannel(tmp_path):
-    """examples/flannel_vxlan.py compiled by the README's command in a checkout, with the key and the login in
-    group_vars/all.yml beside the inventory (where the README says they go), and its nodes up with sshd."""
+    """examples/flannel_vxlan.py compiled by docs/nodes.md's command in a checkout, with the key and the login in
+    group_vars/all.yml beside the inventory (where docs/nodes.md says they go), and its nodes up with sshd."""
     _live()
     checkout = tmp_path / "a checkout"  # a space in the scripts' path, which the playbook quotes
     checkout.mkdir()
@@ -463,7 +463,7 @@ def flannel(tmp_path):
 
 
 def playbook(hosts: Hosts, tags: str, *more: str) -> subprocess.CompletedProcess:
-    """The README's ansible-playbook command, with --tags TAGS and more arguments."""
+    """docs/nodes.md's ansible-playbook command, with --tags TAGS and more arguments."""
     assert PLAYBOOK.endswith(" --tags up")
     return hosts.run(shlex.join([*shlex.split(PLAYBOOK.removesuffix("up")), tags, *more]), cwd=hosts.checkout)
 
@@ -479,7 +479,7 @@ def test_ansible_builds_verifies_and_removes_flannel_vxlan_on_two_hosts_over_ssh
     assert up.returncode == 0, up.stdout + up.stderr
     assert {h: (c["changed"], c["failed"]) for h, c in recap(up).items()} == {
         "localhost": (0, 0), "node1": (1, 0), "node2": (1, 0)}
-    # again, with the README's other command: nothing to change on any node
+    # again, with docs/nodes.md's other command: nothing to change on any node
     again = flannel.run(UP_ON_HOSTS, cwd=flannel.checkout)
     assert again.returncode == 0 and "netgen: running " in again.stderr, again.stdout + again.stderr
     assert {h: (c["changed"], c["failed"]) for h, c in recap(again).items()} == {
@@ -534,8 +534,8 @@ def test_a_failed_up_on_one_host_is_undone_on_the_others_unless_kept(flannel):
 
 @pytest.mark.live
 def test_a_tampered_node_script_is_refused_on_the_controller_and_no_host_is_reached(flannel):
-    """Issue 23: a node1/up.sh changed after compiling ran as root on node1. Now the README's ansible-playbook
-    command stops on the controller, naming the file, and sshd on the nodes sees no login."""
+    """Issue 23: a node1/up.sh changed after compiling ran as root on node1. Now docs/nodes.md's
+    ansible-playbook command stops on the controller, naming the file, and sshd on the nodes sees no login."""
     cluster = flannel.cluster
     before = {node: cluster.settled_snapshot(node) for node in cluster.nodes}
     script = flannel.out / "node1" / "up.sh"

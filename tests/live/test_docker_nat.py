@@ -86,7 +86,7 @@ def test_the_published_port_is_reachable_from_outside_and_from_the_host(world):
     # a container, through the host's address: nginx-2 beside nginx-1, and nginx-1 itself (hairpin)
     for ns in ("nginx-2", "nginx-1"):
         assert curl(world, ns, "http://10.99.0.1:8080/").stdout.strip() == "hello from nginx-1", ns
-    # not on loopback: that would need route_localnet (see the README); the connection is refused at once
+    # not on loopback: that would need route_localnet (docs/writing-labs.md); the connection is refused at once
     assert curl(world, "host", "http://127.0.0.1:8080/").returncode == 7
     verify = ok(world.run(script("docker_nat", "verify")))
     assert " 0 failed" in verify.stdout

@@ -1,5 +1,6 @@
-"""The README's commands that build a lab as root, run as a user runs them: its `netgen try` line and the demo's
-last command (the README's other commands are tests/golden/test_readme.py)."""
+"""The commands of README.md and docs/ that build a lab as root, run as a user runs them: the front page's lab from
+up to down, the CLI page's `netgen try` line and the demo's last command (the other commands are
+tests/golden/test_readme.py)."""
 
 import os
 import re
@@ -7,7 +8,7 @@ import subprocess
 
 import pytest
 from helpers import REPO
-from readme import DEMO, TRY, commands, netgen
+from readme import DEMO, ONE_LAB, SESSION, TRY, commands, netgen
 
 pytestmark = pytest.mark.live
 
@@ -47,3 +48,28 @@ def test_the_demo_runs_end_to_end_in_its_sandbox():
         assert line in out, line
     assert re.search(r"verify\.sh: lab docker0: \d+ checks passed, 0 failed", out)
     assert _machine_state() == before
+
+
+@needs_root
+def test_the_front_pages_lab_runs_as_shown_from_up_to_down(sandbox, checkout):
+    """README.md's "One lab, from file to down": each command, in a sandbox, prints the lines shown ("  ...": some
+    left out), in that order; and the sentence after it holds: up again changes nothing, and verify names a
+    difference in the words it shows."""
+    def run(command):
+        result = sandbox.run(f"cd {checkout} && {command}")
+        return result.returncode, (result.stderr + result.stdout).splitlines()
+
+    assert [command for command, _ in SESSION] == [f"sudo netgen {verb} examples/veth_pair.py"
+                                                   for verb in ("up", "verify", "down")]
+    for command, shown in SESSION:
+        if command.startswith("sudo netgen down"):  # first, what the sentence after the session says
+            code, printed = run("netgen up examples/veth_pair.py")
+            assert code == 0 and "up.sh: lab veth_pair is already up; nothing changed" in printed, printed
+            fail = re.search(r"`(FAIL [^`]+)`", " ".join(ONE_LAB.split())).group(1)
+            assert sandbox.run("ip -n ns1 addr del 192.168.10.200/24 dev veth0").returncode == 0
+            code, printed = run("netgen verify examples/veth_pair.py")
+            assert code == 1 and fail in printed, printed
+        code, printed = run(command.removeprefix("sudo "))  # already root (a fresh machine may have no sudo)
+        assert code == 0, printed
+        shown = [line for line in shown if line != "  ..."]
+        assert [line for line in printed if line in shown] == shown, printed
