@@ -98,7 +98,7 @@ OVERLAY_STATE = "ip -d link show flannel.1; ip neigh show nud permanent; bridge 
 
 def test_up_builds_the_overlay_objects_verify_names_each_missing_one_down_leaves_none(node, tmp_path):
     d = write(tmp_path)
-    before = node.snapshot()
+    before = node.settled_snapshot()  # once IPv6 has settled on the underlay it just made
     plan = ok(node.run(f"bash {d}/up.sh --plan"))
     assert "bridge fdb append 0e:00:00:00:00:02 dev flannel.1 dst 192.168.60.12 self permanent" in plan.stdout
     assert "ip neigh replace 10.244.2.0 lladdr 0e:00:00:00:00:02 dev flannel.1 nud permanent" in plan.stdout
@@ -129,7 +129,7 @@ def test_up_builds_the_overlay_objects_verify_names_each_missing_one_down_leaves
 
     ok(node.run(f"bash {d}/down.sh"))
     ok(node.run(f"bash {d}/verify.sh --absent"))
-    assert node.snapshot() == before
+    assert node.settled_snapshot() == before
     assert "flannel.1" not in ok(node.run("bridge fdb show; ip neigh show nud permanent")).stdout
 
 
@@ -147,10 +147,10 @@ def test_a_neighbour_entry_of_another_address_is_a_conflict(node, tmp_path):
 def test_a_forwarding_entry_bridge_refuses_undoes_the_whole_run(node, tmp_path):
     d = write(tmp_path, "step fdb 'host' 'nosuch/0e:00:00:00:00:03/192.168.60.13' 'self permanent' "
                         "'fdb append 0e:00:00:00:00:03 dev nosuch dst 192.168.60.13 self permanent'")
-    before = node.snapshot()
+    before = node.settled_snapshot()
     result = node.run(f"bash {d}/up.sh")
     assert result.returncode == 1
     assert "in host, bridge refused: fdb append 0e:00:00:00:00:03 dev nosuch dst 192.168.60.13 self permanent" \
         in result.stderr
     assert "undo in host: fdb del 0e:00:00:00:00:02 dev flannel.1 dst 192.168.60.12 self" in result.stderr
-    assert node.snapshot() == before
+    assert node.settled_snapshot() == before
